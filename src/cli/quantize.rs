@@ -1,0 +1,258 @@
+//! `quantscape quantize`: fake-quantize every quantizable 2-D weight of a checkpoint and write a
+//! new checkpoint folder in the input's dtype, with a per-tensor error table.
+//!
+//! The input is never modified; the output is built in a temporary folder and renamed into place
+//! only when everything succeeded (nothing partial is left behind on error).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context as _};
+use indicatif::{ProgressBar, ProgressStyle};
+use quantscape::codecs::{self, BlockSize, ErrorStats, Format, Method, Rounding};
+use quantscape::model::checkpoint::{
+    bytes_to_f32, copy_side_files, f32_to_bytes, write_safetensors, Checkpoint, OutDir, OutTensor,
+};
+use quantscape::model::sites::{quantizable, Layout};
+
+/// Arguments of `quantize`.
+#[derive(clap::Args, Debug)]
+pub struct QuantizeArgs {
+    /// Checkpoint folder (config.json, *.safetensors or a sharded index, tokenizer.json).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Format: a preset (`quantscape formats`) or a spelling like `elem=e3m2,scale=e8m0,block=32`.
+    #[arg(long)]
+    pub format: String,
+    /// Block size Qb: a positive integer, `per-channel` or `per-tensor` (default: the format's).
+    #[arg(long)]
+    pub block: Option<String>,
+    /// Method: `rtn` or `hqq`.
+    #[arg(long, default_value = "rtn")]
+    pub method: String,
+    /// Element rounding: `even`, `away` or `zero` (default: the format's, ties-to-even).
+    #[arg(long)]
+    pub rounding: Option<String>,
+    /// Output folder (must not exist).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Also write the per-tensor table as CSV.
+    #[arg(long)]
+    pub csv: Option<PathBuf>,
+    /// Hide the progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// One row of the report.
+struct Row {
+    name: String,
+    shape: Vec<usize>,
+    stats: ErrorStats,
+    bits_per_weight: f64,
+}
+
+/// Builds the validated format from the arguments.
+fn resolve_format(a: &QuantizeArgs) -> anyhow::Result<Format> {
+    let mut f: Format = a.format.parse()?;
+    if let Some(b) = &a.block {
+        let block: BlockSize = b.parse().context("--block")?;
+        f = f.with_block(block);
+    }
+    if let Some(r) = &a.rounding {
+        let r = Rounding::from_id(r)
+            .with_context(|| format!("--rounding `{r}`: expected even, away or zero"))?;
+        f = f.with_rounding(r);
+    }
+    Ok(f.validate()?)
+}
+
+/// Runs the command.
+pub fn run(a: &QuantizeArgs) -> anyhow::Result<ExitCode> {
+    let format = resolve_format(a)?;
+    let method: Method = a.method.parse()?;
+    if a.out.exists() {
+        bail!(
+            "output folder already exists (choose a new one) ({})",
+            a.out.display()
+        );
+    }
+    let ckpt = Checkpoint::open(&a.model)?;
+    let model_type = ckpt.model_type();
+    let out = OutDir::create(&a.out)?;
+    let n_quant = ckpt
+        .tensors
+        .iter()
+        .filter(|(n, e)| quantizable(&model_type, n, &e.shape).is_some())
+        .count();
+    if n_quant == 0 {
+        bail!(
+            "no quantizable 2-D weights inside transformer blocks ({})",
+            a.model.display()
+        );
+    }
+    let bar = if a.quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(n_quant as u64)
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} {msg} ({elapsed})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut rows = Vec::new();
+    for (i, path) in ckpt.files.iter().enumerate() {
+        let mut outs = Vec::new();
+        for name in ckpt.tensors_in_file(i) {
+            let entry = &ckpt.tensors[name];
+            let layout = quantizable(&model_type, name, &entry.shape);
+            let Some(layout) = layout else {
+                outs.push(OutTensor {
+                    name: name.to_string(),
+                    dtype: entry.dtype,
+                    shape: entry.shape.clone(),
+                    data: ckpt.raw_bytes(name)?.to_vec(),
+                });
+                continue;
+            };
+            if !entry.dtype.is_float() {
+                bail!(
+                    "tensor `{name}` has dtype {} and cannot be quantized ({})",
+                    entry.dtype.name(),
+                    path.display()
+                );
+            }
+            bar.set_message(name.to_string());
+            let raw = bytes_to_f32(ckpt.raw_bytes(name)?, entry.dtype)
+                .with_context(|| format!("tensor `{name}` ({})", path.display()))?;
+            let (r, c) = (entry.shape[0], entry.shape[1]);
+            // Blocks run along K: transpose GPT-2 Conv1D weights ([in, out]) first.
+            let (w, rows_k, cols_k) = match layout {
+                Layout::OutIn => (raw.clone(), r, c),
+                Layout::InOut => (transpose(&raw, r, c), c, r),
+            };
+            let q = codecs::fake_quant(&w, rows_k, cols_k, &format, &method)
+                .with_context(|| format!("quantizing `{name}`"))?;
+            let stats = ErrorStats::compute(&w, &q);
+            let q = match layout {
+                Layout::OutIn => q,
+                Layout::InOut => transpose(&q, rows_k, cols_k),
+            };
+            rows.push(Row {
+                name: name.to_string(),
+                shape: entry.shape.clone(),
+                stats,
+                bits_per_weight: format.bits_per_weight(rows_k, cols_k),
+            });
+            outs.push(OutTensor {
+                name: name.to_string(),
+                dtype: entry.dtype,
+                shape: entry.shape.clone(),
+                data: f32_to_bytes(&q, entry.dtype).context("output dtype")?,
+            });
+            bar.inc(1);
+        }
+        let file_name = path
+            .file_name()
+            .context("checkpoint file without a name")?
+            .to_string_lossy()
+            .to_string();
+        let mut meta = BTreeMap::new();
+        meta.insert("format".to_string(), "pt".to_string());
+        meta.insert("quantscape_format".to_string(), format.to_string());
+        meta.insert("quantscape_method".to_string(), method.to_string());
+        write_safetensors(&out.join(&file_name), &outs, Some(meta))?;
+    }
+    bar.finish_and_clear();
+    copy_side_files(&ckpt.dir, &out)?;
+    let table = report(&rows, &format, &method);
+    if let Some(csv) = &a.csv {
+        std::fs::write(csv, csv_text(&rows))
+            .with_context(|| format!("writing CSV ({})", csv.display()))?;
+    }
+    let dest = out.commit()?;
+    print!("{table}");
+    println!(
+        "wrote {} ({} quantized tensors; embeddings, norms, biases and LM head kept in the input dtype)",
+        dest.display(),
+        rows.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn transpose(w: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut t = vec![0.0; w.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            t[c * rows + r] = w[r * cols + c];
+        }
+    }
+    t
+}
+
+fn report(rows: &[Row], format: &Format, method: &Method) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "format {format}  method {method}");
+    let _ = writeln!(
+        s,
+        "{:<48} {:>14} {:>12} {:>9} {:>12} {:>8}",
+        "tensor", "shape", "mse", "sqnr_db", "max_abs_err", "bits/w"
+    );
+    let (mut se, mut sp, mut n, mut bits) = (0.0, 0.0, 0usize, 0.0);
+    for r in rows {
+        let shape = format!("{:?}", r.shape);
+        let _ = writeln!(
+            s,
+            "{:<48} {:>14} {:>12.4e} {:>9.2} {:>12.4e} {:>8.4}",
+            r.name,
+            shape,
+            r.stats.mse,
+            r.stats.sqnr_db(),
+            r.stats.max_abs_err,
+            r.bits_per_weight
+        );
+        let k = r.stats.n_values as f64;
+        se += r.stats.mse * k;
+        sp += r.stats.signal_power * k;
+        bits += r.bits_per_weight * k;
+        n += r.stats.n_values;
+    }
+    let nf = n.max(1) as f64;
+    let sqnr = if se == 0.0 {
+        f64::INFINITY
+    } else {
+        10.0 * (sp / se).log10()
+    };
+    let _ = writeln!(
+        s,
+        "{:<48} {:>14} {:>12.4e} {:>9.2} {:>12} {:>8.4}",
+        "all quantized weights",
+        n,
+        se / nf,
+        sqnr,
+        "",
+        bits / nf
+    );
+    s
+}
+
+fn csv_text(rows: &[Row]) -> String {
+    let mut s = String::from("tensor,rows,cols,n_values,mse,sqnr_db,max_abs_err,bits_per_weight\n");
+    for r in rows {
+        let _ = writeln!(
+            s,
+            "{},{},{},{},{:e},{},{:e},{}",
+            r.name,
+            r.shape.first().copied().unwrap_or(0),
+            r.shape.get(1).copied().unwrap_or(0),
+            r.stats.n_values,
+            r.stats.mse,
+            r.stats.sqnr_db(),
+            r.stats.max_abs_err,
+            r.bits_per_weight
+        );
+    }
+    s
+}

@@ -1,0 +1,39 @@
+//! Codecs: the CPU reference for every block format, any block size (pure Rust + rayon).
+//!
+//! A quantized tensor is [`Format`] × [`Method`] × block size Qb (DESIGN §3). This module is
+//! the oracle every other path (GPU kernels, sweeps) is tested against, so it is exact:
+//! integer rounding on significands, scales rounded to their storage types before use, and
+//! `fake_quant == dequantize ∘ quantize` bit for bit.
+//!
+//! Layout: `minifloat` (ExMy codec), `element` (element types), `scale` (scale types and E8M0
+//! rules), `rounding`, `format` (Format, presets, spelling, bits per weight), `kernel` (block
+//! parameters, element loops), `tensor` (quantize / dequantize / fake-quant of a matrix),
+//! `hqq`, `pack` (bit packing), `stats` (MSE, SQNR), `method`.
+//!
+//! Shapes and units: weights are row-major `rows × cols` f32 with blocks along `cols` (the
+//! reduction dimension K); bits are per weight; SQNR in dB.
+
+pub mod element;
+pub mod format;
+pub mod hqq;
+pub mod kernel;
+pub mod method;
+pub mod minifloat;
+pub mod pack;
+pub mod rounding;
+pub mod scale;
+pub mod stats;
+pub mod tensor;
+
+pub use element::{ElementType, IntKind, NF4_TABLE};
+pub use format::{BlockSize, Format, ZeroPoint, PRESET_NAMES};
+pub use kernel::{BlockParams, BlockStats, Kernel};
+pub use method::{HqqParams, Method};
+pub use minifloat::{Minifloat, Special};
+pub use pack::PackedCodes;
+pub use rounding::{Overflow, Rounding};
+pub use scale::{E8m0Rule, ScaleType};
+pub use stats::ErrorStats;
+pub use tensor::{
+    dequantize, dequantize_into, fake_quant, fake_quant_into, quantize, QuantizedTensor,
+};

@@ -1,0 +1,98 @@
+//! The crate-wide error type.
+//!
+//! Every library function returns [`Result`]. Messages name the offending file or value and the
+//! problem in one line; paths come last (`cannot read header: truncated (model.safetensors)`).
+//! Binaries wrap these with `anyhow` context and print them with `{:#}`.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong inside the quantscape library.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    // --- Formats and codecs -------------------------------------------------------------------
+    /// A format spelling could not be parsed (unknown preset, bad key, bad value).
+    #[error("invalid format `{spec}`: {reason}")]
+    FormatParse {
+        /// The text that was parsed.
+        spec: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A format is well spelled but not meaningful (e.g. E9M2, int1, block size 0).
+    #[error("invalid format: {0}")]
+    InvalidFormat(String),
+    /// A quantization method name or its parameters are invalid or not available.
+    #[error("invalid method: {0}")]
+    InvalidMethod(String),
+    /// A tensor does not have the shape an operation needs.
+    #[error("shape mismatch in {op}: {detail}")]
+    Shape {
+        /// The operation that checked the shape.
+        op: &'static str,
+        /// Expected versus found.
+        detail: String,
+    },
+
+    // --- Checkpoints ----------------------------------------------------------------------------
+    /// A checkpoint file is malformed (bad header, out-of-bounds offsets, unsupported dtype).
+    #[error("{reason} ({})", path.display())]
+    Checkpoint {
+        /// What is wrong.
+        reason: String,
+        /// The file.
+        path: PathBuf,
+    },
+    /// An input or output path is unusable (missing, exists when it must not, not a folder).
+    #[error("{reason} ({})", path.display())]
+    Path {
+        /// What is wrong.
+        reason: String,
+        /// The path.
+        path: PathBuf,
+    },
+    /// An I/O error while touching `path`.
+    #[error("{op}: {source} ({})", path.display())]
+    Io {
+        /// What was being done (`read`, `write`, `rename`…).
+        op: &'static str,
+        /// The file or folder.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A JSON document (config, index, header) could not be parsed.
+    #[error("invalid JSON: {source} ({})", path.display())]
+    Json {
+        /// The file.
+        path: PathBuf,
+        /// The parser error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// Long work was cancelled by the user.
+    #[error("cancelled")]
+    Cancelled,
+}
+
+impl Error {
+    /// Helper for I/O errors that remembers the path and the operation.
+    pub fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Io {
+            op,
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// Helper for malformed checkpoint files.
+    pub fn checkpoint(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
+        Self::Checkpoint {
+            reason: reason.into(),
+            path: path.into(),
+        }
+    }
+}
+
+/// `Result` with the crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,31 @@
+//! `quantscape`: with no subcommand the explorer (once the GUI lands it opens here; until then
+//! the help is printed); with a subcommand the headless CLI twin.
+//!
+//! Exit codes: 0 success, 2 error (bad input, I/O), 1 internal failure. A closed pipe exits 0.
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+mod cli;
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    match cli::run(args) {
+        Ok(code) => code,
+        Err(err) => {
+            if is_broken_pipe(&err) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

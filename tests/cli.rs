@@ -1,0 +1,205 @@
+//! The `quantscape` binary end to end: quantize a real safetensors checkpoint, list formats,
+//! and fail cleanly (exit 2, one line, nothing left behind) on bad input.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use quantscape::codecs::{fake_quant, Format, Method};
+use quantscape::model::checkpoint::Checkpoint;
+
+use crate::util::tiny_checkpoint;
+
+fn qs(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_quantscape"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+#[test]
+fn quantize_writes_a_checkpoint_table_and_csv() {
+    for dt in ["BF16", "F32"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let model = tmp.path().join("model");
+        tiny_checkpoint(&model, dt);
+        let before = std::fs::read(model.join("model.safetensors")).unwrap();
+        let o = qs(
+            &[
+                "quantize", "--model", "model", "--format", "mxfp4", "--block", "32", "--out", "q",
+                "--csv", "t.csv", "--quiet",
+            ],
+            tmp.path(),
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            out.contains("model.layers.1.mlp.down_proj.weight") && out.contains("sqnr_db"),
+            "{out}"
+        );
+        // q_proj has 48 columns: one full block of 32 and one of 16, so 4 + 2·8/48 bits.
+        assert!(out.contains("4.3333"), "bits/weight column: {out}");
+        // Input untouched; config and tokenizer copied; every tensor present in the input dtype.
+        assert_eq!(
+            std::fs::read(model.join("model.safetensors")).unwrap(),
+            before
+        );
+        let q = tmp.path().join("q");
+        assert!(q.join("config.json").is_file() && q.join("tokenizer.json").is_file());
+        let a = Checkpoint::open(&model).unwrap();
+        let b = Checkpoint::open(&q).unwrap();
+        assert_eq!(
+            a.tensors.keys().collect::<Vec<_>>(),
+            b.tensors.keys().collect::<Vec<_>>()
+        );
+        for (name, e) in &a.tensors {
+            assert_eq!(e.dtype, b.tensors[name].dtype);
+            let (x, y) = (a.read_f32(name).unwrap(), b.read_f32(name).unwrap());
+            if name.contains("layers") && e.shape.len() == 2 {
+                // The output is the library's fake-quant, rounded to the input dtype.
+                let f = Format::preset("mxfp4").unwrap();
+                let want = fake_quant(&x, e.shape[0], e.shape[1], &f, &Method::Rtn).unwrap();
+                let want = quantscape::model::checkpoint::bytes_to_f32(
+                    &quantscape::model::checkpoint::f32_to_bytes(&want, e.dtype).unwrap(),
+                    e.dtype,
+                )
+                .unwrap();
+                assert_eq!(y, want, "{name}");
+                assert_ne!(x, y, "{name} was quantized");
+            } else {
+                assert_eq!(x, y, "{name} must stay in high precision");
+            }
+        }
+        let csv = std::fs::read_to_string(tmp.path().join("t.csv")).unwrap();
+        assert_eq!(csv.lines().count(), 1 + 14, "{csv}");
+        assert!(csv.starts_with("tensor,rows,cols,n_values,mse,sqnr_db"));
+    }
+}
+
+#[test]
+fn quantize_with_hqq_and_rounding_and_per_channel() {
+    let tmp = tempfile::tempdir().unwrap();
+    tiny_checkpoint(&tmp.path().join("m"), "F16");
+    let o = qs(
+        &[
+            "quantize",
+            "--model",
+            "m",
+            "--format",
+            "int4_asym",
+            "--block",
+            "per-channel",
+            "--method",
+            "hqq",
+            "--rounding",
+            "away",
+            "--out",
+            "q",
+            "--quiet",
+        ],
+        tmp.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("method hqq"));
+}
+
+#[test]
+fn bad_input_is_one_line_exit_2_and_leaves_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    tiny_checkpoint(&tmp.path().join("m"), "F32");
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["--format", "mxfp5"], "unknown preset"),
+        (vec!["--format", "mxfp4", "--block", "0"], "block size"),
+        (
+            vec!["--format", "mxfp4", "--method", "magic"],
+            "unknown method",
+        ),
+        (vec!["--format", "mxfp4", "--rounding", "up"], "rounding"),
+    ];
+    for (extra, needle) in cases {
+        let mut args = vec!["quantize", "--model", "m", "--out", "q"];
+        args.extend(extra);
+        let o = qs(&args, tmp.path());
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        let e = stderr(&o);
+        assert!(
+            e.contains(needle) && e.trim().lines().count() == 1,
+            "{args:?}: {e}"
+        );
+        assert!(!tmp.path().join("q").exists());
+    }
+    // Output that exists.
+    std::fs::create_dir(tmp.path().join("exists")).unwrap();
+    let o = qs(
+        &[
+            "quantize", "--model", "m", "--format", "mxfp4", "--out", "exists",
+        ],
+        tmp.path(),
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("already exists"));
+    // A truncated safetensors header: error names the file, no output, no temp folder.
+    std::fs::create_dir(tmp.path().join("bad")).unwrap();
+    std::fs::write(
+        tmp.path().join("bad/model.safetensors"),
+        [200u8, 0, 0, 0, 0, 0, 0, 0, b'{'],
+    )
+    .unwrap();
+    let o = qs(
+        &[
+            "quantize", "--model", "bad", "--format", "mxfp4", "--out", "q2",
+        ],
+        tmp.path(),
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("bad/model.safetensors"),
+        "{}",
+        stderr(&o)
+    );
+    // A quantizable tensor that is not float.
+    std::fs::create_dir(tmp.path().join("int")).unwrap();
+    let h =
+        br#"{"model.layers.0.q_proj.weight":{"dtype":"I32","shape":[2,2],"data_offsets":[0,16]}}"#;
+    let mut b = (h.len() as u64).to_le_bytes().to_vec();
+    b.extend_from_slice(h);
+    b.extend_from_slice(&[0u8; 16]);
+    std::fs::write(tmp.path().join("int/model.safetensors"), b).unwrap();
+    let o = qs(
+        &[
+            "quantize", "--model", "int", "--format", "mxfp4", "--out", "q3",
+        ],
+        tmp.path(),
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("I32"), "{}", stderr(&o));
+    let leftovers: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.starts_with('.') || n.starts_with('q'))
+        .collect();
+    assert!(leftovers.is_empty(), "left behind: {leftovers:?}");
+}
+
+#[test]
+fn formats_lists_every_preset() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = qs(&["formats", "--block", "64"], tmp.path());
+    assert!(o.status.success());
+    let out = String::from_utf8_lossy(&o.stdout);
+    for name in quantscape::codecs::PRESET_NAMES {
+        assert!(out.contains(name), "{name}");
+    }
+    assert!(
+        out.contains("4.1250"),
+        "mxfp4 at Qb=64 is 4.125 bits: {out}"
+    );
+    let o = qs(&[], tmp.path());
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stdout).contains("quantize"));
+}
