@@ -3,7 +3,8 @@
 //! as a ratio. Uses all cores (rayon), like the library. Target (issue #3): ratio >= 0.5 for
 //! mxfp4, mxint8 and int4_asym on a 2-core machine.
 //!
-//! Set `QS_BENCH_MB` to change the buffer size (default 64 MiB of f32, well beyond the caches).
+//! Set `QS_BENCH_MB` to change the buffer size (default 64 MiB of f32, well beyond the caches)
+//! and `QS_BENCH_ONLY=mxfp4,nvfp4` to run some presets only.
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -58,7 +59,11 @@ fn main() {
         "{:<12} {:>10} {:>10} {:>8}",
         "preset", "block", "GB/s", "x memcpy"
     );
+    let only = std::env::var("QS_BENCH_ONLY").unwrap_or_default();
     for name in PRESET_NAMES {
+        if !only.is_empty() && !only.split(',').any(|o| o == name) {
+            continue;
+        }
         let Some(p) = Format::preset(name) else {
             continue;
         };

@@ -45,43 +45,35 @@ impl BlockStats {
         finite: true,
     };
 
-    /// Scans a block.
+    /// Scans a block. The common path (all finite) is one pass of integer max on |x| bits
+    /// plus min/max; the rare non-finite path rescans.
     #[inline]
     pub fn of(xs: &[f32]) -> Self {
+        let mut amax_bits = 0u32;
         let mut min = f32::INFINITY;
         let mut max = f32::NEG_INFINITY;
-        let mut bad = 0u32;
         for &x in xs {
-            // NaN compares false, so it never enters min/max; count it separately.
-            bad |= u32::from(!x.is_finite());
-            min = min.min(x);
-            max = max.max(x);
+            amax_bits = amax_bits.max(x.to_bits() & 0x7fff_ffff);
+            min = if x < min { x } else { min };
+            max = if x > max { x } else { max };
         }
-        if bad != 0 {
-            // Recompute finite-only extremes (rare path).
-            let mut st = BlockStats::EMPTY;
-            for &x in xs.iter().filter(|x| x.is_finite()) {
-                st.min = st.min.min(x);
-                st.max = st.max.max(x);
-            }
-            st.amax = st.min.abs().max(st.max.abs()).max(0.0);
-            if st.min > st.max {
-                st.amax = 0.0;
-            }
-            st.finite = false;
-            return st;
+        if amax_bits < 0x7f80_0000 {
+            return BlockStats {
+                amax: f32::from_bits(amax_bits),
+                min,
+                max,
+                finite: true,
+            };
         }
-        let amax = if min > max {
-            0.0
-        } else {
-            min.abs().max(max.abs())
-        };
-        BlockStats {
-            amax,
-            min,
-            max,
-            finite: true,
+        // Some NaN or Inf: extremes of the finite values only.
+        let mut st = BlockStats::EMPTY;
+        for &x in xs.iter().filter(|x| x.is_finite()) {
+            st.min = st.min.min(x);
+            st.max = st.max.max(x);
+            st.amax = st.amax.max(x.abs());
         }
+        st.finite = false;
+        st
     }
 
     /// Stats of the union of two blocks.
@@ -125,6 +117,10 @@ pub struct Kernel {
     qmax: i32,
     /// Code mask.
     code_mask: u32,
+    /// Element constants used per block: floor(log2 max), mantissa bits, max value.
+    elem_emax: i32,
+    elem_mbits: u32,
+    elem_max: f32,
 }
 
 impl Kernel {
@@ -160,6 +156,9 @@ impl Kernel {
             } else {
                 (1u32 << bits) - 1
             },
+            elem_emax: format.element.emax(),
+            elem_mbits: format.element.mantissa_bits(),
+            elem_max: format.element.max_value(),
         })
     }
 
@@ -201,17 +200,21 @@ impl Kernel {
         if !st.finite {
             return self.nan_params();
         }
-        let el = self.format.element;
         if let ScaleType::E8m0 { rule } = scale {
-            return match e8m0_exponent(rule, st.amax, el.emax(), el.mantissa_bits(), el.max_value())
-            {
+            return match e8m0_exponent(
+                rule,
+                st.amax,
+                self.elem_emax,
+                self.elem_mbits,
+                self.elem_max,
+            ) {
                 Some(e) => self.params_from_codes((e + E8M0_BIAS) as u32, 0, global),
                 None => self.nan_params(),
             };
         }
         match self.format.zero {
             ZeroPoint::None => {
-                let mut raw = st.amax / el.max_value();
+                let mut raw = st.amax / self.elem_max;
                 if let Some(g) = global {
                     raw /= g;
                 }
@@ -482,12 +485,63 @@ impl Kernel {
         }
         let lut = &self.lut[..];
         let mask = self.code_mask as usize;
+        if let (ElementType::Float(mf), Some(_)) = (self.format.element, self.format.scale) {
+            let fast = self.format.rounding == Rounding::Even
+                && self.format.overflow == Overflow::Saturate
+                && mf.emin() - i32::from(mf.man_bits) >= -126;
+            if fast {
+                fake_float_rne(mf, xs, p, out);
+                return;
+            }
+            match self.format.rounding {
+                Rounding::Even => self.fake_float::<0>(mf, xs, p, out),
+                Rounding::Away => self.fake_float::<1>(mf, xs, p, out),
+                Rounding::Zero => self.fake_float::<2>(mf, xs, p, out),
+            }
+            return;
+        }
         self.for_codes(xs, p, |i, c| {
             let v = lut.get(c as usize & mask).copied().unwrap_or(0.0);
             if let Some(o) = out.get_mut(i) {
                 *o = (v - zero) * mul;
             }
         });
+    }
+
+    /// The fused minifloat loop of a scaled block: magnitude code, table lookup, sign, scale.
+    #[inline(always)]
+    fn fake_float<const R: u8>(&self, mf: Minifloat, xs: &[f32], p: &BlockParams, out: &mut [f32]) {
+        let rounding = match R {
+            0 => Rounding::Even,
+            1 => Rounding::Away,
+            _ => Rounding::Zero,
+        };
+        let max_mag = mf.max_code_mag();
+        let over_mag = match self.format.overflow {
+            Overflow::Saturate => max_mag,
+            Overflow::InfNan => mf.inf_code_mag().or(mf.nan_code_mag()).unwrap_or(max_mag),
+        };
+        // Magnitude table: decoded |value| of every magnitude code.
+        let n_mag = (mf.max_code_mag() as usize + 1).max(over_mag as usize + 1);
+        let lut = &self.lut[..n_mag.min(self.lut.len())];
+        let (to_elem, mul) = (p.to_elem, p.mul);
+        if p.pow2 {
+            for (o, &x) in out.iter_mut().zip(xs) {
+                let b = (x * to_elem).to_bits();
+                let mag = mf.encode_finite_mag(b & 0x7fff_ffff, rounding);
+                let mag = if mag > max_mag { over_mag } else { mag };
+                let v = lut.get(mag as usize).copied().unwrap_or(f32::NAN);
+                *o = f32::from_bits(v.to_bits() | (b & 0x8000_0000)) * mul;
+            }
+        } else {
+            for (o, &x) in out.iter_mut().zip(xs) {
+                let b = (x / to_elem).to_bits();
+                let mag = mf.encode_finite_mag(b & 0x7fff_ffff, rounding);
+                let mag = if mag > max_mag { over_mag } else { mag };
+                let v = lut.get(mag as usize).copied().unwrap_or(f32::NAN);
+                *o = f32::from_bits(v.to_bits() | (b & 0x8000_0000)) * mul;
+            }
+        }
     }
 
     /// Encodes one block into `w`.
@@ -510,6 +564,36 @@ impl Kernel {
         let mut code = 0;
         self.for_codes(std::slice::from_ref(&x), p, |_, c| code = c);
         code
+    }
+}
+
+/// Branch-free (SIMD-friendly) minifloat fake-quant for round-to-nearest-even with saturation.
+/// For v in binade e the grid step is 2^(max(e, emin) − M); t = v / step is exact and below
+/// 2^(M+2), so `(t + 1.5·2^23) − 1.5·2^23` rounds it to nearest even exactly; `copysign` keeps
+/// −0. Bit-identical to the integer path (tests compare both against the oracles).
+#[inline(never)]
+fn fake_float_rne(mf: Minifloat, xs: &[f32], p: &BlockParams, out: &mut [f32]) {
+    const MAGIC: f32 = 12_582_912.0; // 1.5 · 2^23
+    let emin = mf.emin();
+    let m = i32::from(mf.man_bits);
+    let maxv = mf.max_value();
+    let (to_elem, mul) = (p.to_elem, p.mul);
+    let quant = |v: f32| {
+        let e = (((v.to_bits() >> 23) & 0xff) as i32 - 127).max(emin);
+        let step = f32::from_bits(((e - m + 127) as u32) << 23);
+        let inv = f32::from_bits(((127 - (e - m)) as u32) << 23);
+        let t = v * inv;
+        let r = ((t + MAGIC) - MAGIC).copysign(t);
+        (r * step).clamp(-maxv, maxv) * mul
+    };
+    if p.pow2 {
+        for (o, &x) in out.iter_mut().zip(xs) {
+            *o = quant(x * to_elem);
+        }
+    } else {
+        for (o, &x) in out.iter_mut().zip(xs) {
+            *o = quant(x / to_elem);
+        }
     }
 }
 
