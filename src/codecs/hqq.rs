@@ -90,7 +90,7 @@ pub fn optimize(
                     return (0.0, *st);
                 }
                 let p = k.params_from_values(st.scale, st.zero, global);
-                if p.nan || !(p.mul > 0.0) {
+                if p.nan || p.mul.is_nan() || p.mul <= 0.0 {
                     return (0.0, *st);
                 }
                 let (s, z) = (p.mul, p.zero);

@@ -10,6 +10,7 @@
 //!     (torchao EVEN);
 //!   - `rceil`: e = ceil(log2(amax · (1/max))) with the product rounded in f32 (NVIDIA/cuBLAS
 //!     and torchao RCEIL; never saturates elements).
+//!
 //!   An all-zero block uses amax = 2^−126 (microxcaling); e > 127 makes the block NaN and
 //!   e < −127 clamps to −127.
 //!
