@@ -1,5 +1,8 @@
 //! The one integration-test binary (one module per topic), as ripgrep does.
 
+// Tests may unwrap: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod checkpoint;
 mod cli;
 mod codecs;
