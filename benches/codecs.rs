@@ -6,6 +6,9 @@
 //! Set `QS_BENCH_MB` to change the buffer size (default 64 MiB of f32, well beyond the caches)
 //! and `QS_BENCH_ONLY=mxfp4,nvfp4` to run some presets only.
 
+// A benchmark aborts on error: that is its report.
+#![allow(clippy::expect_used)]
+
 use std::hint::black_box;
 use std::time::Instant;
 
