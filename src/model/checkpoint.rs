@@ -159,22 +159,11 @@ impl Checkpoint {
 
     /// Reads a tensor converted to f32.
     pub fn read_f32(&self, name: &str) -> Result<Vec<f32>> {
-        let entry = self
-            .tensors
-            .get(name)
-            .ok_or_else(|| Error::checkpoint(&self.dir, format!("no tensor named `{name}`")))?;
-        let path = &self.files[entry.file];
-        let map = self
-            .maps
-            .get(entry.file)
-            .ok_or_else(|| Error::checkpoint(path, "file not mapped"))?;
-        let st = parse(path, map)?;
-        let view = st
-            .tensor(name)
-            .map_err(|e| Error::checkpoint(path, format!("tensor `{name}`: {e}")))?;
-        bytes_to_f32(view.data(), entry.dtype).ok_or_else(|| {
+        let bytes = self.raw_bytes(name)?;
+        let entry = &self.tensors[name];
+        bytes_to_f32(bytes, entry.dtype).ok_or_else(|| {
             Error::checkpoint(
-                path,
+                &self.files[entry.file],
                 format!(
                     "tensor `{name}` has dtype {} (only F32, F16 and BF16 can be quantized)",
                     entry.dtype.name()
