@@ -13,6 +13,7 @@
 //! Shapes and units: weights are row-major `rows × cols` f32 with blocks along `cols` (the
 //! reduction dimension K); bits are per weight; SQNR in dB.
 
+pub mod block_stats;
 pub mod element;
 pub mod format;
 pub mod hqq;
