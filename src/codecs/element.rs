@@ -6,7 +6,7 @@
 //! | `Int { bits, Sym }` | two's complement q, −qmax..=qmax, qmax = 2^(k−1)−1 | q |
 //! | `Int { bits, Asym }` | unsigned q, 0..=2^k−1, with a per-block zero point z | q − z |
 //! | `MxInt { bits }` | two's complement k, −(2^(b−1)−1)..=2^(b−1)−1 | k·2^−(b−2) (OCP MXINT) |
-//! | `Nf4` | index into the 16 normal-quantile values | NF4_TABLE[code] |
+//! | `Nf4` | index into the 16 normal-quantile values | `NF4_TABLE[code]` |
 //!
 //! Integer codes never hold NaN: a block with NaN/Inf input is marked through its scale (every
 //! scale type has a NaN code), so its dequantized values are NaN.

@@ -6,7 +6,7 @@
 //! checks, header length bounded) before any tensor is touched, so a forged header is an error
 //! naming the file, never an out-of-memory or a panic. F32, F16 and BF16 convert to f32.
 //!
-//! Writing ([`write_checkpoint`]) produces a new folder atomically: everything goes to a hidden
+//! Writing ([`OutDir`] and [`write_safetensors`]) produces a new folder atomically: everything goes to a hidden
 //! temporary sibling which is renamed into place at the end, and removed on any error, so an
 //! interrupted or failed export leaves nothing behind. The input is never modified.
 
