@@ -70,6 +70,13 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
+    // --- Forward pass and evaluation ---------------------------------------------------------
+    /// A tensor operation of the forward pass failed (candle's message).
+    #[error("forward pass: {0}")]
+    Tensor(String),
+    /// Input that cannot be evaluated: empty text, a context longer than the model allows, …
+    #[error("{0}")]
+    Input(String),
     /// Long work was cancelled by the user.
     #[error("cancelled")]
     Cancelled,
@@ -91,6 +98,12 @@ impl Error {
             reason: reason.into(),
             path: path.into(),
         }
+    }
+}
+
+impl From<candle_core::Error> for Error {
+    fn from(e: candle_core::Error) -> Self {
+        Self::Tensor(e.to_string())
     }
 }
 

@@ -5,11 +5,13 @@
 //! `model` → `codecs` (pure CPU reference kernels) → `gpu` → `eval` → `search` → `laws` →
 //! `landscape` → `jobs` → `app`/`cli`. Only `app` imports egui.
 //!
-//! Present today: [`codecs`] (every block format, RTN and HQQ) and [`model::checkpoint`]
-//! (safetensors reading and writing with bounds checks). The rest lands issue by issue.
+//! Present today: [`codecs`] (every block format, RTN and HQQ), [`model`] (Hugging Face
+//! checkpoints of the Llama, GPT-2 and GPT-NeoX families, tokenizers, the CPU forward pass with
+//! its hooks) and [`eval`] (NLL, ΔL with bootstrap CI, KL, top-1). The rest lands issue by issue.
 
 pub mod codecs;
 pub mod error;
+pub mod eval;
 pub mod model;
 
 pub use error::{Error, Result};

@@ -6,5 +6,7 @@
 mod checkpoint;
 mod cli;
 mod codecs;
+mod eval;
+mod forward;
 mod oracles;
 mod util;

@@ -6,9 +6,13 @@
 
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::{CommandFactory as _, Parser, Subcommand};
+use quantscape::codecs::{BlockSize, Format, Rounding};
 
+mod eval;
 mod formats;
+mod info;
 mod quantize;
 
 /// quantscape: quantize language models with block formats, measure the cost, fit PTQ laws.
@@ -27,6 +31,10 @@ pub enum Command {
     Quantize(quantize::QuantizeArgs),
     /// List every format preset with its bits per weight.
     Formats(formats::FormatsArgs),
+    /// Describe a checkpoint: architecture, parameter counts, dtypes, tensors.
+    Info(info::InfoArgs),
+    /// Measure NLL, ΔL (with a bootstrap CI), KL and top-1 agreement of a quantized model.
+    Eval(eval::EvalArgs),
 }
 
 /// Runs the parsed command line.
@@ -34,10 +42,31 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Some(Command::Quantize(a)) => quantize::run(&a),
         Some(Command::Formats(a)) => formats::run(&a),
+        Some(Command::Info(a)) => info::run(&a),
+        Some(Command::Eval(a)) => eval::run(&a),
         None => {
             Cli::command().print_help()?;
             println!();
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Builds a validated format from `--format`, `--block` and `--rounding`.
+pub fn resolve_format(
+    format: &str,
+    block: Option<&str>,
+    rounding: Option<&str>,
+) -> anyhow::Result<Format> {
+    let mut f: Format = format.parse()?;
+    if let Some(b) = block {
+        let block: BlockSize = b.parse().context("--block")?;
+        f = f.with_block(block);
+    }
+    if let Some(r) = rounding {
+        let r = Rounding::from_id(r)
+            .with_context(|| format!("--rounding `{r}`: expected even, away or zero"))?;
+        f = f.with_rounding(r);
+    }
+    Ok(f.validate()?)
 }

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context as _};
 use indicatif::{ProgressBar, ProgressStyle};
-use quantscape::codecs::{self, BlockSize, ErrorStats, Format, Method, Rounding};
+use quantscape::codecs::{self, ErrorStats, Format, Method};
 use quantscape::model::checkpoint::{
     bytes_to_f32, copy_side_files, f32_to_bytes, write_safetensors, Checkpoint, OutDir, OutTensor,
 };
@@ -54,24 +54,9 @@ struct Row {
     bits_per_weight: f64,
 }
 
-/// Builds the validated format from the arguments.
-fn resolve_format(a: &QuantizeArgs) -> anyhow::Result<Format> {
-    let mut f: Format = a.format.parse()?;
-    if let Some(b) = &a.block {
-        let block: BlockSize = b.parse().context("--block")?;
-        f = f.with_block(block);
-    }
-    if let Some(r) = &a.rounding {
-        let r = Rounding::from_id(r)
-            .with_context(|| format!("--rounding `{r}`: expected even, away or zero"))?;
-        f = f.with_rounding(r);
-    }
-    Ok(f.validate()?)
-}
-
 /// Runs the command.
 pub fn run(a: &QuantizeArgs) -> anyhow::Result<ExitCode> {
-    let format = resolve_format(a)?;
+    let format = super::resolve_format(&a.format, a.block.as_deref(), a.rounding.as_deref())?;
     let method: Method = a.method.parse()?;
     if a.out.exists() {
         bail!(

@@ -1,9 +1,24 @@
-//! Models: Hugging Face checkpoints (safetensors, shards), and which weights are quantizable.
+//! Models: Hugging Face checkpoints, their configs and tokenizers, and the CPU forward pass.
 //!
-//! Present: [`checkpoint`] (memory-mapped reading with bounds checks, dtype conversion,
-//! crash-safe writing of a new checkpoint folder) and [`sites`] (the quantizable linear weights
-//! of a checkpoint, DESIGN §3). Architectures and the forward pass arrive with the checkpoint /
-//! forward / evaluation issue.
+//! [`checkpoint`] (memory-mapped safetensors with bounds checks, dtype conversion, crash-safe
+//! writing of a new folder) → [`config`] (`config.json` → [`ArchConfig`]) → [`arch`] (one file
+//! per family mapping names and shapes) → [`transformer`] (the shared decoder, its linear and
+//! matmul sites) built from [`layers`] (candle ops and the [`Hooks`]). [`tokenizer`] encodes
+//! text and decides the BOS policy; [`hub`] finds `org/name` in the local Hugging Face cache;
+//! [`sites`] says which checkpoint tensors are quantizable (DESIGN §3).
 
+pub mod arch;
 pub mod checkpoint;
+pub mod config;
+pub mod hub;
+pub mod layers;
+pub mod quantized;
 pub mod sites;
+pub mod tokenizer;
+pub mod transformer;
+
+pub use candle_core::Tensor;
+pub use config::{ArchConfig, Family};
+pub use layers::{Hooks, NoHooks};
+pub use tokenizer::Tokenizer;
+pub use transformer::{LinearSite, MatmulKind, MatmulSite, Transformer};

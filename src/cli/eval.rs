@@ -1,0 +1,226 @@
+//! `quantscape eval`: NLL and perplexity of a model on held-out text, and — with `--format` —
+//! ΔL (paired bootstrap 95% CI over windows), KL(base‖quant) mean/p50/p90/p99 and top-1
+//! agreement of the model with every quantizable weight quantized by that codec.
+//! `--act-format` also quantizes every matmul's activation operands (Q·Kᵀ and attention·V
+//! included) along K. Embeddings, norms, biases and the LM head stay in fp32 (said in the report).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context as _};
+use indicatif::{ProgressBar, ProgressStyle};
+use quantscape::codecs::Method;
+use quantscape::eval::windows::{make_windows, WindowSpec};
+use quantscape::eval::{Evaluator, DEFAULT_RESAMPLES, DEFAULT_TOP_K};
+use quantscape::model::quantized::{quantize_all, Overrides};
+use quantscape::model::{hub, Tokenizer, Transformer};
+
+/// Arguments of `eval`.
+#[derive(clap::Args, Debug)]
+pub struct EvalArgs {
+    /// Model folder, or `org/name` in the local Hugging Face cache.
+    #[arg(long)]
+    pub model: String,
+    /// Held-out text file (UTF-8).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Weight format (a preset or a spelling); without it only the base model is measured.
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Block size Qb: a positive integer, `per-channel` or `per-tensor`.
+    #[arg(long)]
+    pub block: Option<String>,
+    /// Method: `rtn` or `hqq`.
+    #[arg(long, default_value = "rtn")]
+    pub method: String,
+    /// Element rounding: `even`, `away` or `zero`.
+    #[arg(long)]
+    pub rounding: Option<String>,
+    /// Also quantize the activation operands of every matmul with this format.
+    #[arg(long)]
+    pub act_format: Option<String>,
+    /// Tokens per window, BOS included (default: 512, or the model's maximum if smaller).
+    #[arg(long)]
+    pub ctx: Option<usize>,
+    /// Text tokens between window starts (default: non-overlapping).
+    #[arg(long)]
+    pub stride: Option<usize>,
+    /// Windows evaluated (a seeded choice among all candidates).
+    #[arg(long, default_value_t = 64)]
+    pub windows: usize,
+    /// Seed of the window choice and the bootstrap.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Top-k base log-probabilities kept per token for KL.
+    #[arg(long, default_value_t = DEFAULT_TOP_K)]
+    pub top_k: usize,
+    /// Bootstrap resamples.
+    #[arg(long, default_value_t = DEFAULT_RESAMPLES)]
+    pub resamples: usize,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Hide progress bars.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+fn bar(quiet: bool, what: &str) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let b = ProgressBar::new(0);
+    if let Ok(s) =
+        ProgressStyle::with_template("{msg:>10} [{bar:30}] {pos}/{len} windows {elapsed}")
+    {
+        b.set_style(s.progress_chars("=> "));
+    }
+    b.set_message(what.to_string());
+    b
+}
+
+/// Runs the command.
+pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
+    let weight_format = a
+        .format
+        .as_deref()
+        .map(|f| super::resolve_format(f, a.block.as_deref(), a.rounding.as_deref()))
+        .transpose()?;
+    if weight_format.is_none() && (a.block.is_some() || a.rounding.is_some()) {
+        bail!("--block and --rounding need --format");
+    }
+    let act_format = a
+        .act_format
+        .as_deref()
+        .map(|f| super::resolve_format(f, None, None))
+        .transpose()?;
+    let method: Method = a.method.parse()?;
+    let text = std::fs::read_to_string(&a.data)
+        .with_context(|| format!("cannot read the text ({})", a.data.display()))?;
+    let dir = hub::resolve(&a.model)?;
+    let model = Transformer::load(&dir)?;
+    let tok = Tokenizer::load(&dir)?;
+    if tok.vocab_size() > model.config.vocab_size {
+        bail!(
+            "tokenizer has {} tokens but the model only {} ({})",
+            tok.vocab_size(),
+            model.config.vocab_size,
+            dir.display()
+        );
+    }
+    let max = model.config.max_positions;
+    let ctx = a.ctx.unwrap_or(512.min(max));
+    if ctx > max {
+        bail!(
+            "--ctx {ctx} is longer than the model allows ({max} positions, {})",
+            dir.display()
+        );
+    }
+    let tokens = tok.encode(&text)?;
+    let spec = WindowSpec {
+        ctx,
+        stride: a.stride,
+        n_windows: a.windows,
+        seed: a.seed,
+    };
+    let windows = make_windows(&tokens, tok.bos, &spec, &a.data.display().to_string())?;
+    let ev = Evaluator::new(&model, &windows)?;
+
+    let b = bar(a.quiet, "base");
+    b.set_length(windows.len() as u64);
+    let base = ev.base(a.top_k, &mut |done, _| {
+        b.set_position(done as u64);
+        true
+    })?;
+    b.finish_and_clear();
+
+    let mut hooks = Overrides::default();
+    if let Some(f) = &weight_format {
+        hooks = quantize_all(&model, f, &method)?.0;
+    }
+    if let Some(f) = &act_format {
+        hooks.operands = vec![Some(*f); model.matmuls.len()];
+    }
+    let b = bar(a.quiet, "quantized");
+    b.set_length(windows.len() as u64);
+    let report = ev.compare(&base, &hooks, a.resamples, a.seed, &mut |done, _| {
+        b.set_position(done as u64);
+        true
+    })?;
+    b.finish_and_clear();
+
+    let wf = weight_format.as_ref().map(ToString::to_string);
+    let af = act_format.as_ref().map(ToString::to_string);
+    // Parameter-weighted over the quantized linear weights (partial blocks, global scales).
+    let bpw = weight_format.as_ref().map(|f| {
+        let n: usize = model.linears.iter().map(|l| l.n_params()).sum();
+        let bits: f64 = model
+            .linears
+            .iter()
+            .map(|l| f.bits_per_weight(l.out_features, l.in_features) * l.n_params() as f64)
+            .sum();
+        bits / n.max(1) as f64
+    });
+    if a.json {
+        let v = serde_json::json!({
+            "model": dir, "architecture": model.config.architecture, "data": a.data,
+            "n_params_non_embedding": model.n_params_non_embedding,
+            "weight_format": wf, "bits_per_weight": bpw, "method": a.method, "act_format": af,
+            "ctx": ctx, "bos": tok.bos, "windows_candidates": windows.n_candidates, "seed": a.seed,
+            "high_precision": "embeddings, norms, biases, LM head (fp32)",
+            "report": report,
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "model      {} ({}, N = {})",
+        dir.display(),
+        model.config.architecture,
+        super::info::human(model.n_params_non_embedding)
+    );
+    println!(
+        "data       {}: {} windows × {} tokens (of {} candidates), {} scored tokens, seed {}",
+        a.data.display(),
+        report.n_windows,
+        ctx,
+        windows.n_candidates,
+        report.n_tokens,
+        a.seed
+    );
+    match (&wf, bpw) {
+        (Some(f), Some(bits)) => println!(
+            "weights    {f} ({bits:.3} bits/weight), method {}",
+            a.method
+        ),
+        _ => println!("weights    fp32 (no --format)"),
+    }
+    if let Some(f) = &af {
+        println!("operands   {f} on every matmul (Q·Kᵀ and attention·V included)");
+    }
+    println!("kept fp32  embeddings, norms, biases, LM head");
+    println!();
+    println!(
+        "NLL base   {:.5} nats/token   perplexity {:.3}",
+        report.nll_base, report.ppl_base
+    );
+    if wf.is_some() || af.is_some() {
+        println!(
+            "NLL quant  {:.5} nats/token   perplexity {:.3}",
+            report.nll_quant, report.ppl_quant
+        );
+        println!(
+            "ΔL         {:+.5}  95% CI [{:+.5}, {:+.5}] (paired bootstrap over windows, {} resamples)",
+            report.delta_nll, report.delta_nll_ci95.lo, report.delta_nll_ci95.hi, report.bootstrap_resamples
+        );
+        println!(
+            "KL         mean {:.5}  p50 {:.5}  p90 {:.5}  p99 {:.5} nats (base top-{} + tail)",
+            report.kl_mean, report.kl_p50, report.kl_p90, report.kl_p99, report.kl_top_k
+        );
+        println!(
+            "top-1      {:.2}% agreement with the base",
+            100.0 * report.top1_agreement
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

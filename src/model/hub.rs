@@ -1,0 +1,66 @@
+//! Finding a model: a folder path, or `org/name` in the local Hugging Face cache.
+//!
+//! Cache root: `$HF_HUB_CACHE`, else `$HF_HOME/hub`, else `$XDG_CACHE_HOME/huggingface/hub`,
+//! else `~/.cache/huggingface/hub`. Layout: `models--org--name/snapshots/<revision>/`; the
+//! revision is `refs/main` when present, else the most recently modified snapshot. Nothing is
+//! ever downloaded: a model that is not on disk is an error saying where it was looked for.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// The Hugging Face hub cache folder this environment points at.
+pub fn cache_root() -> Option<PathBuf> {
+    let env = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    env("HF_HUB_CACHE")
+        .or_else(|| env("HF_HOME").map(|h| h.join("hub")))
+        .or_else(|| env("XDG_CACHE_HOME").map(|c| c.join("huggingface").join("hub")))
+        .or_else(|| env("HOME").map(|h| h.join(".cache").join("huggingface").join("hub")))
+}
+
+/// Resolves `spec` (a folder, or `org/name` in the cache under `root`) to a model folder.
+pub fn resolve_in(spec: &str, root: Option<&Path>) -> Result<PathBuf> {
+    let p = Path::new(spec);
+    if p.is_dir() {
+        return Ok(p.to_path_buf());
+    }
+    let parts: Vec<&str> = spec.split('/').collect();
+    let repo_like = parts.len() == 2
+        && parts
+            .iter()
+            .all(|s| !s.is_empty() && *s != "." && *s != "..");
+    let Some(root) = root.filter(|_| repo_like) else {
+        return Err(Error::Path {
+            reason: "no such model folder (and not an org/name in the Hugging Face cache)".into(),
+            path: p.to_path_buf(),
+        });
+    };
+    let repo = root.join(format!("models--{}--{}", parts[0], parts[1]));
+    let snaps = repo.join("snapshots");
+    if let Ok(rev) = std::fs::read_to_string(repo.join("refs").join("main")) {
+        let dir = snaps.join(rev.trim());
+        if dir.is_dir() {
+            return Ok(dir);
+        }
+    }
+    let newest = std::fs::read_dir(&snaps)
+        .ok()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_dir())
+        .max_by_key(|e| e.metadata().and_then(|m| m.modified()).ok());
+    newest.map(|e| e.path()).ok_or_else(|| Error::Path {
+        reason: format!("model {spec} is not in the Hugging Face cache (quantscape never downloads; fetch it with `huggingface-cli download {spec}`)"),
+        path: repo,
+    })
+}
+
+/// Resolves `spec` against the environment's cache.
+pub fn resolve(spec: &str) -> Result<PathBuf> {
+    resolve_in(spec, cache_root().as_deref())
+}

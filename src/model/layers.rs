@@ -1,0 +1,243 @@
+//! Building blocks of the forward pass (candle on CPU, fp32) and the hooks it offers.
+//!
+//! Shapes: activations are `[B, T, d]` (batch, tokens, width); attention works on
+//! `[B, H, T, head_dim]`; every linear weight is stored `[out, in]` (GPT-2's `Conv1D` weights
+//! are transposed at load), so the reduction dimension K of every matmul is the last dimension
+//! of both operands' rows, and codec blocks run along it.
+//!
+//! Hooks ([`Hooks`]): (1) a per-linear weight override (a fake-quantized or perturbed `[out, in]`
+//! weight, swapped in without reloading); (2) a per-matmul operand format: the activation
+//! operand of a linear layer, and both operands of Q·Kᵀ and attention·V, are fake-quantized
+//! along K with a codec [`Format`] (for a linear layer the weight operand is quantized once by
+//! the caller and passed through (1), so a sweep never re-quantizes weights per forward);
+//! (3) capture of each linear layer's input `[B·T, in]` (GPTQ calibration, Hessians).
+//! [`NoHooks`] answers `None`/`false` everywhere, and each hook is consulted once per matmul
+//! with no tensor work when it declines, so a forward pass without hooks costs nothing extra.
+
+use candle_core::{DType, Device, Tensor, D};
+
+use crate::codecs::{fake_quant, Format, Method};
+use crate::error::Result;
+
+/// Hooks into the forward pass. Every method has a do-nothing default.
+pub trait Hooks: Sync {
+    /// Replacement for linear site `linear`'s weight (same `[out, in]` shape), or `None`.
+    fn weight(&self, _linear: usize) -> Option<&Tensor> {
+        None
+    }
+    /// Format the operands of matmul site `matmul` are fake-quantized to along K, or `None`.
+    fn operand_format(&self, _matmul: usize) -> Option<&Format> {
+        None
+    }
+    /// Whether [`Hooks::capture`] wants linear inputs (checked before any copy is made).
+    fn captures(&self) -> bool {
+        false
+    }
+    /// Receives linear site `linear`'s input, `[B·T, in]`.
+    fn capture(&self, _linear: usize, _input: &Tensor) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// No hooks: the plain forward pass.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoHooks;
+
+impl Hooks for NoHooks {}
+
+/// Fake-quantizes `x` along its last dimension (K) with `format` (round to nearest).
+pub fn quantize_last_dim(x: &Tensor, format: &Format) -> Result<Tensor> {
+    let dims = x.dims().to_vec();
+    let k = dims.last().copied().unwrap_or(0);
+    if k == 0 || x.elem_count() == 0 {
+        return Ok(x.clone());
+    }
+    let flat = x.flatten_all()?.to_vec1::<f32>()?;
+    let rows = flat.len() / k;
+    let q = fake_quant(&flat, rows, k, format, &Method::Rtn)?;
+    Ok(Tensor::from_vec(q, dims, x.device())?)
+}
+
+/// A linear layer `y = x·Wᵀ + b`, weight `[out, in]`.
+#[derive(Clone, Debug)]
+pub struct Linear {
+    /// Index among the model's linear sites (hook key).
+    pub site: usize,
+    /// Index among the model's matmul sites.
+    pub matmul: usize,
+    /// `[out, in]`.
+    pub weight: Tensor,
+    /// `[out]`.
+    pub bias: Option<Tensor>,
+}
+
+impl Linear {
+    /// Applies the layer to `x` `[.., in]` → `[.., out]`, consulting the hooks.
+    pub fn forward(&self, x: &Tensor, hooks: &dyn Hooks) -> Result<Tensor> {
+        let dims = x.dims().to_vec();
+        let k = dims.last().copied().unwrap_or(0);
+        let rows = x.elem_count() / k.max(1);
+        let mut x2 = x.reshape((rows, k))?;
+        if hooks.captures() {
+            hooks.capture(self.site, &x2)?;
+        }
+        if let Some(f) = hooks.operand_format(self.matmul) {
+            x2 = quantize_last_dim(&x2, f)?;
+        }
+        let w = hooks.weight(self.site).unwrap_or(&self.weight);
+        let mut y = x2.matmul(&w.t()?)?;
+        if let Some(b) = &self.bias {
+            y = y.broadcast_add(b)?;
+        }
+        let mut out = dims;
+        if let Some(last) = out.last_mut() {
+            *last = w.dim(0)?;
+        }
+        Ok(y.reshape(out)?)
+    }
+}
+
+/// RMSNorm (Llama) or LayerNorm (GPT-2, GPT-NeoX), over the last dimension, in fp32.
+#[derive(Clone, Debug)]
+pub enum Norm {
+    /// `x / sqrt(mean(x²) + eps) · w`.
+    Rms {
+        /// Gain `[d]`.
+        weight: Tensor,
+        /// Epsilon.
+        eps: f32,
+    },
+    /// `(x − mean) / sqrt(var + eps) · w + b`.
+    Layer {
+        /// Gain `[d]`.
+        weight: Tensor,
+        /// Bias `[d]`.
+        bias: Tensor,
+        /// Epsilon.
+        eps: f32,
+    },
+}
+
+impl Norm {
+    /// Normalizes `x` `[.., d]`.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(match self {
+            Norm::Rms { weight, eps } => candle_nn::ops::rms_norm(&x.contiguous()?, weight, *eps)?,
+            Norm::Layer { weight, bias, eps } => {
+                candle_nn::ops::layer_norm(&x.contiguous()?, weight, bias, *eps)?
+            }
+        })
+    }
+}
+
+/// Rotary embedding tables for the first `dims` dims of each head (rotate-half convention).
+#[derive(Clone, Debug)]
+pub struct Rope {
+    /// Rotated dims per head (even).
+    pub dims: usize,
+    cos: Tensor,
+    sin: Tensor,
+}
+
+impl Rope {
+    /// Tables for positions `0..max_positions` with base `theta`.
+    pub fn new(dims: usize, theta: f64, max_positions: usize, device: &Device) -> Result<Self> {
+        let half = dims / 2;
+        let mut cos = Vec::with_capacity(max_positions * half);
+        let mut sin = Vec::with_capacity(max_positions * half);
+        // transformers computes inv_freq in fp32 and the angles as an fp32 outer product.
+        let inv: Vec<f32> = (0..half)
+            .map(|i| (1.0 / theta.powf((2 * i) as f64 / dims as f64)) as f32)
+            .collect();
+        for p in 0..max_positions {
+            for f in &inv {
+                let a = p as f32 * f;
+                cos.push(a.cos());
+                sin.push(a.sin());
+            }
+        }
+        Ok(Self {
+            dims,
+            cos: Tensor::from_vec(cos, (max_positions, half), device)?,
+            sin: Tensor::from_vec(sin, (max_positions, half), device)?,
+        })
+    }
+
+    /// Rotates `x` `[B, H, T, head_dim]` (positions 0..T).
+    pub fn apply(&self, x: &Tensor) -> Result<Tensor> {
+        let (_, _, t, hd) = x.dims4()?;
+        let cos = self.cos.narrow(0, 0, t)?;
+        let sin = self.sin.narrow(0, 0, t)?;
+        if self.dims == hd {
+            return Ok(candle_nn::rotary_emb::rope(&x.contiguous()?, &cos, &sin)?);
+        }
+        let rot = x.narrow(D::Minus1, 0, self.dims)?.contiguous()?;
+        let pass = x.narrow(D::Minus1, self.dims, hd - self.dims)?;
+        let rot = candle_nn::rotary_emb::rope(&rot, &cos, &sin)?;
+        Ok(Tensor::cat(&[&rot, &pass], D::Minus1)?)
+    }
+}
+
+/// Additive causal mask `[T, T]`: 0 on and below the diagonal, −∞ above.
+pub fn causal_mask(t: usize, device: &Device) -> Result<Tensor> {
+    let m: Vec<f32> = (0..t)
+        .flat_map(|i| (0..t).map(move |j| if j <= i { 0.0 } else { f32::NEG_INFINITY }))
+        .collect();
+    Ok(Tensor::from_vec(m, (t, t), device)?)
+}
+
+/// Scaled dot-product causal attention on `[B, H, T, hd]` queries and `[B, KV, T, hd]` keys
+/// and values (GQA: KV divides H). `qk` and `av` are the matmul-site indices of Q·Kᵀ and
+/// attention·V for the operand hook. Returns `[B, T, H·hd]`.
+pub fn attention(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    mask: &Tensor,
+    (qk, av): (usize, usize),
+    hooks: &dyn Hooks,
+) -> Result<Tensor> {
+    let (b, h, t, hd) = q.dims4()?;
+    let kv = k.dim(1)?;
+    let (k, v) = if kv == h {
+        (k.clone(), v.clone())
+    } else {
+        let rep = h / kv;
+        let expand = |x: &Tensor| -> Result<Tensor> {
+            Ok(x.unsqueeze(2)?
+                .broadcast_as((b, kv, rep, t, hd))?
+                .reshape((b, h, t, hd))?)
+        };
+        (expand(k)?, expand(v)?)
+    };
+    let (mut q, mut k, mut v) = (q.contiguous()?, k.contiguous()?, v.contiguous()?);
+    if let Some(f) = hooks.operand_format(qk) {
+        q = quantize_last_dim(&q, f)?;
+        k = quantize_last_dim(&k, f)?;
+    }
+    let scale = 1.0 / (hd as f64).sqrt();
+    let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(mask)?;
+    let mut p = candle_nn::ops::softmax_last_dim(&scores)?;
+    if let Some(f) = hooks.operand_format(av) {
+        // attention·V reduces over keys: P's last dim, and V's token dim.
+        p = quantize_last_dim(&p, f)?;
+        v = quantize_last_dim(&v.t()?.contiguous()?, f)?.t()?;
+    }
+    let y = p.matmul(&v.contiguous()?)?;
+    Ok(y.transpose(1, 2)?.reshape((b, t, h * hd))?)
+}
+
+/// Splits `[B, T, n·hd]` into heads `[B, n, T, hd]`.
+pub fn heads(x: &Tensor, n: usize, hd: usize) -> Result<Tensor> {
+    let (b, t, _) = x.dims3()?;
+    Ok(x.reshape((b, t, n, hd))?.transpose(1, 2)?.contiguous()?)
+}
+
+/// `log_softmax` over the last dimension, in fp32 with a max shift.
+pub fn log_softmax(x: &Tensor) -> Result<Tensor> {
+    let x = x.to_dtype(DType::F32)?;
+    let max = x.max_keepdim(D::Minus1)?;
+    let shifted = x.broadcast_sub(&max)?;
+    let lse = shifted.exp()?.sum_keepdim(D::Minus1)?.log()?;
+    Ok(shifted.broadcast_sub(&lse)?)
+}

@@ -1,0 +1,492 @@
+//! The decoder-only transformer every supported architecture loads into, and its sites.
+//!
+//! `Transformer::load(dir)` reads `config.json` ([`ArchConfig`]) and the safetensors weights
+//! (memory-mapped, converted to fp32 once) and hands the family's file under `model/arch/` a
+//! [`Loader`] that checks every shape against the config before use, so a wrong checkpoint is an
+//! error naming the tensor and file, never a panic inside a matmul.
+//!
+//! Sites (DESIGN §3): [`LinearSite`]s are the quantizable linear layers, in forward order, named
+//! as in the checkpoint; [`MatmulSite`]s are every matmul inside the blocks — the linear layers
+//! plus Q·Kᵀ and attention·V per layer. The LM head and embeddings are not sites (they stay in
+//! high precision). Shapes: ids `[B, T]` → logits `[B, T, V]`, fp32.
+
+use std::path::Path;
+
+use candle_core::{Device, Tensor};
+
+use super::arch;
+use super::checkpoint::Checkpoint;
+use super::config::{Activation, ArchConfig, Family};
+use super::layers::{attention, causal_mask, heads, Hooks, Linear, Norm, Rope};
+use super::sites::Layout;
+use crate::error::{Error, Result};
+
+/// A quantizable linear layer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LinearSite {
+    /// Checkpoint tensor name of the weight (`model.layers.0.self_attn.q_proj.weight`).
+    pub name: String,
+    /// Transformer block index.
+    pub layer: usize,
+    /// Output features (rows of the `[out, in]` weight).
+    pub out_features: usize,
+    /// Input features K.
+    pub in_features: usize,
+    /// How the checkpoint stores it (GPT-2 `Conv1D` is `[in, out]`).
+    pub layout: Layout,
+}
+
+impl LinearSite {
+    /// Parameter count.
+    pub fn n_params(&self) -> usize {
+        self.out_features * self.in_features
+    }
+}
+
+/// What a matmul site multiplies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MatmulKind {
+    /// Activations × a linear layer's weight (index into the linear sites).
+    Linear(usize),
+    /// Queries × keysᵀ (K = head_dim).
+    QueryKey,
+    /// Attention probabilities × values (K = tokens).
+    AttnValue,
+}
+
+/// One matmul of the forward pass.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MatmulSite {
+    /// `layers.3.attn.qk`, or the linear weight's name.
+    pub name: String,
+    /// Transformer block index.
+    pub layer: usize,
+    /// Operand kind.
+    pub kind: MatmulKind,
+}
+
+/// Multiply–accumulates of a matmul site per token at context `ctx` (causal attention averaged
+/// over positions: (ctx + 1)/2 keys per query).
+pub fn macs_per_token(
+    site: &MatmulSite,
+    cfg: &ArchConfig,
+    linears: &[LinearSite],
+    ctx: usize,
+) -> f64 {
+    let keys = (ctx as f64 + 1.0) / 2.0;
+    match site.kind {
+        MatmulKind::Linear(i) => linears.get(i).map_or(0.0, |l| l.n_params() as f64),
+        MatmulKind::QueryKey | MatmulKind::AttnValue => keys * (cfg.n_heads * cfg.head_dim) as f64,
+    }
+}
+
+/// Attention input projections.
+#[derive(Clone, Debug)]
+pub enum Qkv {
+    /// Separate q, k, v (Llama family).
+    Separate(Linear, Linear, Linear),
+    /// One `[3d, d]` weight whose output is `[q | k | v]` (GPT-2 `c_attn`).
+    FusedBlocks(Linear),
+    /// One weight whose output is per head `[q_h | k_h | v_h]` (GPT-NeoX).
+    FusedPerHead(Linear),
+}
+
+/// The MLP.
+#[derive(Clone, Debug)]
+pub enum Mlp {
+    /// down(act(gate x) · up x).
+    Gated {
+        /// Gate projection.
+        gate: Linear,
+        /// Up projection.
+        up: Linear,
+        /// Down projection.
+        down: Linear,
+    },
+    /// proj(act(fc x)).
+    Plain {
+        /// Input projection.
+        fc: Linear,
+        /// Output projection.
+        proj: Linear,
+    },
+}
+
+/// One transformer block.
+#[derive(Clone, Debug)]
+pub struct Block {
+    /// Norm before attention.
+    pub ln1: Norm,
+    /// Norm before the MLP.
+    pub ln2: Norm,
+    /// Q, K, V projections.
+    pub qkv: Qkv,
+    /// Attention output projection.
+    pub o: Linear,
+    /// MLP.
+    pub mlp: Mlp,
+    /// Matmul-site indices of Q·Kᵀ and attention·V.
+    pub attn_sites: (usize, usize),
+}
+
+impl Block {
+    /// The block's linear layers in forward order.
+    pub fn linears(&self) -> Vec<&Linear> {
+        let mut v = match &self.qkv {
+            Qkv::Separate(q, k, v) => vec![q, k, v],
+            Qkv::FusedBlocks(l) | Qkv::FusedPerHead(l) => vec![l],
+        };
+        v.push(&self.o);
+        match &self.mlp {
+            Mlp::Gated { gate, up, down } => v.extend([gate, up, down]),
+            Mlp::Plain { fc, proj } => v.extend([fc, proj]),
+        }
+        v
+    }
+}
+
+/// A loaded model.
+pub struct Transformer {
+    /// Parsed `config.json`.
+    pub config: ArchConfig,
+    /// Token embedding `[V, d]`.
+    pub embed: Tensor,
+    /// Learned positions `[max_positions, d]` (GPT-2).
+    pub positions: Option<Tensor>,
+    /// Blocks in order.
+    pub blocks: Vec<Block>,
+    /// Final norm.
+    pub final_norm: Norm,
+    /// LM head `[V, d]` (the embedding when tied).
+    pub lm_head: Tensor,
+    /// Rotary tables (None for GPT-2).
+    pub rope: Option<Rope>,
+    /// Quantizable linear sites in forward order.
+    pub linears: Vec<LinearSite>,
+    /// Every matmul site inside the blocks.
+    pub matmuls: Vec<MatmulSite>,
+    /// Total parameters (embeddings and head counted once when tied).
+    pub n_params_total: usize,
+    /// Non-embedding parameters N (blocks and final norm).
+    pub n_params_non_embedding: usize,
+}
+
+/// Reads checked tensors from a checkpoint and registers sites while an architecture loads.
+pub struct Loader<'a> {
+    ck: &'a Checkpoint,
+    cfg: &'a ArchConfig,
+    /// Device the tensors go to.
+    pub device: Device,
+    linears: Vec<LinearSite>,
+    matmuls: Vec<MatmulSite>,
+    n_params: usize,
+    n_embedding: usize,
+}
+
+impl<'a> Loader<'a> {
+    fn path_of(&self, name: &str) -> &Path {
+        self.ck
+            .tensors
+            .get(name)
+            .and_then(|e| self.ck.files.get(e.file))
+            .map_or(self.ck.dir.as_path(), |p| p.as_path())
+    }
+
+    /// Whether the checkpoint has `name`.
+    pub fn has(&self, name: &str) -> bool {
+        self.ck.tensors.contains_key(name)
+    }
+
+    /// Reads `name`, which must have exactly `shape`, as an fp32 tensor.
+    pub fn tensor(&mut self, name: &str, shape: &[usize]) -> Result<Tensor> {
+        let entry = self.ck.tensors.get(name).ok_or_else(|| {
+            Error::checkpoint(
+                &self.ck.dir,
+                format!("missing tensor `{name}` for {}", self.cfg.architecture),
+            )
+        })?;
+        if entry.shape != shape {
+            return Err(Error::checkpoint(
+                self.path_of(name),
+                format!(
+                    "tensor `{name}` has shape {:?}, config.json implies {shape:?}",
+                    entry.shape
+                ),
+            ));
+        }
+        let data = self.ck.read_f32(name)?;
+        if let Some(i) = data.iter().position(|x| !x.is_finite()) {
+            return Err(Error::checkpoint(
+                self.path_of(name),
+                format!("tensor `{name}` holds a non-finite value at index {i}"),
+            ));
+        }
+        self.n_params += data.len();
+        Ok(Tensor::from_vec(data, shape, &self.device)?)
+    }
+
+    /// Reads an embedding-like tensor (counted as embedding parameters).
+    pub fn embedding(&mut self, name: &str, shape: &[usize]) -> Result<Tensor> {
+        let t = self.tensor(name, shape)?;
+        self.n_embedding += t.elem_count();
+        Ok(t)
+    }
+
+    /// Reads a linear layer `prefix.weight` (+ `prefix.bias`) as `[out, in]` and registers it as
+    /// a site of block `layer`.
+    pub fn linear(
+        &mut self,
+        prefix: &str,
+        layer: usize,
+        (out_f, in_f): (usize, usize),
+        bias: bool,
+        layout: Layout,
+    ) -> Result<Linear> {
+        let wname = format!("{prefix}.weight");
+        let weight = match layout {
+            Layout::OutIn => self.tensor(&wname, &[out_f, in_f])?,
+            Layout::InOut => self.tensor(&wname, &[in_f, out_f])?.t()?.contiguous()?,
+        };
+        let bias = if bias {
+            Some(self.tensor(&format!("{prefix}.bias"), &[out_f])?)
+        } else {
+            None
+        };
+        let site = self.linears.len();
+        self.linears.push(LinearSite {
+            name: wname.clone(),
+            layer,
+            out_features: out_f,
+            in_features: in_f,
+            layout,
+        });
+        let matmul = self.matmuls.len();
+        self.matmuls.push(MatmulSite {
+            name: wname,
+            layer,
+            kind: MatmulKind::Linear(site),
+        });
+        Ok(Linear {
+            site,
+            matmul,
+            weight,
+            bias,
+        })
+    }
+
+    /// A norm: RMSNorm reads `prefix.weight`; LayerNorm also `prefix.bias`.
+    pub fn norm(&mut self, prefix: &str, layer_norm: bool) -> Result<Norm> {
+        let d = self.cfg.hidden_size;
+        let eps = self.cfg.norm_eps as f32;
+        let weight = self.tensor(&format!("{prefix}.weight"), &[d])?;
+        Ok(if layer_norm {
+            Norm::Layer {
+                weight,
+                bias: self.tensor(&format!("{prefix}.bias"), &[d])?,
+                eps,
+            }
+        } else {
+            Norm::Rms { weight, eps }
+        })
+    }
+
+    /// Registers the Q·Kᵀ and attention·V sites of block `layer`.
+    pub fn attention_sites(&mut self, layer: usize) -> (usize, usize) {
+        let qk = self.matmuls.len();
+        self.matmuls.push(MatmulSite {
+            name: format!("layers.{layer}.attn.qk"),
+            layer,
+            kind: MatmulKind::QueryKey,
+        });
+        self.matmuls.push(MatmulSite {
+            name: format!("layers.{layer}.attn.av"),
+            layer,
+            kind: MatmulKind::AttnValue,
+        });
+        (qk, qk + 1)
+    }
+}
+
+/// What an architecture file returns.
+pub struct Parts {
+    /// Token embedding `[V, d]`.
+    pub embed: Tensor,
+    /// Learned positions.
+    pub positions: Option<Tensor>,
+    /// Blocks.
+    pub blocks: Vec<Block>,
+    /// Final norm.
+    pub final_norm: Norm,
+    /// LM head `[V, d]`.
+    pub lm_head: Tensor,
+}
+
+impl Transformer {
+    /// Loads the Hugging Face checkpoint folder `dir`.
+    pub fn load(dir: &Path) -> Result<Self> {
+        let config = ArchConfig::load(dir)?;
+        let ck = Checkpoint::open(dir)?;
+        Self::from_checkpoint(config, &ck)
+    }
+
+    /// Builds the model from an opened checkpoint and its config.
+    pub fn from_checkpoint(config: ArchConfig, ck: &Checkpoint) -> Result<Self> {
+        let mut ld = Loader {
+            ck,
+            cfg: &config,
+            device: Device::Cpu,
+            linears: Vec::new(),
+            matmuls: Vec::new(),
+            n_params: 0,
+            n_embedding: 0,
+        };
+        let parts = match config.family {
+            Family::Llama => arch::llama::load(&mut ld, &config)?,
+            Family::Gpt2 => arch::gpt2::load(&mut ld, &config)?,
+            Family::GptNeox => arch::gpt_neox::load(&mut ld, &config)?,
+        };
+        let rope = match config.rotary_dims {
+            0 => None,
+            dims => Some(Rope::new(
+                dims,
+                config.rope_theta,
+                config.max_positions,
+                &ld.device,
+            )?),
+        };
+        let (n_params, n_embedding) = (ld.n_params, ld.n_embedding);
+        Ok(Self {
+            embed: parts.embed,
+            positions: parts.positions,
+            blocks: parts.blocks,
+            final_norm: parts.final_norm,
+            lm_head: parts.lm_head,
+            rope,
+            linears: ld.linears,
+            matmuls: ld.matmuls,
+            n_params_total: n_params,
+            n_params_non_embedding: n_params - n_embedding,
+            config,
+        })
+    }
+
+    /// Linear site `i`'s layer (weight `[out, in]`, bias).
+    pub fn linear(&self, i: usize) -> Result<&Linear> {
+        let layer = self.linears.get(i).map(|l| l.layer);
+        layer
+            .and_then(|l| self.blocks.get(l))
+            .and_then(|b| b.linears().into_iter().find(|x| x.site == i))
+            .ok_or_else(|| {
+                Error::Input(format!(
+                    "no linear site {i} (the model has {})",
+                    self.linears.len()
+                ))
+            })
+    }
+
+    /// Logits `[B, T, V]` for `ids` (`batch` rows of equal length, row-major).
+    pub fn forward(&self, ids: &[u32], batch: usize, hooks: &dyn Hooks) -> Result<Tensor> {
+        let h = self.hidden_states(ids, batch, hooks)?;
+        let (b, t, d) = h.dims3()?;
+        let logits = h.reshape((b * t, d))?.matmul(&self.lm_head.t()?)?;
+        Ok(logits.reshape((b, t, self.config.vocab_size))?)
+    }
+
+    /// Final hidden states `[B, T, d]` (after the final norm).
+    pub fn hidden_states(&self, ids: &[u32], batch: usize, hooks: &dyn Hooks) -> Result<Tensor> {
+        let cfg = &self.config;
+        if batch == 0 || ids.is_empty() || !ids.len().is_multiple_of(batch) {
+            return Err(Error::Input(format!(
+                "{} token ids do not split into {batch} equal rows",
+                ids.len()
+            )));
+        }
+        let t = ids.len() / batch;
+        if t > cfg.max_positions {
+            return Err(Error::Input(format!(
+                "context of {t} tokens exceeds the model's maximum of {}",
+                cfg.max_positions
+            )));
+        }
+        if let Some(&bad) = ids.iter().find(|&&i| i as usize >= cfg.vocab_size) {
+            return Err(Error::Input(format!(
+                "token id {bad} is outside the vocabulary of {}",
+                cfg.vocab_size
+            )));
+        }
+        let dev = self.embed.device();
+        let ids_t = Tensor::from_slice(ids, (batch * t,), dev)?;
+        let mut x = self
+            .embed
+            .index_select(&ids_t, 0)?
+            .reshape((batch, t, cfg.hidden_size))?;
+        if let Some(pos) = &self.positions {
+            x = x.broadcast_add(&pos.narrow(0, 0, t)?)?;
+        }
+        let mask = causal_mask(t, dev)?;
+        for block in &self.blocks {
+            x = self.block(block, &x, &mask, hooks)?;
+        }
+        self.final_norm.forward(&x)
+    }
+
+    fn block(&self, bl: &Block, x: &Tensor, mask: &Tensor, hooks: &dyn Hooks) -> Result<Tensor> {
+        let a = self.attn(bl, &bl.ln1.forward(x)?, mask, hooks)?;
+        if self.config.parallel_residual {
+            let m = self.mlp(&bl.mlp, &bl.ln2.forward(x)?, hooks)?;
+            return Ok(((x + a)? + m)?);
+        }
+        let x = (x + a)?;
+        let m = self.mlp(&bl.mlp, &bl.ln2.forward(&x)?, hooks)?;
+        Ok((x + m)?)
+    }
+
+    fn attn(&self, bl: &Block, x: &Tensor, mask: &Tensor, hooks: &dyn Hooks) -> Result<Tensor> {
+        let cfg = &self.config;
+        let (nh, nkv, hd) = (cfg.n_heads, cfg.n_kv_heads, cfg.head_dim);
+        let (q, k, v) = match &bl.qkv {
+            Qkv::Separate(q, k, v) => (
+                heads(&q.forward(x, hooks)?, nh, hd)?,
+                heads(&k.forward(x, hooks)?, nkv, hd)?,
+                heads(&v.forward(x, hooks)?, nkv, hd)?,
+            ),
+            Qkv::FusedBlocks(l) => {
+                let y = l.forward(x, hooks)?;
+                let part = |i: usize| heads(&y.narrow(2, i * nh * hd, nh * hd)?, nh, hd);
+                (part(0)?, part(1)?, part(2)?)
+            }
+            Qkv::FusedPerHead(l) => {
+                let y = l.forward(x, hooks)?;
+                let (b, t, _) = y.dims3()?;
+                let y = y.reshape((b, t, nh, 3 * hd))?.transpose(1, 2)?;
+                let part =
+                    |i: usize| -> Result<Tensor> { Ok(y.narrow(3, i * hd, hd)?.contiguous()?) };
+                (part(0)?, part(1)?, part(2)?)
+            }
+        };
+        let (q, k) = match &self.rope {
+            Some(r) => (r.apply(&q)?, r.apply(&k)?),
+            None => (q, k),
+        };
+        let y = attention(&q, &k, &v, mask, bl.attn_sites, hooks)?;
+        bl.o.forward(&y, hooks)
+    }
+
+    fn mlp(&self, mlp: &Mlp, x: &Tensor, hooks: &dyn Hooks) -> Result<Tensor> {
+        let act = |y: Tensor| -> Result<Tensor> {
+            Ok(match self.config.activation {
+                Activation::Silu => y.silu()?,
+                Activation::GeluTanh => y.gelu()?,
+                Activation::GeluErf => y.gelu_erf()?,
+                Activation::Relu => y.relu()?,
+            })
+        };
+        match mlp {
+            Mlp::Gated { gate, up, down } => {
+                let g = act(gate.forward(x, hooks)?)?;
+                down.forward(&(g * up.forward(x, hooks)?)?, hooks)
+            }
+            Mlp::Plain { fc, proj } => proj.forward(&act(fc.forward(x, hooks)?)?, hooks),
+        }
+    }
+}
