@@ -170,16 +170,16 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
             "high_precision": "embeddings, norms, biases, LM head (fp32)",
             "report": report,
         });
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        outln!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    outln!(
         "model      {} ({}, N = {})",
         dir.display(),
         model.config.architecture,
         super::info::human(model.n_params_non_embedding)
     );
-    println!(
+    outln!(
         "data       {}: {} windows × {} tokens (of {} candidates), {} scored tokens, seed {}",
         a.data.display(),
         report.n_windows,
@@ -189,35 +189,35 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
         a.seed
     );
     match (&wf, bpw) {
-        (Some(f), Some(bits)) => println!(
+        (Some(f), Some(bits)) => outln!(
             "weights    {f} ({bits:.3} bits/weight), method {}",
             a.method
         ),
-        _ => println!("weights    fp32 (no --format)"),
+        _ => outln!("weights    fp32 (no --format)"),
     }
     if let Some(f) = &af {
-        println!("operands   {f} on every matmul (Q·Kᵀ and attention·V included)");
+        outln!("operands   {f} on every matmul (Q·Kᵀ and attention·V included)");
     }
-    println!("kept fp32  embeddings, norms, biases, LM head");
-    println!();
-    println!(
+    outln!("kept fp32  embeddings, norms, biases, LM head");
+    outln!();
+    outln!(
         "NLL base   {:.5} nats/token   perplexity {:.3}",
         report.nll_base, report.ppl_base
     );
     if wf.is_some() || af.is_some() {
-        println!(
+        outln!(
             "NLL quant  {:.5} nats/token   perplexity {:.3}",
             report.nll_quant, report.ppl_quant
         );
-        println!(
+        outln!(
             "ΔL         {:+.5}  95% CI [{:+.5}, {:+.5}] (paired bootstrap over windows, {} resamples)",
             report.delta_nll, report.delta_nll_ci95.lo, report.delta_nll_ci95.hi, report.bootstrap_resamples
         );
-        println!(
+        outln!(
             "KL         mean {:.5}  p50 {:.5}  p90 {:.5}  p99 {:.5} nats (base top-{} + tail)",
             report.kl_mean, report.kl_p50, report.kl_p90, report.kl_p99, report.kl_top_k
         );
-        println!(
+        outln!(
             "top-1      {:.2}% agreement with the base",
             100.0 * report.top1_agreement
         );

@@ -49,11 +49,11 @@ pub fn run(a: &InfoArgs) -> anyhow::Result<ExitCode> {
             "n_params_quantizable": quant_params, "n_linear_sites": model.linears.len(),
             "n_matmul_sites": model.matmuls.len(), "dtypes": dtypes, "tensors": tensors,
         });
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        outln!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!("{}  ({})", c.architecture, dir.display());
-    println!(
+    outln!("{}  ({})", c.architecture, dir.display());
+    outln!(
         "  layers {}  d_model {}  heads {} (kv {}) × {}  mlp {}  vocab {}  max context {}",
         c.n_layers,
         c.hidden_size,
@@ -64,7 +64,7 @@ pub fn run(a: &InfoArgs) -> anyhow::Result<ExitCode> {
         c.vocab_size,
         c.max_positions
     );
-    println!(
+    outln!(
         "  parameters: N (non-embedding) {}  total {}  quantizable {} in {} linear sites ({} matmul sites)",
         human(model.n_params_non_embedding),
         human(model.n_params_total),
@@ -76,9 +76,9 @@ pub fn run(a: &InfoArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|(k, v)| format!("{k} {}", human(*v)))
         .collect();
-    println!("  stored dtypes: {}", d.join(", "));
-    println!();
-    println!(
+    outln!("  stored dtypes: {}", d.join(", "));
+    outln!();
+    outln!(
         "{:<56} {:>16} {:>5}  quantizable",
         "tensor", "shape", "dtype"
     );
@@ -88,7 +88,7 @@ pub fn run(a: &InfoArgs) -> anyhow::Result<ExitCode> {
             Some(Layout::InOut) => "yes (Conv1D, K = rows)",
             None => "",
         };
-        println!(
+        outln!(
             "{n:<56} {:>16} {:>5}  {q}",
             format!("{:?}", e.shape),
             e.dtype.name()

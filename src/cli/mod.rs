@@ -6,9 +6,22 @@
 
 use std::process::ExitCode;
 
+use std::io::Write as _;
+
 use anyhow::Context as _;
 use clap::{CommandFactory as _, Parser, Subcommand};
 use quantscape::codecs::{BlockSize, Format, Rounding};
+
+/// `println!` that returns the write error (a closed pipe ends the program quietly with exit 0
+/// in `main`, instead of the panic `println!` gives).
+macro_rules! outln {
+    () => {
+        $crate::cli::write_stdout(format_args!(""))?
+    };
+    ($($t:tt)*) => {
+        $crate::cli::write_stdout(format_args!($($t)*))?
+    };
+}
 
 mod eval;
 mod formats;
@@ -46,7 +59,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Eval(a)) => eval::run(&a),
         None => {
             Cli::command().print_help()?;
-            println!();
+            outln!();
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -69,4 +82,11 @@ pub fn resolve_format(
         f = f.with_rounding(r);
     }
     Ok(f.validate()?)
+}
+
+/// Writes one line to stdout, returning the I/O error (see `outln!`).
+pub fn write_stdout(args: std::fmt::Arguments<'_>) -> std::io::Result<()> {
+    let mut o = std::io::stdout().lock();
+    o.write_fmt(args)?;
+    o.write_all(b"\n")
 }

@@ -159,7 +159,7 @@ pub fn run(a: &QuantizeArgs) -> anyhow::Result<ExitCode> {
     }
     let dest = out.commit()?;
     print!("{table}");
-    println!(
+    outln!(
         "wrote {} ({} quantized tensors; embeddings, norms, biases and LM head kept in the input dtype)",
         dest.display(),
         rows.len()
