@@ -353,3 +353,19 @@ fn eval_and_info_commands() {
     assert_eq!(v["n_linear_sites"], 14);
     assert!(v["n_params_non_embedding"].as_u64().unwrap() < v["n_params_total"].as_u64().unwrap());
 }
+
+#[test]
+fn top_k_matches_a_full_sort() {
+    let row: Vec<f32> = crate::util::gaussian(1000, 1.0, 5);
+    let mut sorted: Vec<(u32, f32)> = row
+        .iter()
+        .enumerate()
+        .map(|(i, &x)| (i as u32, x))
+        .collect();
+    sorted.sort_by(|a, b| b.1.total_cmp(&a.1));
+    for k in [1, 7, 64, 1000, 2000] {
+        let got = quantscape::eval::metrics::top_k(&row, k);
+        assert_eq!(got, sorted[..k.min(1000)].to_vec(), "k = {k}");
+    }
+    assert!(quantscape::eval::metrics::top_k(&row, 0).is_empty());
+}

@@ -225,3 +225,49 @@ fn bad_checkpoints_and_inputs_are_clear_errors() {
     let e = m.forward(&[1000], 1, &NoHooks).err().unwrap().to_string();
     assert!(e.contains("vocabulary"), "{e}");
 }
+
+struct Capture(std::sync::Mutex<Vec<(usize, Vec<usize>)>>);
+
+impl Hooks for Capture {
+    fn captures(&self) -> bool {
+        true
+    }
+    fn capture(&self, linear: usize, input: &candle_core::Tensor) -> quantscape::Result<()> {
+        self.0.lock().unwrap().push((linear, input.dims().to_vec()));
+        Ok(())
+    }
+}
+
+#[test]
+fn capture_hook_sees_every_linear_input_in_order() {
+    for name in ARCHS {
+        let m = model(name);
+        let ids: Vec<u32> = (0..30).map(|i| (i * 5 % 90) as u32).collect();
+        let cap = Capture(std::sync::Mutex::new(Vec::new()));
+        let with = m
+            .forward(&ids, 3, &cap)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        let without = m
+            .forward(&ids, 3, &NoHooks)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        assert_eq!(with, without, "{name}: capturing changes nothing");
+        let got = cap.0.into_inner().unwrap();
+        assert_eq!(got.len(), m.linears.len(), "{name}");
+        for (i, (site, dims)) in got.iter().enumerate() {
+            assert_eq!(*site, i, "{name}: forward order");
+            assert_eq!(
+                dims,
+                &vec![30, m.linears[i].in_features],
+                "{name}: [B·T, in]"
+            );
+        }
+    }
+}

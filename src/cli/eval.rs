@@ -202,12 +202,14 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
     outln!();
     outln!(
         "NLL base   {:.5} nats/token   perplexity {:.3}",
-        report.nll_base, report.ppl_base
+        report.nll_base,
+        report.ppl_base
     );
     if wf.is_some() || af.is_some() {
         outln!(
             "NLL quant  {:.5} nats/token   perplexity {:.3}",
-            report.nll_quant, report.ppl_quant
+            report.nll_quant,
+            report.ppl_quant
         );
         outln!(
             "ΔL         {:+.5}  95% CI [{:+.5}, {:+.5}] (paired bootstrap over windows, {} resamples)",
@@ -215,7 +217,11 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
         );
         outln!(
             "KL         mean {:.5}  p50 {:.5}  p90 {:.5}  p99 {:.5} nats (base top-{} + tail)",
-            report.kl_mean, report.kl_p50, report.kl_p90, report.kl_p99, report.kl_top_k
+            report.kl_mean,
+            report.kl_p50,
+            report.kl_p90,
+            report.kl_p99,
+            report.kl_top_k
         );
         outln!(
             "top-1      {:.2}% agreement with the base",

@@ -80,7 +80,9 @@ pub fn run(a: &InfoArgs) -> anyhow::Result<ExitCode> {
     outln!();
     outln!(
         "{:<56} {:>16} {:>5}  quantizable",
-        "tensor", "shape", "dtype"
+        "tensor",
+        "shape",
+        "dtype"
     );
     for (n, e) in &ck.tensors {
         let q = match quantizable(&c.model_type, n, &e.shape) {

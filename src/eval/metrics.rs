@@ -46,6 +46,44 @@ fn argmax(row: &[f32]) -> u32 {
     best as u32
 }
 
+/// An entry of the top-k min-heap: ordered by value (total order), then by id.
+#[derive(Clone, Copy, PartialEq)]
+struct Entry(f32, u32);
+
+impl Eq for Entry {}
+
+impl PartialOrd for Entry {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Entry {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        // Reversed, so BinaryHeap (a max-heap) keeps the smallest kept value on top.
+        other.0.total_cmp(&self.0).then(self.1.cmp(&other.1))
+    }
+}
+
+/// The `k` largest entries of `row` as (id, value), largest first; one pass, O(V log k).
+pub fn top_k(row: &[f32], k: usize) -> Vec<(u32, f32)> {
+    let mut heap = std::collections::BinaryHeap::with_capacity(k + 1);
+    for (i, &x) in row.iter().enumerate() {
+        if heap.len() < k {
+            heap.push(Entry(x, i as u32));
+        } else if let Some(min) = heap.peek() {
+            if x.total_cmp(&min.0).is_gt() {
+                heap.pop();
+                heap.push(Entry(x, i as u32));
+            }
+        }
+    }
+    heap.into_sorted_vec()
+        .into_iter()
+        .map(|e| (e.1, e.0))
+        .collect()
+}
+
 /// One base position: NLL, argmax, top entries (id, log-prob).
 type BaseRecord = (f32, u32, Vec<(u32, f32)>);
 
@@ -91,17 +129,9 @@ impl BaseRef {
             .map(|r| {
                 let lse = log_sum_exp(r.logits);
                 let nll = (lse - f64::from(r.logits[r.target as usize])) as f32;
-                let mut idx: Vec<u32> = (0..r.logits.len() as u32).collect();
-                let kk = k.min(idx.len());
-                if kk < idx.len() {
-                    idx.select_nth_unstable_by(kk, |&a, &b| {
-                        r.logits[b as usize].total_cmp(&r.logits[a as usize])
-                    });
-                    idx.truncate(kk);
-                }
-                let top = idx
-                    .iter()
-                    .map(|&i| (i, (f64::from(r.logits[i as usize]) - lse) as f32))
+                let top = top_k(r.logits, k)
+                    .into_iter()
+                    .map(|(i, z)| (i, (f64::from(z) - lse) as f32))
                     .collect();
                 (nll, argmax(r.logits), top)
             })
