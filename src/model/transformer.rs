@@ -290,6 +290,30 @@ impl<'a> Loader<'a> {
         })
     }
 
+    /// Assembles the parts; the LM head is `head` when stored, else the embedding if tied.
+    pub fn finish(
+        &mut self,
+        embed: Tensor,
+        positions: Option<Tensor>,
+        blocks: Vec<Block>,
+        final_norm: Norm,
+        head: &str,
+    ) -> Result<Parts> {
+        let (v, d) = (self.cfg.vocab_size, self.cfg.hidden_size);
+        let lm_head = if self.cfg.tie_word_embeddings && !self.has(head) {
+            embed.clone()
+        } else {
+            self.embedding(head, &[v, d])?
+        };
+        Ok(Parts {
+            embed,
+            positions,
+            blocks,
+            final_norm,
+            lm_head,
+        })
+    }
+
     /// Registers the Q·Kᵀ and attention·V sites of block `layer`.
     pub fn attention_sites(&mut self, layer: usize) -> (usize, usize) {
         let qk = self.matmuls.len();

@@ -48,12 +48,5 @@ pub fn load(ld: &mut Loader<'_>, cfg: &ArchConfig) -> Result<Parts> {
         });
     }
     let final_norm = ld.norm(&format!("{pre}ln_f"), true)?;
-    let lm_head = embed.clone();
-    Ok(Parts {
-        embed,
-        positions: Some(positions),
-        blocks,
-        final_norm,
-        lm_head,
-    })
+    ld.finish(embed, Some(positions), blocks, final_norm, "lm_head.weight")
 }

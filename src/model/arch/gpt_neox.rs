@@ -62,16 +62,5 @@ pub fn load(ld: &mut Loader<'_>, cfg: &ArchConfig) -> Result<Parts> {
         });
     }
     let final_norm = ld.norm("gpt_neox.final_layer_norm", true)?;
-    let lm_head = if cfg.tie_word_embeddings && !ld.has("embed_out.weight") {
-        embed.clone()
-    } else {
-        ld.embedding("embed_out.weight", &[v, d])?
-    };
-    Ok(Parts {
-        embed,
-        positions: None,
-        blocks,
-        final_norm,
-        lm_head,
-    })
+    ld.finish(embed, None, blocks, final_norm, "embed_out.weight")
 }

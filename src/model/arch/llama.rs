@@ -42,16 +42,5 @@ pub fn load(ld: &mut Loader<'_>, cfg: &ArchConfig) -> Result<Parts> {
         });
     }
     let final_norm = ld.norm("model.norm", false)?;
-    let lm_head = if cfg.tie_word_embeddings && !ld.has("lm_head.weight") {
-        embed.clone()
-    } else {
-        ld.embedding("lm_head.weight", &[v, d])?
-    };
-    Ok(Parts {
-        embed,
-        positions: None,
-        blocks,
-        final_norm,
-        lm_head,
-    })
+    ld.finish(embed, None, blocks, final_norm, "lm_head.weight")
 }
