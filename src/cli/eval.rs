@@ -27,15 +27,9 @@ pub struct EvalArgs {
     /// Weight format (a preset or a spelling); without it only the base model is measured.
     #[arg(long)]
     pub format: Option<String>,
-    /// Block size Qb: a positive integer, `per-channel` or `per-tensor`.
-    #[arg(long)]
-    pub block: Option<String>,
-    /// Method: `rtn` or `hqq`.
-    #[arg(long, default_value = "rtn")]
-    pub method: String,
-    /// Element rounding: `even`, `away` or `zero`.
-    #[arg(long)]
-    pub rounding: Option<String>,
+    /// Block size, method, rounding.
+    #[command(flatten)]
+    pub codec: super::CodecArgs,
     /// Also quantize the activation operands of every matmul with this format.
     #[arg(long)]
     pub act_format: Option<String>,
@@ -84,9 +78,9 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
     let weight_format = a
         .format
         .as_deref()
-        .map(|f| super::resolve_format(f, a.block.as_deref(), a.rounding.as_deref()))
+        .map(|f| super::resolve_format(f, a.codec.block.as_deref(), a.codec.rounding.as_deref()))
         .transpose()?;
-    if weight_format.is_none() && (a.block.is_some() || a.rounding.is_some()) {
+    if weight_format.is_none() && (a.codec.block.is_some() || a.codec.rounding.is_some()) {
         bail!("--block and --rounding need --format");
     }
     let act_format = a
@@ -94,7 +88,7 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
         .as_deref()
         .map(|f| super::resolve_format(f, None, None))
         .transpose()?;
-    let method: Method = a.method.parse()?;
+    let method: Method = a.codec.method.parse()?;
     let text = std::fs::read_to_string(&a.data)
         .with_context(|| format!("cannot read the text ({})", a.data.display()))?;
     let dir = hub::resolve(&a.model)?;
@@ -165,7 +159,7 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
         let v = serde_json::json!({
             "model": dir, "architecture": model.config.architecture, "data": a.data,
             "n_params_non_embedding": model.n_params_non_embedding,
-            "weight_format": wf, "bits_per_weight": bpw, "method": a.method, "act_format": af,
+            "weight_format": wf, "bits_per_weight": bpw, "method": a.codec.method, "act_format": af,
             "ctx": ctx, "bos": tok.bos, "windows_candidates": windows.n_candidates, "seed": a.seed,
             "high_precision": "embeddings, norms, biases, LM head (fp32)",
             "report": report,
@@ -191,7 +185,7 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
     match (&wf, bpw) {
         (Some(f), Some(bits)) => outln!(
             "weights    {f} ({bits:.3} bits/weight), method {}",
-            a.method
+            a.codec.method
         ),
         _ => outln!("weights    fp32 (no --format)"),
     }

@@ -65,6 +65,20 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// How a weight format is applied: the options `quantize` and `eval` share.
+#[derive(clap::Args, Debug)]
+pub struct CodecArgs {
+    /// Block size Qb: a positive integer, `per-channel` or `per-tensor` (default: the format's).
+    #[arg(long)]
+    pub block: Option<String>,
+    /// Method: `rtn` or `hqq`.
+    #[arg(long, default_value = "rtn")]
+    pub method: String,
+    /// Element rounding: `even`, `away` or `zero` (default: the format's, ties-to-even).
+    #[arg(long)]
+    pub rounding: Option<String>,
+}
+
 /// Builds a validated format from `--format`, `--block` and `--rounding`.
 pub fn resolve_format(
     format: &str,

@@ -26,15 +26,9 @@ pub struct QuantizeArgs {
     /// Format: a preset (`quantscape formats`) or a spelling like `elem=e3m2,scale=e8m0,block=32`.
     #[arg(long)]
     pub format: String,
-    /// Block size Qb: a positive integer, `per-channel` or `per-tensor` (default: the format's).
-    #[arg(long)]
-    pub block: Option<String>,
-    /// Method: `rtn` or `hqq`.
-    #[arg(long, default_value = "rtn")]
-    pub method: String,
-    /// Element rounding: `even`, `away` or `zero` (default: the format's, ties-to-even).
-    #[arg(long)]
-    pub rounding: Option<String>,
+    /// Block size, method, rounding.
+    #[command(flatten)]
+    pub codec: super::CodecArgs,
     /// Output folder (must not exist).
     #[arg(long)]
     pub out: PathBuf,
@@ -56,8 +50,12 @@ struct Row {
 
 /// Runs the command.
 pub fn run(a: &QuantizeArgs) -> anyhow::Result<ExitCode> {
-    let format = super::resolve_format(&a.format, a.block.as_deref(), a.rounding.as_deref())?;
-    let method: Method = a.method.parse()?;
+    let format = super::resolve_format(
+        &a.format,
+        a.codec.block.as_deref(),
+        a.codec.rounding.as_deref(),
+    )?;
+    let method: Method = a.codec.method.parse()?;
     if a.out.exists() {
         bail!(
             "output folder already exists (choose a new one) ({})",

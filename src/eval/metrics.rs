@@ -17,7 +17,7 @@ use rand::{Rng as _, SeedableRng as _};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-/// One scored position of a log-probability row `lp` (already log-softmaxed) or raw logits.
+/// One scored position: its raw logits row and the id it should predict.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TokenLogits<'a> {
     /// The logits row, length V.

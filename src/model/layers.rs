@@ -14,7 +14,7 @@
 //! [`NoHooks`] answers `None`/`false` everywhere, and each hook is consulted once per matmul
 //! with no tensor work when it declines, so a forward pass without hooks costs nothing extra.
 
-use candle_core::{DType, Device, Tensor, D};
+use candle_core::{Device, Tensor, D};
 
 use crate::codecs::{fake_quant, Format, Method};
 use crate::error::Result;
@@ -231,13 +231,4 @@ pub fn attention(
 pub fn heads(x: &Tensor, n: usize, hd: usize) -> Result<Tensor> {
     let (b, t, _) = x.dims3()?;
     Ok(x.reshape((b, t, n, hd))?.transpose(1, 2)?.contiguous()?)
-}
-
-/// `log_softmax` over the last dimension, in fp32 with a max shift.
-pub fn log_softmax(x: &Tensor) -> Result<Tensor> {
-    let x = x.to_dtype(DType::F32)?;
-    let max = x.max_keepdim(D::Minus1)?;
-    let shifted = x.broadcast_sub(&max)?;
-    let lse = shifted.exp()?.sum_keepdim(D::Minus1)?.log()?;
-    Ok(shifted.broadcast_sub(&lse)?)
 }
