@@ -12,6 +12,7 @@
 pub mod codecs;
 pub mod error;
 pub mod eval;
+pub mod laws;
 pub mod model;
 
 pub use error::{Error, Result};

@@ -8,5 +8,6 @@ mod cli;
 mod codecs;
 mod eval;
 mod forward;
+mod laws;
 mod oracles;
 mod util;

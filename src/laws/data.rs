@@ -1,0 +1,210 @@
+//! Measured points for fitting: a [`Row`] of law variables, a target and a family per point.
+//!
+//! CSV input: a header row; columns are matched to variables by [`Var::parse`] (so `N`,
+//! `n_params`, `Qb`, `block_size`, `bits_per_weight`… all work), unknown columns are ignored.
+//! The target column is named by the caller or found by name: for ΔL laws the first of
+//! `delta_loss`, `dl`, `delta_l`, `dL`; for loss laws `loss`, `nll`, `L`. A `family` (or `model`)
+//! column labels points for leave-one-family-out evaluation. Empty cells are NaN. A malformed
+//! number is an error naming the file, the line and the column.
+
+use std::io::Read;
+use std::path::Path;
+
+use super::{Row, Target, Var, EMPTY_ROW};
+use crate::{Error, Result};
+
+/// Points to fit.
+#[derive(Clone, Debug, Default)]
+pub struct Dataset {
+    /// Variables per point (NaN where absent).
+    pub rows: Vec<Row>,
+    /// Target per point (ΔL or loss, nats per token).
+    pub y: Vec<f64>,
+    /// Family label per point (empty when unknown).
+    pub family: Vec<String>,
+    /// Name of the target column.
+    pub target_name: String,
+}
+
+const DELTA_NAMES: [&str; 5] = ["delta_loss", "dl", "delta_l", "deltal", "δl"];
+const LOSS_NAMES: [&str; 3] = ["loss", "nll", "l"];
+const FAMILY_NAMES: [&str; 3] = ["family", "model_family", "model"];
+
+impl Dataset {
+    /// A dataset from rows and targets (family labels empty).
+    pub fn new(rows: Vec<Row>, y: Vec<f64>) -> Self {
+        let family = vec![String::new(); rows.len()];
+        Self {
+            rows,
+            y,
+            family,
+            target_name: "y".into(),
+        }
+    }
+
+    /// Number of points.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether there are no points.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Whether every point has a finite value of `var`.
+    pub fn has(&self, var: Var) -> bool {
+        !self.rows.is_empty() && self.rows.iter().all(|r| r[var.index()].is_finite())
+    }
+
+    /// Reads a CSV file (see the module docs).
+    pub fn from_csv_path(path: &Path, target: Option<&str>, kind: Target) -> Result<Self> {
+        let file = std::fs::File::open(path).map_err(|e| Error::io("open", path, e))?;
+        Self::from_csv_reader(file, target, kind).map_err(|e| match e {
+            Error::Input(msg) => Error::Input(format!("{msg} ({})", path.display())),
+            other => other,
+        })
+    }
+
+    /// Reads CSV from any reader.
+    pub fn from_csv_reader<R: Read>(reader: R, target: Option<&str>, kind: Target) -> Result<Self> {
+        let mut rdr = csv::ReaderBuilder::new()
+            .trim(csv::Trim::All)
+            .from_reader(reader);
+        let headers = rdr
+            .headers()
+            .map_err(|e| Error::Input(format!("cannot read the CSV header: {e}")))?
+            .clone();
+        let lower: Vec<String> = headers.iter().map(|h| h.to_lowercase()).collect();
+        let find = |names: &[&str]| names.iter().find_map(|n| lower.iter().position(|h| h == n));
+        let target_col = match target {
+            Some(t) => lower
+                .iter()
+                .position(|h| *h == t.to_lowercase())
+                .ok_or_else(|| {
+                    Error::Input(format!(
+                        "no target column `{t}` (columns: {})",
+                        join(&headers)
+                    ))
+                })?,
+            None => {
+                let names: &[&str] = match kind {
+                    Target::DeltaLoss => &DELTA_NAMES,
+                    Target::Loss => &LOSS_NAMES,
+                };
+                find(names).ok_or_else(|| {
+                    Error::Input(format!(
+                        "no target column: expected one of {} (or pass --target); columns: {}",
+                        names.join(", "),
+                        join(&headers)
+                    ))
+                })?
+            }
+        };
+        let family_col = find(&FAMILY_NAMES);
+        let var_cols: Vec<(usize, Var)> = headers
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| i != target_col && Some(i) != family_col)
+            .filter_map(|(i, h)| Var::parse(h).map(|v| (i, v)))
+            .collect();
+        let mut out = Dataset {
+            target_name: headers.get(target_col).unwrap_or("y").to_string(),
+            ..Default::default()
+        };
+        for (line, rec) in rdr.records().enumerate() {
+            let line = line + 2;
+            let rec = rec.map_err(|e| Error::Input(format!("CSV line {line}: {e}")))?;
+            let num = |col: usize| -> Result<f64> {
+                let cell = rec.get(col).unwrap_or("");
+                if cell.is_empty() {
+                    return Ok(f64::NAN);
+                }
+                cell.parse::<f64>().map_err(|_| {
+                    Error::Input(format!(
+                        "CSV line {line}, column {}: `{cell}` is not a number",
+                        headers.get(col).unwrap_or("?")
+                    ))
+                })
+            };
+            let mut row = EMPTY_ROW;
+            for &(col, var) in &var_cols {
+                row[var.index()] = num(col)?;
+            }
+            out.rows.push(row);
+            out.y.push(num(target_col)?);
+            out.family.push(
+                family_col
+                    .and_then(|c| rec.get(c))
+                    .unwrap_or("")
+                    .to_string(),
+            );
+        }
+        if out.rows.is_empty() {
+            return Err(Error::Input("the CSV has a header but no rows".into()));
+        }
+        Ok(out)
+    }
+
+    /// Writes the dataset as CSV (variables present in every row, the target, the family).
+    pub fn to_csv(&self) -> String {
+        let vars: Vec<Var> = Var::ALL.into_iter().filter(|&v| self.has(v)).collect();
+        let mut s: String = vars.iter().map(|v| format!("{v},")).collect();
+        s.push_str(&self.target_name);
+        s.push_str(",family\n");
+        for ((row, y), fam) in self.rows.iter().zip(&self.y).zip(&self.family) {
+            for v in &vars {
+                s.push_str(&format!("{},", row[v.index()]));
+            }
+            s.push_str(&format!("{y},{fam}\n"));
+        }
+        s
+    }
+}
+
+fn join(headers: &csv::StringRecord) -> String {
+    headers.iter().collect::<Vec<_>>().join(", ")
+}
+
+/// Every combination of the given variable values (Cartesian product), other variables NaN.
+pub fn grid_rows(axes: &[(Var, &[f64])]) -> Vec<Row> {
+    let mut rows = vec![EMPTY_ROW];
+    for &(var, values) in axes {
+        rows = rows
+            .into_iter()
+            .flat_map(|r| {
+                values.iter().map(move |&v| {
+                    let mut r = r;
+                    r[var.index()] = v;
+                    r
+                })
+            })
+            .collect();
+    }
+    rows
+}
+
+/// Synthetic measurements drawn from a law: y = law(p, x)·exp(σ·z), z ~ N(0, 1), seeded.
+/// For tests, benchmarks and the explorer's "synthetic data" mode.
+pub fn synthesize(
+    law: &super::Law,
+    p: &[f64],
+    rows: Vec<Row>,
+    sigma: f64,
+    seed: u64,
+) -> Result<Dataset> {
+    use rand::{Rng as _, SeedableRng as _};
+    law.check_params(p)?;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let y = rows
+        .iter()
+        .map(|r| {
+            // Box–Muller: one standard normal from two uniforms in (0, 1].
+            let u1: f64 = 1.0 - rng.random::<f64>();
+            let u2: f64 = rng.random::<f64>();
+            let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+            law.eval(p, r) * (sigma * z).exp()
+        })
+        .collect();
+    Ok(Dataset::new(rows, y))
+}

@@ -1,0 +1,531 @@
+//! Fitting a [`Law`] to a [`Dataset`] and everything reported about the fit.
+//!
+//! Steps: check the law's variables are present; keep points with a finite target (log space
+//! also excludes ΔL ≤ 0: measurement noise around zero, listed in the report); run the local
+//! solver of `optim` from every start of the grid (Cartesian product of the non-linear
+//! parameters' starts; scale and linear parameters are solved for) in parallel; keep the best.
+//! Then: R² (log and linear), RMSE, MAPE, the Gauss–Newton covariance s²(JᵀJ)⁻¹ (as
+//! scipy's curve_fit), leave-one-size-out predictions (each N held out, fitted on the rest;
+//! the largest N is the extrapolation that matters) and percentile bootstrap CIs (resampling
+//! points with replacement, warm-started at the optimum, one seeded RNG per resample so the
+//! result does not depend on the thread count).
+
+use nalgebra::DMatrix;
+use rand::{Rng as _, SeedableRng as _};
+use rayon::prelude::*;
+
+use super::optim::{Problem, Solution};
+use super::{Dataset, Law, Row, Var};
+use crate::{Error, Result};
+
+/// Robust loss on residuals.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub enum Loss {
+    /// Huber with threshold δ (in residual units: log units in log space).
+    Huber {
+        /// Threshold between the quadratic and linear parts.
+        delta: f64,
+    },
+    /// Plain least squares.
+    LeastSquares,
+}
+
+/// Which residuals are minimised.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum Space {
+    /// ln ŷ − ln y (points with y ≤ 0 are excluded).
+    Log,
+    /// ŷ − y (keeps every point).
+    Linear,
+}
+
+/// Fit settings.
+#[derive(Clone, Debug)]
+pub struct FitOptions {
+    /// Loss on residuals (default Huber δ = 1e-3).
+    pub loss: Loss,
+    /// Residual space (default log).
+    pub space: Space,
+    /// Iteration cap per local solve.
+    pub max_iter: usize,
+    /// Bootstrap resamples (0 = none).
+    pub bootstrap: usize,
+    /// Seed of the bootstrap.
+    pub seed: u64,
+    /// Run leave-one-size-out.
+    pub leave_one_size_out: bool,
+    /// Start from these parameters only (warm refit) instead of the grid.
+    pub start: Option<Vec<f64>>,
+}
+
+impl Default for FitOptions {
+    fn default() -> Self {
+        Self {
+            loss: Loss::Huber { delta: 1e-3 },
+            space: Space::Log,
+            max_iter: 200,
+            bootstrap: 0,
+            seed: 0,
+            leave_one_size_out: true,
+            start: None,
+        }
+    }
+}
+
+/// One parameter's estimate.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ParamEstimate {
+    /// Parameter name.
+    pub name: String,
+    /// Best-fit value.
+    pub value: f64,
+    /// Standard error from the covariance, when it could be computed.
+    pub std_err: Option<f64>,
+    /// Bootstrap 2.5 % percentile.
+    pub ci_low: Option<f64>,
+    /// Bootstrap 97.5 % percentile.
+    pub ci_high: Option<f64>,
+}
+
+/// Prediction error for one held-out size.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct HeldOut {
+    /// The N held out.
+    pub n: f64,
+    /// Points at that N.
+    pub n_points: usize,
+    /// RMS of ln ŷ − ln y over them.
+    pub rmse_log: f64,
+    /// Mean |ŷ − y|/|y| over them.
+    pub mape: f64,
+}
+
+/// One point's fit.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Residual {
+    /// Index in the dataset.
+    pub index: usize,
+    /// Measured target.
+    pub y: f64,
+    /// Law's prediction.
+    pub predicted: f64,
+    /// Residual in the fitted space (ln ŷ − ln y, or ŷ − y).
+    pub residual: f64,
+}
+
+/// Everything known about a fit.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct FitReport {
+    /// Law id.
+    pub law: String,
+    /// The law's formula.
+    pub formula: String,
+    /// Residual space.
+    pub space: Space,
+    /// Loss.
+    pub loss: Loss,
+    /// Points used.
+    pub n_points: usize,
+    /// Points excluded, with the reason.
+    pub excluded: Vec<(usize, String)>,
+    /// Parameter estimates in law order.
+    pub params: Vec<ParamEstimate>,
+    /// Final objective Σρ(r).
+    pub objective: f64,
+    /// Whether the best local solve stopped on a tolerance (not the iteration cap).
+    pub converged: bool,
+    /// Iterations of the best local solve.
+    pub iterations: usize,
+    /// Starts tried.
+    pub starts_total: usize,
+    /// Starts whose solve converged.
+    pub starts_converged: usize,
+    /// Starts that reached the best optimum (objective within 1e-6 relative, parameters 1e-3).
+    pub starts_at_best: usize,
+    /// R² of ln y.
+    pub r2_log: f64,
+    /// R² of y.
+    pub r2_linear: f64,
+    /// RMS of ŷ − y.
+    pub rmse: f64,
+    /// RMS of ln ŷ − ln y (positive points).
+    pub rmse_log: f64,
+    /// Mean |ŷ − y|/|y|.
+    pub mape: f64,
+    /// Parameter covariance (law order), when JᵀJ is invertible.
+    pub covariance: Option<Vec<Vec<f64>>>,
+    /// Leave-one-size-out, sizes ascending (the last is the largest-N extrapolation).
+    pub leave_one_size_out: Vec<HeldOut>,
+    /// Bootstrap resamples requested.
+    pub bootstrap_resamples: usize,
+    /// Resamples whose refit failed (excluded from the CIs).
+    pub bootstrap_failed: usize,
+    /// Parameter vectors of the successful resamples (for bands in plots).
+    #[serde(skip)]
+    pub bootstrap_params: Vec<Vec<f64>>,
+    /// Per-point residuals of the kept points.
+    pub residuals: Vec<Residual>,
+}
+
+impl FitReport {
+    /// Best-fit parameter values in law order.
+    pub fn values(&self) -> Vec<f64> {
+        self.params.iter().map(|p| p.value).collect()
+    }
+}
+
+/// The law's prediction at `x` after checking the parameters.
+pub fn predict(law: &Law, params: &[f64], x: &Row) -> Result<f64> {
+    law.check_params(params)?;
+    for v in &law.vars {
+        if !x[v.index()].is_finite() {
+            return Err(Error::Input(format!(
+                "law {} needs a value for {v}",
+                law.id
+            )));
+        }
+    }
+    Ok(law.eval(params, x))
+}
+
+/// Fits `law` to `data`.
+pub fn fit(law: &Law, data: &Dataset, opts: &FitOptions) -> Result<FitReport> {
+    for v in &law.vars {
+        if !data.has(*v) {
+            return Err(Error::Input(format!(
+                "law {} needs a finite {v} for every point; the data has {}",
+                law.id,
+                present(data)
+            )));
+        }
+    }
+    let mut keep = Vec::new();
+    let mut excluded = Vec::new();
+    for (i, &y) in data.y.iter().enumerate() {
+        if !y.is_finite() {
+            excluded.push((i, "target is missing or not finite".to_string()));
+        } else if opts.space == Space::Log && y <= 0.0 {
+            excluded.push((
+                i,
+                "target ≤ 0 (noise around zero) cannot enter a log-space fit".into(),
+            ));
+        } else {
+            keep.push(i);
+        }
+    }
+    let n_params = law.params.len();
+    if keep.len() <= n_params {
+        return Err(Error::Input(format!(
+            "law {} has {n_params} parameters but only {} usable points",
+            law.id,
+            keep.len()
+        )));
+    }
+    let rows: Vec<Row> = keep.iter().map(|&i| data.rows[i]).collect();
+    let y: Vec<f64> = keep.iter().map(|&i| data.y[i]).collect();
+    let mut problem = Problem::new(law, &rows, &y, opts.space, opts.loss);
+    problem.max_iter = opts.max_iter;
+    let ones = vec![1.0; rows.len()];
+
+    let starts = match &opts.start {
+        Some(s) => {
+            law.check_params(s)?;
+            vec![s.clone()]
+        }
+        None => start_grid(law),
+    };
+    let warm = opts.start.is_some();
+    let sols: Vec<Solution> = starts
+        .par_iter()
+        .map(|s| problem.solve(s, &ones, !warm))
+        .collect();
+    let best = sols
+        .iter()
+        .filter(|s| s.objective.is_finite())
+        .min_by(|a, b| a.objective.total_cmp(&b.objective))
+        .cloned()
+        .ok_or_else(|| {
+            Error::Input(format!(
+                "law {} could not be evaluated at any start (outside its domain for this data?)",
+                law.id
+            ))
+        })?;
+    let at_best = sols
+        .iter()
+        .filter(|s| {
+            s.objective <= best.objective * (1.0 + 1e-6) + 1e-12
+                && s.params
+                    .iter()
+                    .zip(&best.params)
+                    .all(|(a, b)| (a - b).abs() <= 1e-3 * (b.abs() + 1e-8))
+        })
+        .count();
+
+    let p = best.params.clone();
+    let pred: Vec<f64> = rows.iter().map(|r| law.eval(&p, r)).collect();
+    let residuals: Vec<Residual> = keep
+        .iter()
+        .zip(&y)
+        .zip(&pred)
+        .map(|((&index, &yi), &pi)| Residual {
+            index,
+            y: yi,
+            predicted: pi,
+            residual: match opts.space {
+                Space::Log => pi.ln() - yi.ln(),
+                Space::Linear => pi - yi,
+            },
+        })
+        .collect();
+    let covariance = covariance(law, &p, &rows, &y, opts.space);
+    let loso = if opts.leave_one_size_out && law.vars.contains(&Var::N) {
+        leave_one_size_out(&problem, &p, &rows, &y)
+    } else {
+        Vec::new()
+    };
+    let boots = if opts.bootstrap > 0 {
+        bootstrap(&problem, &p, rows.len(), opts.bootstrap, opts.seed)
+    } else {
+        Vec::new()
+    };
+    let params = law
+        .params
+        .iter()
+        .enumerate()
+        .map(|(i, spec)| {
+            let mut samples: Vec<f64> = boots.iter().map(|b| b[i]).collect();
+            samples.sort_by(f64::total_cmp);
+            ParamEstimate {
+                name: spec.name.clone(),
+                value: p[i],
+                std_err: covariance.as_ref().map(|c| c[i][i].max(0.0).sqrt()),
+                ci_low: percentile(&samples, 0.025),
+                ci_high: percentile(&samples, 0.975),
+            }
+        })
+        .collect();
+    let (r2_log, r2_linear, rmse, rmse_log, mape) = scores(&y, &pred);
+    Ok(FitReport {
+        law: law.id.clone(),
+        formula: law.formula.clone(),
+        space: opts.space,
+        loss: opts.loss,
+        n_points: rows.len(),
+        excluded,
+        params,
+        objective: best.objective,
+        converged: best.converged,
+        iterations: best.iterations,
+        starts_total: sols.len(),
+        starts_converged: sols.iter().filter(|s| s.converged).count(),
+        starts_at_best: at_best,
+        r2_log,
+        r2_linear,
+        rmse,
+        rmse_log,
+        mape,
+        covariance,
+        leave_one_size_out: loso,
+        bootstrap_resamples: opts.bootstrap,
+        bootstrap_failed: opts.bootstrap - boots.len(),
+        bootstrap_params: boots,
+        residuals,
+    })
+}
+
+fn present(data: &Dataset) -> String {
+    let vars: Vec<&str> = Var::ALL
+        .iter()
+        .filter(|v| data.has(**v))
+        .map(|v| v.name())
+        .collect();
+    if vars.is_empty() {
+        "no complete variable columns".into()
+    } else {
+        vars.join(", ")
+    }
+}
+
+/// Cartesian product of the non-linear parameters' starts (scale 1, linear 1: solved later).
+fn start_grid(law: &Law) -> Vec<Vec<f64>> {
+    let mut grid = vec![Vec::with_capacity(law.params.len())];
+    for spec in &law.params {
+        let values: Vec<f64> = if spec.starts.is_empty() {
+            vec![1.0]
+        } else {
+            spec.starts.clone()
+        };
+        grid = grid
+            .into_iter()
+            .flat_map(|g| {
+                values.iter().map(move |&v| {
+                    let mut g = g.clone();
+                    g.push(v);
+                    g
+                })
+            })
+            .collect();
+    }
+    grid
+}
+
+fn percentile(sorted: &[f64], q: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let pos = q * (sorted.len() - 1) as f64;
+    let lo = pos.floor() as usize;
+    let hi = pos.ceil() as usize;
+    let t = pos - lo as f64;
+    Some(sorted[lo] * (1.0 - t) + sorted[hi] * t)
+}
+
+/// (R² log, R² linear, RMSE, RMSE log, MAPE).
+fn scores(y: &[f64], pred: &[f64]) -> (f64, f64, f64, f64, f64) {
+    let r2 = |a: &[f64], b: &[f64]| {
+        let mean = a.iter().sum::<f64>() / a.len() as f64;
+        let ss_tot: f64 = a.iter().map(|v| (v - mean).powi(2)).sum();
+        let ss_res: f64 = a.iter().zip(b).map(|(v, w)| (v - w).powi(2)).sum();
+        if ss_tot > 0.0 {
+            1.0 - ss_res / ss_tot
+        } else {
+            f64::NAN
+        }
+    };
+    let pos: Vec<(f64, f64)> = y
+        .iter()
+        .zip(pred)
+        .filter(|(a, b)| **a > 0.0 && **b > 0.0)
+        .map(|(a, b)| (a.ln(), b.ln()))
+        .collect();
+    let (ly, lp): (Vec<f64>, Vec<f64>) = pos.iter().copied().unzip();
+    let n = y.len() as f64;
+    let rmse = (y
+        .iter()
+        .zip(pred)
+        .map(|(a, b)| (a - b).powi(2))
+        .sum::<f64>()
+        / n)
+        .sqrt();
+    let rmse_log = if ly.is_empty() {
+        f64::NAN
+    } else {
+        (ly.iter()
+            .zip(&lp)
+            .map(|(a, b)| (a - b).powi(2))
+            .sum::<f64>()
+            / ly.len() as f64)
+            .sqrt()
+    };
+    let nz: Vec<f64> = y
+        .iter()
+        .zip(pred)
+        .filter(|(a, _)| **a != 0.0)
+        .map(|(a, b)| ((b - a) / a).abs())
+        .collect();
+    let mape = nz.iter().sum::<f64>() / nz.len().max(1) as f64;
+    (r2(&ly, &lp), r2(y, pred), rmse, rmse_log, mape)
+}
+
+/// s²·(JᵀJ)⁻¹ with J the Jacobian of the residuals in the fitted space, natural parameters.
+fn covariance(
+    law: &Law,
+    p: &[f64],
+    rows: &[Row],
+    y: &[f64],
+    space: Space,
+) -> Option<Vec<Vec<f64>>> {
+    let k = p.len();
+    let n = rows.len();
+    if n <= k {
+        return None;
+    }
+    let mut jtj = DMatrix::<f64>::zeros(k, k);
+    let mut grad = vec![0.0; k];
+    let mut ss = 0.0;
+    for (row, &yi) in rows.iter().zip(y) {
+        let v = law.eval_grad(p, row, &mut grad);
+        let (r, scale) = match space {
+            Space::Log => (v.ln() - yi.ln(), 1.0 / v),
+            Space::Linear => (v - yi, 1.0),
+        };
+        ss += r * r;
+        for a in 0..k {
+            for b in 0..k {
+                jtj[(a, b)] += grad[a] * grad[b] * scale * scale;
+            }
+        }
+    }
+    let s2 = ss / (n - k) as f64;
+    let inv = jtj.try_inverse()?;
+    let cov: Vec<Vec<f64>> = (0..k)
+        .map(|a| (0..k).map(|b| s2 * inv[(a, b)]).collect())
+        .collect();
+    cov.iter().flatten().all(|v| v.is_finite()).then_some(cov)
+}
+
+fn leave_one_size_out(problem: &Problem<'_>, p: &[f64], rows: &[Row], y: &[f64]) -> Vec<HeldOut> {
+    let mut sizes: Vec<f64> = rows.iter().map(|r| r[Var::N.index()]).collect();
+    sizes.sort_by(f64::total_cmp);
+    sizes.dedup();
+    if sizes.len() < 3 {
+        return Vec::new();
+    }
+    sizes
+        .par_iter()
+        .map(|&n| {
+            let w: Vec<f64> = rows
+                .iter()
+                .map(|r| if r[Var::N.index()] == n { 0.0 } else { 1.0 })
+                .collect();
+            let sol = problem.solve(p, &w, false);
+            let held: Vec<(f64, f64)> = rows
+                .iter()
+                .zip(y)
+                .filter(|(r, _)| r[Var::N.index()] == n)
+                .map(|(r, &yi)| (yi, problem.law.eval(&sol.params, r)))
+                .collect();
+            let m = held.len() as f64;
+            HeldOut {
+                n,
+                n_points: held.len(),
+                rmse_log: (held
+                    .iter()
+                    .map(|(a, b)| (b.ln() - a.ln()).powi(2))
+                    .sum::<f64>()
+                    / m)
+                    .sqrt(),
+                mape: held.iter().map(|(a, b)| ((b - a) / a).abs()).sum::<f64>() / m,
+            }
+        })
+        .collect()
+}
+
+fn bootstrap(
+    problem: &Problem<'_>,
+    p: &[f64],
+    n: usize,
+    resamples: usize,
+    seed: u64,
+) -> Vec<Vec<f64>> {
+    (0..resamples)
+        .into_par_iter()
+        .filter_map(|b| {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(splitmix(seed ^ splitmix(b as u64)));
+            let mut w = vec![0.0; n];
+            for _ in 0..n {
+                w[rng.random_range(0..n)] += 1.0;
+            }
+            let sol = problem.solve(p, &w, false);
+            (sol.objective.is_finite() && sol.params.iter().all(|v| v.is_finite()))
+                .then_some(sol.params)
+        })
+        .collect()
+}
+
+fn splitmix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}

@@ -1,0 +1,501 @@
+//! Law fitting on synthetic data drawn from each law with known parameters (DESIGN §4).
+
+use quantscape::laws::forest::{leave_one_group_out, ForestConfig, RandomForest};
+use quantscape::laws::forms::capybara_d_crit;
+use quantscape::laws::formula::Formula;
+use quantscape::laws::grid::{budget_curve, evaluate, Axis};
+use quantscape::laws::{
+    fit, grid_rows, row, synthesize, Dataset, FitOptions, Law, Loss, Space, Target, Var,
+};
+use rand::{Rng as _, SeedableRng as _};
+
+const SIZES: [f64; 6] = [1e7, 3e7, 1e8, 3e8, 1e9, 3e9];
+const RATIOS: [f64; 6] = [0.1, 0.25, 0.4, 0.6, 0.8, 1.0];
+const BLOCKS: [f64; 5] = [16.0, 32.0, 64.0, 128.0, 256.0];
+/// True parameters of the strong unified law: C, A, γ_N, d, γ_c.
+const STRONG: [f64; 5] = [1.0, 2.5, 0.3, 8.0, 0.45];
+
+fn law(id: &str) -> Law {
+    Law::by_id(id).unwrap()
+}
+
+fn strong_data(sigma: f64, seed: u64) -> Dataset {
+    let rows = grid_rows(&[(Var::N, &SIZES), (Var::Qr, &RATIOS), (Var::Qb, &BLOCKS)]);
+    synthesize(&law("unified-strong"), &STRONG, rows, sigma, seed).unwrap()
+}
+
+fn assert_close(got: &[f64], want: &[f64], rel: f64, what: &str) {
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!(
+            (g - w).abs() <= rel * w.abs().max(1e-3),
+            "{what}: param {i} = {g}, want {w} (±{rel} rel)"
+        );
+    }
+}
+
+#[test]
+fn analytic_gradients_match_central_differences() {
+    let x = row(&[
+        (Var::N, 2e8),
+        (Var::D, 4e9),
+        (Var::Qr, 0.6),
+        (Var::Qb, 64.0),
+        (Var::P, 4.0),
+        (Var::E, 2.0),
+        (Var::M, 1.0),
+    ]);
+    for law in Law::builtins() {
+        let p: Vec<f64> = law
+            .params
+            .iter()
+            .map(|s| {
+                s.starts
+                    .first()
+                    .copied()
+                    .unwrap_or(1.5)
+                    .clamp(s.lower, s.upper)
+            })
+            .collect();
+        let mut g = vec![0.0; p.len()];
+        let v = law.eval_grad(&p, &x, &mut g);
+        assert!(
+            (v - law.eval(&p, &x)).abs() <= 1e-12 * v.abs(),
+            "{}",
+            law.id
+        );
+        for i in 0..p.len() {
+            let h = 1e-6 * p[i].abs().max(1e-3);
+            let (mut up, mut down) = (p.clone(), p.clone());
+            up[i] += h;
+            down[i] -= h;
+            let num = (law.eval(&up, &x) - law.eval(&down, &x)) / (2.0 * h);
+            assert!(
+                (num - g[i]).abs() <= 1e-5 * num.abs().max(1e-8 * v.abs().max(1.0)),
+                "{} ∂/∂{}: analytic {} numeric {num}",
+                law.id,
+                law.params[i].name,
+                g[i]
+            );
+        }
+    }
+}
+
+#[test]
+fn strong_law_recovers_parameters_within_their_uncertainty() {
+    let data = strong_data(0.03, 1);
+    let opts = FitOptions {
+        bootstrap: 200,
+        ..Default::default()
+    };
+    let rep = fit(&law("unified-strong"), &data, &opts).unwrap();
+    assert!(rep.converged, "{rep:?}");
+    assert_eq!(rep.n_points, 180);
+    assert!(rep.r2_log > 0.99, "R² log {}", rep.r2_log);
+    assert_eq!(rep.bootstrap_failed, 0);
+    for (est, truth) in rep.params.iter().zip(STRONG) {
+        let se = est.std_err.unwrap();
+        let (lo, hi) = (est.ci_low.unwrap(), est.ci_high.unwrap());
+        assert!(
+            (est.value - truth).abs() <= 4.0 * se,
+            "{}: {} ± {se}, truth {truth}",
+            est.name,
+            est.value
+        );
+        assert!(
+            lo <= est.value && est.value <= hi,
+            "{}: CI [{lo}, {hi}] misses {}",
+            est.name,
+            est.value
+        );
+        let width = hi - lo;
+        assert!(
+            width > 0.5 * se && width < 12.0 * se,
+            "{}: CI width {width} vs SE {se}",
+            est.name
+        );
+    }
+    // Nearly noise-free data pins the parameters down.
+    let rep = fit(
+        &law("unified-strong"),
+        &strong_data(1e-4, 2),
+        &FitOptions::default(),
+    )
+    .unwrap();
+    assert_close(&rep.values(), &STRONG, 2e-3, "strong, σ = 1e-4");
+    assert!(
+        rep.starts_at_best >= 2,
+        "only {} of {} starts found the optimum",
+        rep.starts_at_best,
+        rep.starts_total
+    );
+}
+
+#[test]
+fn every_builtin_law_recovers_its_parameters_from_clean_data() {
+    let ds: [f64; 3] = [2e9, 8e9, 3.2e10];
+    let cases: Vec<(&str, Vec<f64>, Vec<(Var, Vec<f64>)>)> = vec![
+        (
+            "unified-weak",
+            vec![0.8, 3.0, 0.35],
+            vec![(Var::N, SIZES.to_vec()), (Var::Qr, RATIOS.to_vec())],
+        ),
+        (
+            "kumar-ptq",
+            vec![5.0, 0.4, 0.5, 1.2],
+            vec![
+                (Var::N, SIZES.to_vec()),
+                (Var::D, ds.to_vec()),
+                (Var::P, vec![3.0, 4.0, 6.0, 8.0]),
+            ],
+        ),
+        (
+            "chinchilla",
+            vec![400.0, 0.34, 410.0, 0.28, 1.7],
+            vec![
+                (Var::N, SIZES.to_vec()),
+                (Var::D, vec![1e9, 3e9, 1e10, 3e10, 1e11]),
+            ],
+        ),
+        (
+            "kumar-neff",
+            vec![400.0, 0.34, 410.0, 0.28, 1.7, 2.5],
+            vec![
+                (Var::N, SIZES.to_vec()),
+                (Var::D, vec![1e9, 1e10, 1e11]),
+                (Var::P, vec![2.0, 3.0, 4.0, 6.0, 8.0]),
+            ],
+        ),
+        (
+            "qat-group",
+            vec![0.02, 0.3, 1.2, 0.4],
+            vec![
+                (Var::N, SIZES.to_vec()),
+                (Var::D, ds.to_vec()),
+                (Var::Qb, BLOCKS.to_vec()),
+            ],
+        ),
+        (
+            "fp-capybara",
+            vec![300.0, 0.3, 350.0, 0.25, 1.8, 1.0, 2.0, 1.5],
+            vec![
+                (Var::N, vec![1e7, 1e8, 1e9]),
+                (Var::D, vec![1e9, 1e10, 1e11]),
+                (Var::E, vec![1.0, 2.0, 4.0]),
+                (Var::M, vec![0.0, 1.0, 3.0]),
+                (Var::Qb, vec![16.0, 64.0, 256.0]),
+            ],
+        ),
+    ];
+    for (id, truth, axes) in cases {
+        let l = law(id);
+        let axes: Vec<(Var, &[f64])> = axes.iter().map(|(v, xs)| (*v, xs.as_slice())).collect();
+        let data = synthesize(&l, &truth, grid_rows(&axes), 0.0, 0).unwrap();
+        let rep = fit(&l, &data, &FitOptions::default()).unwrap();
+        assert!(rep.r2_log > 0.999_999, "{id}: R² {}", rep.r2_log);
+        assert_close(&rep.values(), &truth, 1e-2, id);
+    }
+}
+
+#[test]
+fn starting_grid_and_far_starts_reach_the_same_optimum() {
+    let data = strong_data(0.02, 3);
+    let l = law("unified-strong");
+    let best = fit(&l, &data, &FitOptions::default()).unwrap();
+    for start in [[10.0, 0.1, 1.5, 500.0, 0.05], [1e-3, 8.0, -0.5, 0.0, 0.95]] {
+        let opts = FitOptions {
+            start: Some(start.to_vec()),
+            ..Default::default()
+        };
+        let rep = fit(&l, &data, &opts).unwrap();
+        assert!(
+            rep.objective <= best.objective * (1.0 + 1e-4),
+            "{start:?}: {} vs {}",
+            rep.objective,
+            best.objective
+        );
+        assert_close(&rep.values(), &best.values(), 1e-2, "far start");
+    }
+}
+
+#[test]
+fn huber_resists_outliers_that_pull_least_squares() {
+    let mut data = strong_data(0.01, 4);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+    // 10 % of the points at the smallest model are 4× too high (a broken run).
+    for i in 0..data.len() {
+        if data.rows[i][Var::N.index()] == SIZES[0] && rng.random::<f64>() < 0.35 {
+            data.y[i] *= 4.0;
+        }
+    }
+    let l = law("unified-strong");
+    let huber = fit(&l, &data, &FitOptions::default()).unwrap();
+    let ls = fit(
+        &l,
+        &data,
+        &FitOptions {
+            loss: Loss::LeastSquares,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let g = l.param_index("gamma_N").unwrap();
+    let err = |r: &quantscape::laws::FitReport| (r.params[g].value - STRONG[g]).abs();
+    assert!(err(&huber) < 0.01, "Huber γ_N {}", huber.params[g].value);
+    assert!(
+        err(&ls) > 3.0 * err(&huber),
+        "LS γ_N {} vs Huber {}",
+        ls.params[g].value,
+        huber.params[g].value
+    );
+}
+
+#[test]
+fn user_formula_fits_like_the_builtin() {
+    let data = strong_data(0.02, 5);
+    let builtin = fit(&law("unified-strong"), &data, &FitOptions::default()).unwrap();
+    let mut f = Formula::parse("C * exp(A*Qr) * N^(-gN) * (Qb + d)^gc").unwrap();
+    let names: Vec<&str> = f.params().iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["A", "C", "d", "gN", "gc"]);
+    f.set_param("C", 1e-6, 1e6, &[1.0]).unwrap();
+    f.set_param("d", -0.99, 1e4, &[1.0, 30.0]).unwrap();
+    f.set_param("gc", 1e-6, 1.0, &[0.3, 0.7]).unwrap();
+    f.set_param("gN", -3.0, 5.0, &[0.1, 0.5]).unwrap();
+    f.set_param("A", -50.0, 50.0, &[1.0, 4.0]).unwrap();
+    assert!(f.set_param("nope", 0.0, 1.0, &[0.5]).is_err());
+    let user = fit(
+        &Law::from_formula(f, Target::DeltaLoss),
+        &data,
+        &FitOptions::default(),
+    )
+    .unwrap();
+    let b = builtin.values();
+    // Reorder the builtin's (C, A, gN, d, gc) to the formula's alphabetical (A, C, d, gN, gc).
+    let want = [b[1], b[0], b[3], b[2], b[4]];
+    assert_close(&user.values(), &want, 1e-3, "formula vs builtin");
+    // `E` is the exponent-bit variable, not Euler's number.
+    let f = Formula::parse("k*(E+0.5)^(-a)").unwrap();
+    assert_eq!(f.vars(), [Var::E]);
+    assert!(Formula::parse("C*exp(").is_err());
+    assert!(
+        Formula::parse("N*Qr").is_err(),
+        "no parameters must be an error"
+    );
+}
+
+#[test]
+fn isolines_lie_on_the_analytic_level_set() {
+    // Weak law: ΔL = C·e^{A·Qr}·N^{−γ} = level  ⇔  Qr = (ln(level/C) + γ·ln N)/A.
+    let (c, a, g) = (0.8, 3.0, 0.35);
+    let l = law("unified-weak");
+    let grid = evaluate(
+        &l,
+        &[c, a, g],
+        Axis::new(Var::N, 1e7, 1e10, 61),
+        Axis::new(Var::Qr, 0.0, 1.0, 51),
+        &row(&[]),
+    )
+    .unwrap();
+    let levels = [0.005, 0.01, 0.02];
+    let iso = grid.isolines(&levels, "ΔL = ").unwrap();
+    assert_eq!(iso.len(), 3);
+    for line in &iso {
+        assert!(!line.lines.is_empty(), "level {} has no line", line.level);
+        assert!(line.label.starts_with("ΔL = 0.0"));
+        let mut n_points = 0;
+        for pl in &line.lines {
+            for &[n, qr] in pl {
+                let want = ((line.level / c).ln() + g * n.ln()) / a;
+                // Linear interpolation of an exponential between samples 0.02 apart in Qr.
+                assert!(
+                    (qr - want).abs() < 2e-3,
+                    "level {}: N {n:e} Qr {qr} want {want}",
+                    line.level
+                );
+                assert!((1e7..=1e10).contains(&n) && (0.0..=1.0).contains(&qr));
+                n_points += 1;
+            }
+        }
+        assert!(n_points > 20);
+    }
+    // Budget: the largest Qr within ΔL ≤ 0.02 per N, analytically.
+    let ns = [1e7, 1e8, 1e9, 1e10];
+    let qr = budget_curve(&l, &[c, a, g], &row(&[]), Var::Qr, (0.0, 1.0), 0.02, &ns).unwrap();
+    for (n, got) in ns.iter().zip(qr) {
+        let want = ((0.02 / c).ln() + g * n.ln()) / a;
+        match got {
+            None => assert!(want < 0.0, "N {n:e}"),
+            Some(q) if want >= 1.0 => assert_eq!(q, 1.0),
+            Some(q) => assert!((q - want).abs() < 1e-9, "N {n:e}: {q} vs {want}"),
+        }
+    }
+}
+
+#[test]
+fn leave_one_size_out_extrapolates_clean_data() {
+    let rep = fit(
+        &law("unified-strong"),
+        &strong_data(1e-4, 6),
+        &FitOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(rep.leave_one_size_out.len(), SIZES.len());
+    let largest = rep.leave_one_size_out.last().unwrap();
+    assert_eq!(largest.n, 3e9);
+    assert_eq!(largest.n_points, 30);
+    assert!(largest.mape < 1e-3, "{largest:?}");
+}
+
+#[test]
+fn non_positive_points_are_excluded_in_log_space_and_kept_in_linear_space() {
+    let mut data = strong_data(0.01, 7);
+    data.y[3] = -0.002;
+    data.y[10] = 0.0;
+    data.y[11] = f64::NAN;
+    let rep = fit(&law("unified-strong"), &data, &FitOptions::default()).unwrap();
+    let idx: Vec<usize> = rep.excluded.iter().map(|e| e.0).collect();
+    assert_eq!(idx, [3, 10, 11]);
+    assert_eq!(rep.n_points, 177);
+    let lin = FitOptions {
+        space: Space::Linear,
+        loss: Loss::Huber { delta: 1e-3 },
+        ..Default::default()
+    };
+    let rep = fit(&law("unified-strong"), &data, &lin).unwrap();
+    assert_eq!(rep.n_points, 179);
+    assert_close(&rep.values()[1..3], &STRONG[1..3], 0.05, "linear space");
+}
+
+#[test]
+fn bootstrap_is_deterministic_whatever_the_thread_count() {
+    let data = strong_data(0.03, 8);
+    let opts = FitOptions {
+        bootstrap: 50,
+        seed: 42,
+        ..Default::default()
+    };
+    let l = law("unified-strong");
+    let a = fit(&l, &data, &opts).unwrap();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    let b = pool.install(|| fit(&l, &data, &opts).unwrap());
+    for (x, y) in a.params.iter().zip(&b.params) {
+        assert_eq!(x.ci_low, y.ci_low);
+        assert_eq!(x.ci_high, y.ci_high);
+    }
+    let c = fit(&l, &data, &FitOptions { seed: 43, ..opts }).unwrap();
+    assert_ne!(a.params[1].ci_low, c.params[1].ci_low);
+}
+
+#[test]
+fn bad_input_is_a_clear_error() {
+    let data = strong_data(0.01, 9);
+    let e = fit(&law("kumar-ptq"), &data, &FitOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("needs a finite D") && e.contains("N, Qr, Qb"),
+        "{e}"
+    );
+    let few = Dataset::new(data.rows[..4].to_vec(), data.y[..4].to_vec());
+    let e = fit(&law("unified-strong"), &few, &FitOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("5 parameters but only 4"), "{e}");
+    let e = quantscape::laws::predict(&law("unified-weak"), &[1.0, 2.0], &row(&[]))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("3 parameters"), "{e}");
+
+    let csv = "N,Qr,block_size,dL,family\n1e8,0.5,32,0.1,qs\n1e9,0.5,32,x,qs\n";
+    let e = Dataset::from_csv_reader(csv.as_bytes(), None, Target::DeltaLoss)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("line 3") && e.contains("`x`"), "{e}");
+    let e = Dataset::from_csv_reader("N,Qr\n1,2\n".as_bytes(), None, Target::DeltaLoss)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no target column"), "{e}");
+    let ok = Dataset::from_csv_reader(
+        "N,Qr,block_size,dL,family\n1e8,0.5,32,0.1,qs\n".as_bytes(),
+        None,
+        Target::DeltaLoss,
+    )
+    .unwrap();
+    assert_eq!(ok.rows[0][Var::Qb.index()], 32.0);
+    assert_eq!(ok.family[0], "qs");
+    assert!(ok.rows[0][Var::D.index()].is_nan());
+}
+
+#[test]
+fn capybara_d_crit_is_the_minimum_over_tokens() {
+    let l = law("fp-capybara");
+    let p = [300.0, 0.3, 350.0, 0.25, 1.8, 1.0, 2.0, 1.5];
+    let (n, e, m, b) = (1e8, 2.0, 1.0, 64.0);
+    let d_crit = capybara_d_crit(&p, n, e, m, b);
+    let loss = |d: f64| {
+        l.eval(
+            &p,
+            &row(&[
+                (Var::N, n),
+                (Var::D, d),
+                (Var::E, e),
+                (Var::M, m),
+                (Var::Qb, b),
+            ]),
+        )
+    };
+    assert!(
+        loss(d_crit) < loss(d_crit * 1.05) && loss(d_crit) < loss(d_crit / 1.05),
+        "D_crit {d_crit:e}"
+    );
+}
+
+#[test]
+fn forest_beats_the_mean_and_the_size_only_baseline() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    let mut x = Vec::new();
+    let mut y = Vec::new();
+    let mut groups = Vec::new();
+    for fam in ["a", "b", "c", "d"] {
+        for _ in 0..150 {
+            let log_n: f64 = rng.random_range(7.0..10.0);
+            let bits: f64 = rng.random_range(2.0..8.0);
+            let flat: f64 = rng.random_range(0.0..1.0);
+            // ΔL falls with size and bits, rises with sharpness: what the predictor should learn.
+            let t = (-0.5 * log_n - 0.6 * bits + 1.5 * flat).exp() * 1e3
+                + rng.random_range(-0.01..0.01);
+            x.push(vec![log_n, bits, flat]);
+            y.push(t);
+            groups.push(fam.to_string());
+        }
+    }
+    let cfg = ForestConfig {
+        n_trees: 60,
+        ..Default::default()
+    };
+    let (train, test) = (480, 600);
+    let forest = RandomForest::fit(&x[..train], &y[..train], &cfg).unwrap();
+    let mean = y[..train].iter().sum::<f64>() / train as f64;
+    let sse = |f: &dyn Fn(&[f64]) -> f64| {
+        (train..test)
+            .map(|i| (f(&x[i]) - y[i]).powi(2))
+            .sum::<f64>()
+    };
+    let forest_sse = sse(&|r| forest.predict(r).unwrap());
+    let mean_sse = sse(&|_| mean);
+    assert!(
+        forest_sse < 0.1 * mean_sse,
+        "forest {forest_sse} vs mean {mean_sse}"
+    );
+    assert!(
+        forest.importances[1] > forest.importances[2],
+        "{:?}",
+        forest.importances
+    );
+    let logo = leave_one_group_out(&x, &y, &groups, 0, &cfg).unwrap();
+    assert_eq!(logo.groups.len(), 4);
+    assert!(logo.rmse_forest < 0.5 * logo.rmse_baseline, "{logo:?}");
+    assert!(RandomForest::fit(&[vec![f64::NAN]], &[1.0], &cfg).is_err());
+}
