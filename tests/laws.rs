@@ -58,6 +58,24 @@ fn analytic_gradients_match_central_differences() {
             .collect();
         let mut g = vec![0.0; p.len()];
         let v = law.eval_grad(&p, &x, &mut g);
+        let lx = x.map(f64::ln);
+        let mut lg = vec![0.0; p.len()];
+        if let Some(lv) = law.ln_eval_grad(&p, &x, &lx, &mut lg) {
+            assert!(
+                (lv - v.ln()).abs() <= 1e-12 * lv.abs().max(1.0),
+                "{}: ln form {lv} vs {}",
+                law.id,
+                v.ln()
+            );
+            for (a, b) in lg.iter().zip(&g) {
+                assert!(
+                    (a - b / v).abs() <= 1e-10 * a.abs().max(1e-8),
+                    "{}: ∂ln ŷ {a} vs {}",
+                    law.id,
+                    b / v
+                );
+            }
+        }
         assert!(
             (v - law.eval(&p, &x)).abs() <= 1e-12 * v.abs(),
             "{}",
@@ -133,7 +151,8 @@ fn strong_law_recovers_parameters_within_their_uncertainty() {
 #[test]
 fn every_builtin_law_recovers_its_parameters_from_clean_data() {
     let ds: [f64; 3] = [2e9, 8e9, 3.2e10];
-    let cases: Vec<(&str, Vec<f64>, Vec<(Var, Vec<f64>)>)> = vec![
+    type Case = (&'static str, Vec<f64>, Vec<(Var, Vec<f64>)>);
+    let cases: Vec<Case> = vec![
         (
             "unified-weak",
             vec![0.8, 3.0, 0.35],

@@ -101,7 +101,7 @@ impl Formula {
                 names.join(", ")
             )));
         };
-        if !(lower <= upper)
+        if lower.partial_cmp(&upper).is_none_or(|o| o.is_gt())
             || starts.is_empty()
             || starts.iter().any(|s| !(lower..=upper).contains(s))
         {

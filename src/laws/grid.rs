@@ -36,7 +36,7 @@ impl Axis {
         }
     }
 
-    fn to_t(self, v: f64) -> f64 {
+    fn value_to_t(self, v: f64) -> f64 {
         if self.log {
             v.log10()
         } else {
@@ -44,7 +44,7 @@ impl Axis {
         }
     }
 
-    fn from_t(self, t: f64) -> f64 {
+    fn t_to_value(self, t: f64) -> f64 {
         if self.log {
             10f64.powf(t)
         } else {
@@ -54,10 +54,10 @@ impl Axis {
 
     /// The sample positions.
     pub fn values(self) -> Vec<f64> {
-        let (a, b) = (self.to_t(self.min), self.to_t(self.max));
+        let (a, b) = (self.value_to_t(self.min), self.value_to_t(self.max));
         let steps = (self.n - 1).max(1) as f64;
         (0..self.n)
-            .map(|i| self.from_t(a + (b - a) * i as f64 / steps))
+            .map(|i| self.t_to_value(a + (b - a) * i as f64 / steps))
             .collect()
     }
 
@@ -146,8 +146,8 @@ impl GridValues {
         let lines = builder
             .lines(&vals, levels)
             .map_err(|e| Error::Input(format!("contouring failed: {e:?}")))?;
-        let (tx0, tx1) = (self.x.to_t(self.x.min), self.x.to_t(self.x.max));
-        let (ty0, ty1) = (self.y.to_t(self.y.min), self.y.to_t(self.y.max));
+        let (tx0, tx1) = (self.x.value_to_t(self.x.min), self.x.value_to_t(self.x.max));
+        let (ty0, ty1) = (self.y.value_to_t(self.y.min), self.y.value_to_t(self.y.max));
         let sx = (tx1 - tx0) / (nx - 1) as f64;
         let sy = (ty1 - ty0) / (ny - 1) as f64;
         let eps = 1e-9;
@@ -166,8 +166,8 @@ impl GridValues {
                     let mut cur: Vec<[f64; 2]> = Vec::new();
                     for c in &ls.0 {
                         if inside(c.x, c.y) {
-                            let x = self.x.from_t(tx0 + (c.x - 0.5) * sx);
-                            let y = self.y.from_t(ty0 + (c.y - 0.5) * sy);
+                            let x = self.x.t_to_value(tx0 + (c.x - 0.5) * sx);
+                            let y = self.y.t_to_value(ty0 + (c.y - 0.5) * sy);
                             cur.push([x, y]);
                         } else if !cur.is_empty() {
                             polylines.push(std::mem::take(&mut cur));
@@ -229,7 +229,8 @@ pub fn budget_curve(
                 r[var.index()] = v;
                 law.eval(p, &r)
             };
-            if !(f(lo) <= budget) {
+            let within = |v: f64| f(v) <= budget;
+            if !within(lo) {
                 return None;
             }
             let (a, b) = (t(lo), t(hi));
@@ -237,11 +238,11 @@ pub fn budget_curve(
             let mut prev = a;
             for s in 1..=steps {
                 let u = a + (b - a) * s as f64 / steps as f64;
-                if !(f(inv(u)) <= budget) {
+                if !within(inv(u)) {
                     let (mut l, mut h) = (prev, u);
                     for _ in 0..60 {
                         let m = 0.5 * (l + h);
-                        if f(inv(m)) <= budget {
+                        if within(inv(m)) {
                             l = m;
                         } else {
                             h = m;

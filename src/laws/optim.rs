@@ -1,14 +1,16 @@
 //! The optimiser behind [`super::fit`]: bounded Levenberg–Marquardt on a Huber (or squared)
-//! loss of log or linear residuals, with the scale parameter profiled out in log space.
+//! loss of log or linear residuals.
 //!
 //! Objective: F(p) = Σ_i w_i·ρ(r_i(p)), w_i = multiplicity of point i (bootstrap and
 //! leave-one-size-out set some to 0 or >1 instead of copying rows), ρ the Huber function
 //! (ρ(r) = r²/2 for |r| ≤ δ, δ(|r| − δ/2) beyond) or r²/2.
 //! Steps solve (JᵀΩJ + λ·diag JᵀΩJ)·s = −JᵀΩr with IRLS weights Ω = w·min(1, δ/|r|), are
 //! projected onto the bounds and accepted only when the true objective decreases.
-//! Variable projection (log space, laws with one scale parameter C): r_i = ln h_i(θ) + c − ln y_i
-//! with c = ln C; for each θ the optimal c solves the 1-D convex problem exactly (safeguarded
-//! Newton on the monotone ψ-sum), and the Jacobian is the Ω-weighted projection J − 1·(ΩJ)̄.
+//! The scale parameter C moves in ln C (its Jacobian column is 1 in log space); at each start
+//! it is first solved exactly (variable projection: the 1-D convex problem min_c Σ w ρ(e + c)
+//! by safeguarded Newton), and linear parameters by weighted least squares, so the start grid
+//! spans only the non-linear parameters. Product-form laws are evaluated in log form
+//! ([`Law::ln_eval_grad`]) with ln of the variables precomputed.
 
 use nalgebra::{DMatrix, DVector};
 
@@ -24,11 +26,15 @@ pub(crate) struct Problem<'a> {
     pub ln_y: Vec<f64>,
     pub space: Space,
     pub loss: Loss,
-    /// Scale parameter profiled out (log space only).
-    pub profile: Option<usize>,
-    /// Parameters moved by LM steps.
+    /// ln of every variable of every row (NaN where not positive).
+    pub ln_rows: Vec<Row>,
+    /// The scale parameter: moved in ln C, solved exactly at each start in log space.
+    pub scale: Option<usize>,
+    /// Parameters moved by LM steps (all of them, in law order).
     pub free: Vec<usize>,
     pub max_iter: usize,
+    /// Stop when an accepted step lowers the objective by less than this fraction.
+    pub ftol: f64,
 }
 
 /// Result of one local solve.
@@ -42,7 +48,6 @@ pub(crate) struct Solution {
 
 struct Work {
     r: Vec<f64>,
-    e: Vec<f64>,
     jac: Vec<f64>,
     grad: Vec<f64>,
 }
@@ -89,23 +94,31 @@ impl Loss {
 impl<'a> Problem<'a> {
     pub fn new(law: &'a Law, rows: &'a [Row], y: &'a [f64], space: Space, loss: Loss) -> Self {
         let ln_y = y.iter().map(|v| v.ln()).collect();
-        let profile = match space {
-            Space::Log => law.scale_index(),
-            Space::Linear => None,
-        };
-        let free = (0..law.params.len())
-            .filter(|&i| Some(i) != profile)
+        let ln_rows = rows
+            .iter()
+            .map(|r| {
+                let mut l = [f64::NAN; super::N_VARS];
+                for v in &law.vars {
+                    let x = r[v.index()];
+                    if x > 0.0 {
+                        l[v.index()] = x.ln();
+                    }
+                }
+                l
+            })
             .collect();
         Problem {
             law,
             rows,
             y,
             ln_y,
+            ln_rows,
             space,
             loss,
-            profile,
-            free,
+            scale: law.scale_index(),
+            free: (0..law.params.len()).collect(),
             max_iter: 200,
+            ftol: 1e-9,
         }
     }
 
@@ -113,7 +126,6 @@ impl<'a> Problem<'a> {
         let n = self.rows.len();
         Work {
             r: vec![0.0; n],
-            e: vec![0.0; n],
             jac: vec![0.0; n * self.free.len()],
             grad: vec![0.0; self.law.params.len()],
         }
@@ -124,89 +136,56 @@ impl<'a> Problem<'a> {
         v.clamp(s.lower, s.upper)
     }
 
-    /// Residuals, Jacobian (of the free parameters) and objective at `p`; updates the profiled
-    /// scale in `p`. `None` where the law leaves its domain (non-finite, or ≤ 0 in log space).
-    fn eval(&self, p: &mut [f64], w: &[f64], ws: &mut Work) -> Option<f64> {
+    /// Residuals, Jacobian (scale column in ln C) and objective at `p`. `None` where the law
+    /// leaves its domain (non-finite, or ≤ 0 in log space).
+    fn eval(&self, p: &[f64], w: &[f64], ws: &mut Work) -> Option<f64> {
         let k = self.free.len();
-        let mut p_eval = p.to_vec();
-        if let Some(s) = self.profile {
-            p_eval[s] = 1.0;
-        }
-        for (i, row) in self.rows.iter().enumerate() {
+        let log = self.space == Space::Log;
+        let mut f = 0.0;
+        for (i, ((row, lrow), &wi)) in self.rows.iter().zip(&self.ln_rows).zip(w).enumerate() {
             let jrow = &mut ws.jac[i * k..(i + 1) * k];
-            if w[i] == 0.0 {
-                ws.e[i] = 0.0;
+            if wi == 0.0 {
+                ws.r[i] = 0.0;
                 jrow.fill(0.0);
                 continue;
             }
-            let h = self.law.eval_grad(&p_eval, row, &mut ws.grad);
-            match self.space {
-                Space::Log => {
-                    if !(h > 0.0 && h.is_finite()) {
-                        return None;
-                    }
-                    ws.e[i] = h.ln() - self.ln_y[i];
-                    for (j, &f) in self.free.iter().enumerate() {
-                        jrow[j] = ws.grad[f] / h;
-                    }
-                }
-                Space::Linear => {
-                    if !h.is_finite() {
-                        return None;
-                    }
-                    ws.e[i] = h - self.y[i];
-                    for (j, &f) in self.free.iter().enumerate() {
-                        jrow[j] = ws.grad[f];
+            let fast = if log {
+                self.law.ln_eval_grad(p, row, lrow, &mut ws.grad)
+            } else {
+                None
+            };
+            let (r, div) = match fast {
+                Some(lh) => (lh - self.ln_y[i], 1.0),
+                None => {
+                    let h = self.law.eval_grad(p, row, &mut ws.grad);
+                    if log {
+                        if !(h > 0.0 && h.is_finite()) {
+                            return None;
+                        }
+                        (h.ln() - self.ln_y[i], h)
+                    } else {
+                        (h - self.y[i], 1.0)
                     }
                 }
-            }
-            if jrow.iter().any(|v| !v.is_finite()) {
+            };
+            if !r.is_finite() {
                 return None;
             }
-        }
-        if let Some(s) = self.profile {
-            let spec = &self.law.params[s];
-            let c0 = if p[s] > 0.0 { p[s].ln() } else { 0.0 };
-            let c = self
-                .offset(&ws.e, w, c0)
-                .clamp(spec.lower.max(1e-300).ln(), spec.upper.ln());
-            p[s] = c.exp();
-            for (r, e) in ws.r.iter_mut().zip(&ws.e) {
-                *r = e + c;
-            }
-            // Project the Jacobian: remove its Ω-weighted mean (the direction c absorbs).
-            let mut mean = vec![0.0; k];
-            let mut total = 0.0;
-            for i in 0..self.rows.len() {
-                let om = w[i] * self.loss.weight(ws.r[i]);
-                total += om;
-                for j in 0..k {
-                    mean[j] += om * ws.jac[i * k + j];
+            for (j, &fi) in self.free.iter().enumerate() {
+                let mut d = ws.grad[fi] / div;
+                if Some(fi) == self.scale {
+                    d *= p[fi];
                 }
+                jrow[j] = d;
             }
-            if total > 0.0 {
-                for i in 0..self.rows.len() {
-                    if w[i] == 0.0 {
-                        continue;
-                    }
-                    for j in 0..k {
-                        ws.jac[i * k + j] -= mean[j] / total;
-                    }
-                }
-            }
-        } else {
-            ws.r.copy_from_slice(&ws.e);
+            ws.r[i] = r;
+            f += wi * self.loss.rho(r);
         }
-        let f: f64 =
-            ws.r.iter()
-                .zip(w)
-                .map(|(&r, &wi)| wi * self.loss.rho(r))
-                .sum();
-        f.is_finite().then_some(f)
+        (f.is_finite() && ws.jac.iter().all(|v| v.is_finite())).then_some(f)
     }
 
     /// argmin_c Σ w_i ρ(e_i + c): closed form for least squares, safeguarded Newton otherwise.
-    fn offset(&self, e: &[f64], w: &[f64], c0: f64) -> f64 {
+    fn offset(&self, e: &[f64], w: &[f64]) -> f64 {
         let (mut sw, mut swe) = (0.0, 0.0);
         let (mut emin, mut emax) = (f64::INFINITY, f64::NEG_INFINITY);
         for (&ei, &wi) in e.iter().zip(w) {
@@ -218,18 +197,14 @@ impl<'a> Problem<'a> {
             }
         }
         if sw == 0.0 {
-            return c0;
+            return 0.0;
         }
         let Loss::Huber { delta } = self.loss else {
             return -swe / sw;
         };
         // S(c) = Σ w ψ(e + c) is non-decreasing; bracket the root.
         let (mut lo, mut hi) = (-emax - delta, -emin + delta);
-        let mut c = if (lo..=hi).contains(&c0) {
-            c0
-        } else {
-            -swe / sw
-        };
+        let mut c = -swe / sw;
         for _ in 0..200 {
             let (mut s, mut ds) = (0.0, 0.0);
             for (&ei, &wi) in e.iter().zip(w) {
@@ -266,7 +241,7 @@ impl<'a> Problem<'a> {
         let lin: Vec<usize> = (0..p.len())
             .filter(|&i| {
                 let role = self.law.params[i].role;
-                role == Role::Linear || (role == Role::Scale && self.profile.is_none())
+                role == Role::Linear || (role == Role::Scale && self.space == Space::Linear)
             })
             .collect();
         if lin.is_empty() {
@@ -318,6 +293,31 @@ impl<'a> Problem<'a> {
         }
     }
 
+    /// `p` moved by `t·step` (ln C for the scale parameter), projected onto the bounds.
+    fn step(&self, p: &[f64], step: &DVector<f64>, t: f64) -> Vec<f64> {
+        let mut q = p.to_vec();
+        for (j, &fi) in self.free.iter().enumerate() {
+            q[fi] = if Some(fi) == self.scale {
+                self.clamp(fi, p[fi] * (t * step[j]).exp())
+            } else {
+                self.clamp(fi, p[fi] + t * step[j])
+            };
+        }
+        q
+    }
+
+    /// Whether `q` differs from `p` by at most 1e-12 relative in every free coordinate.
+    fn is_tiny(&self, p: &[f64], q: &[f64]) -> bool {
+        self.free.iter().all(|&fi| {
+            let rel = if Some(fi) == self.scale {
+                (q[fi] / p[fi]).ln().abs()
+            } else {
+                (q[fi] - p[fi]).abs() / (p[fi].abs() + 1e-12)
+            };
+            rel <= 1e-12
+        })
+    }
+
     /// One local solve from `start` with point multiplicities `w`.
     pub fn solve(&self, start: &[f64], w: &[f64], init_linear: bool) -> Solution {
         let k = self.free.len();
@@ -336,47 +336,96 @@ impl<'a> Problem<'a> {
             iterations: 0,
             converged: false,
         };
-        let Some(mut f) = self.eval(&mut p, w, &mut ws) else {
+        if let (Some(s), Space::Log, true) = (self.scale, self.space, init_linear) {
+            // Variable projection at the start: the exact optimal ln C for the other values.
+            if self.eval(&p, w, &mut ws).is_none() {
+                return fail(p);
+            }
+            let c = self.offset(&ws.r, w);
+            p[s] = self.clamp(s, p[s] * c.exp());
+        }
+        let Some(mut f) = self.eval(&p, w, &mut ws) else {
             return fail(p);
         };
         let mut trial = self.work();
-        let mut lambda = 1e-3;
+        let mut lambda = 1e-6;
         let mut converged = false;
         let mut iterations = 0;
-        let mut small_steps = 0;
+        let mut a = vec![0.0; k * k];
+        let mut an = vec![0.0; k * k];
+        let mut g = vec![0.0; k];
+        let huber = match self.loss {
+            Loss::Huber { delta } => Some(delta),
+            Loss::LeastSquares => None,
+        };
         while iterations < self.max_iter && !converged {
             iterations += 1;
-            let mut a = DMatrix::<f64>::zeros(k, k);
-            let mut g = DVector::<f64>::zeros(k);
-            for i in 0..self.rows.len() {
-                if w[i] == 0.0 {
+            a.fill(0.0);
+            an.fill(0.0);
+            g.fill(0.0);
+            let mut n_active = 0usize;
+            for ((jrow, &r), &wi) in ws.jac.chunks_exact(k).zip(&ws.r).zip(w) {
+                if wi == 0.0 {
                     continue;
                 }
-                let om = w[i] * self.loss.weight(ws.r[i]);
-                let jrow = &ws.jac[i * k..(i + 1) * k];
-                for x in 0..k {
-                    g[x] += om * jrow[x] * ws.r[i];
-                    for y in x..k {
-                        a[(x, y)] += om * jrow[x] * jrow[y];
+                let om = wi * self.loss.weight(r);
+                let active = huber.is_some_and(|d| r.abs() <= d);
+                n_active += usize::from(active);
+                for (x, &jx) in jrow.iter().enumerate() {
+                    let ojx = om * jx;
+                    g[x] += ojx * r;
+                    for (y, &jy) in jrow.iter().enumerate().skip(x) {
+                        a[x * k + y] += ojx * jy;
+                        if active {
+                            an[x * k + y] += wi * jx * jy;
+                        }
                     }
                 }
             }
-            for x in 0..k {
-                for y in 0..x {
-                    a[(x, y)] = a[(y, x)];
-                }
-            }
-            if g.amax() <= 1e-14 * (1.0 + f) {
+            let mut am = DMatrix::<f64>::from_fn(k, k, |x, y| a[x.min(y) * k + x.max(y)]);
+            let gv = DVector::<f64>::from_column_slice(&g);
+            if gv.amax() <= 1e-14 * (1.0 + f) {
                 converged = true;
                 break;
             }
-            let diag_floor = 1e-12 * a.diagonal().max().max(1e-300);
-            loop {
-                let mut m = a.clone();
-                for x in 0..k {
-                    m[(x, x)] += lambda * a[(x, x)].max(diag_floor);
+            // Huber: first try a Newton step with the exact Hessian (only the points in the
+            // quadratic zone curve the objective). Near the optimum the active set settles and
+            // these steps converge in a few iterations where IRLS crawls (the L1-like regime
+            // of a small δ). Backtrack twice, then fall back to the damped IRLS step.
+            if huber.is_some() && n_active >= k {
+                let hm = DMatrix::<f64>::from_fn(k, k, |x, y| an[x.min(y) * k + x.max(y)]);
+                if let Some(step) = hm.cholesky().map(|c| c.solve(&(-&gv))) {
+                    if self.is_tiny(&p, &self.step(&p, &step, 1.0)) {
+                        converged = true;
+                        break;
+                    }
+                    let mut t = 1.0;
+                    let mut accepted = false;
+                    for _ in 0..3 {
+                        let q = self.step(&p, &step, t);
+                        if let Some(fq) = self.eval(&q, w, &mut trial).filter(|&fq| fq < f) {
+                            let rel = (f - fq) / f.max(1e-300);
+                            p = q;
+                            f = fq;
+                            std::mem::swap(&mut ws, &mut trial);
+                            converged = rel < self.ftol;
+                            accepted = true;
+                            break;
+                        }
+                        t *= 0.5;
+                    }
+                    if accepted {
+                        continue;
+                    }
                 }
-                let Some(step) = m.cholesky().map(|c| c.solve(&(-&g))) else {
+            }
+            let diag: Vec<f64> = (0..k).map(|x| am[(x, x)]).collect();
+            let diag_floor = 1e-12 * diag.iter().fold(1e-300f64, |m, &v| m.max(v));
+            loop {
+                for (x, &d) in diag.iter().enumerate() {
+                    am[(x, x)] = d + lambda * d.max(diag_floor);
+                }
+                let Some(step) = am.clone().cholesky().map(|c| c.solve(&(-&gv))) else {
                     lambda *= 10.0;
                     if lambda > 1e20 {
                         converged = true;
@@ -384,29 +433,19 @@ impl<'a> Problem<'a> {
                     }
                     continue;
                 };
-                let mut q = p.clone();
-                let mut moved = 0.0f64;
-                let mut size = 0.0f64;
-                for (j, &fi) in self.free.iter().enumerate() {
-                    q[fi] = self.clamp(fi, p[fi] + step[j]);
-                    moved = moved.max((q[fi] - p[fi]).abs());
-                    size = size.max(p[fi].abs());
-                }
-                if moved <= 1e-12 * (size + 1e-12) {
+                let q = self.step(&p, &step, 1.0);
+                if self.is_tiny(&p, &q) {
                     converged = true;
                     break;
                 }
-                match self.eval(&mut q, w, &mut trial) {
+                match self.eval(&q, w, &mut trial) {
                     Some(fq) if fq < f => {
                         let rel = (f - fq) / f.max(1e-300);
                         p = q;
                         f = fq;
                         std::mem::swap(&mut ws, &mut trial);
-                        lambda = (lambda * 0.3).max(1e-15);
-                        small_steps = if rel < 1e-10 { small_steps + 1 } else { 0 };
-                        if small_steps >= 2 {
-                            converged = true;
-                        }
+                        lambda = (lambda * 0.1).max(1e-15);
+                        converged = rel < self.ftol;
                         break;
                     }
                     _ => {
