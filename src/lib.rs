@@ -7,7 +7,9 @@
 //!
 //! Present today: [`codecs`] (every block format, RTN and HQQ), [`model`] (Hugging Face
 //! checkpoints of the Llama, GPT-2 and GPT-NeoX families, tokenizers, the CPU forward pass with
-//! its hooks) and [`eval`] (NLL, ΔL with bootstrap CI, KL, top-1). The rest lands issue by issue.
+//! its hooks), [`eval`] (NLL, ΔL with bootstrap CI, KL, top-1) and [`laws`] (scaling-law forms,
+//! robust fits with bootstrap CIs, random-forest predictor, grids and isolines). The rest lands
+//! issue by issue.
 
 pub mod codecs;
 pub mod error;

@@ -203,3 +203,136 @@ fn formats_lists_every_preset() {
     assert!(o.status.success());
     assert!(String::from_utf8_lossy(&o.stdout).contains("quantize"));
 }
+
+/// A CSV drawn from the strong unified law (C, A, γ_N, d, γ_c) = (1, 2.5, 0.3, 8, 0.45), with a
+/// ΔL ≤ 0 row that a log-space fit must exclude.
+fn strong_csv(dir: &Path) {
+    use quantscape::laws::{grid_rows, synthesize, Law, Var};
+    let law = Law::by_id("unified-strong").unwrap();
+    let rows = grid_rows(&[
+        (Var::N, &[1e7, 1e8, 1e9, 1e10]),
+        (Var::Qr, &[0.2, 0.5, 0.8, 1.0]),
+        (Var::Qb, &[16.0, 64.0, 256.0]),
+    ]);
+    let mut data = synthesize(&law, &[1.0, 2.5, 0.3, 8.0, 0.45], rows, 0.01, 3).unwrap();
+    data.target_name = "dL".into();
+    data.y[5] = -1e-3;
+    std::fs::write(dir.join("d.csv"), data.to_csv()).unwrap();
+}
+
+#[test]
+fn fit_and_predict_round_trip() {
+    let tmp = tempfile::tempdir().unwrap();
+    strong_csv(tmp.path());
+    let o = qs(
+        &[
+            "fit",
+            "d.csv",
+            "--law",
+            "unified-strong",
+            "--bootstrap",
+            "100",
+        ],
+        tmp.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("47 points, 1 excluded") && out.contains("excluded row 7"),
+        "{out}"
+    );
+    assert!(
+        out.contains("gamma_c") && out.contains("100 bootstrap resamples"),
+        "{out}"
+    );
+    assert!(
+        out.contains("1.000e10     12 points"),
+        "leave-one-size-out rows: {out}"
+    );
+
+    let o = qs(
+        &[
+            "fit",
+            "d.csv",
+            "--law",
+            "unified-strong",
+            "--json",
+            "--bootstrap",
+            "0",
+        ],
+        tmp.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    std::fs::write(tmp.path().join("fit.json"), &o.stdout).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let gamma_n = v["params"][2]["value"].as_f64().unwrap();
+    assert!((gamma_n - 0.3).abs() < 0.01, "{gamma_n}");
+
+    let o = qs(
+        &[
+            "predict", "--fit", "fit.json", "--N", "1e8,1e9", "--Qr", "0.5", "--Qb", "32", "--json",
+        ],
+        tmp.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rows: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let want = |n: f64| (2.5f64 * 0.5).exp() * n.powf(-0.3) * 40f64.powf(0.45);
+    for (i, n) in [1e8, 1e9].into_iter().enumerate() {
+        let got = rows[i]["dL"].as_f64().unwrap();
+        assert!(
+            (got / want(n) - 1.0).abs() < 0.03,
+            "N {n:e}: {got} vs {}",
+            want(n)
+        );
+    }
+    // A typed formula fits too.
+    let o = qs(
+        &[
+            "fit",
+            "d.csv",
+            "--formula",
+            "k*exp(a*Qr)*N^(-g)*(Qb+8)^c",
+            "--param",
+            "k=1e-6:1e6:1",
+            "--bootstrap",
+            "0",
+        ],
+        tmp.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("law formula"));
+}
+
+#[test]
+fn fit_and_predict_reject_bad_input_with_one_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    strong_csv(tmp.path());
+    std::fs::write(tmp.path().join("bad.csv"), "N,Qr,Qb,dL\n1e8,0.5,32,oops\n").unwrap();
+    let cases: [(&[&str], &str); 6] = [
+        (&["fit", "missing.csv"], "missing.csv"),
+        (&["fit", "bad.csv"], "`oops` is not a number"),
+        (&["fit", "d.csv", "--law", "kumar-ptq"], "needs a finite D"),
+        (&["fit", "d.csv", "--law", "nope"], "unknown law `nope`"),
+        (&["fit", "r.sqlite"], "SQLite"),
+        (
+            &[
+                "predict",
+                "--law",
+                "unified-weak",
+                "--values",
+                "C=1,A=2",
+                "--N",
+                "1e8",
+                "--Qr",
+                "1",
+            ],
+            "no value for gamma_N",
+        ),
+    ];
+    for (args, want) in cases {
+        let o = qs(args, tmp.path());
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        let e = stderr(&o);
+        assert!(e.contains(want) && e.lines().count() == 1, "{args:?}: {e}");
+    }
+}

@@ -26,6 +26,7 @@ macro_rules! outln {
 mod eval;
 mod formats;
 mod info;
+mod laws;
 mod quantize;
 
 /// quantscape: quantize language models with block formats, measure the cost, fit PTQ laws.
@@ -48,6 +49,12 @@ pub enum Command {
     Info(info::InfoArgs),
     /// Measure NLL, ΔL (with a bootstrap CI), KL and top-1 agreement of a quantized model.
     Eval(eval::EvalArgs),
+    /// List the built-in scaling laws with their parameters and bounds.
+    Laws(laws::LawsArgs),
+    /// Fit a scaling law to measured points (CSV) with bootstrap CIs and held-out errors.
+    Fit(laws::FitArgs),
+    /// Evaluate a law at given N, D, Qr, Qb… (comma lists form a grid).
+    Predict(laws::PredictArgs),
 }
 
 /// Runs the parsed command line.
@@ -57,6 +64,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Formats(a)) => formats::run(&a),
         Some(Command::Info(a)) => info::run(&a),
         Some(Command::Eval(a)) => eval::run(&a),
+        Some(Command::Laws(a)) => laws::run_laws(&a),
+        Some(Command::Fit(a)) => laws::run_fit(&a),
+        Some(Command::Predict(a)) => laws::run_predict(&a),
         None => {
             Cli::command().print_help()?;
             outln!();

@@ -7,7 +7,7 @@
 //!   law with N_eff, the QAT law with group size, the floating-point "Capybara" law) as
 //!   [`Law`] values: name, parameters with bounds and start grids, value and analytic gradient.
 //! - [`formula`]: a law typed as text (`C*exp(A*Qr)*N^(-g)`), parameters detected.
-//! - [`fit`]: Huber (or least squares) on log or linear residuals, Levenberg–Marquardt from a grid
+//! - [`mod@fit`]: Huber (or least squares) on log or linear residuals, Levenberg–Marquardt from a grid
 //!   of starts with variable projection of the scale parameter; R², RMSE, MAPE, covariance,
 //!   leave-one-size-out, parallel bootstrap CIs.
 //! - [`forest`]: random-forest predictor (Xu et al.) with leave-one-family-out evaluation.

@@ -1,0 +1,424 @@
+//! `quantscape laws`, `fit` and `predict`: the law library from the command line.
+//!
+//! `fit DATA.csv --law unified-strong [--bootstrap 1000]` prints parameters with standard errors
+//! and bootstrap 95% CIs, R², RMSE, MAPE, multi-start agreement and leave-one-size-out errors;
+//! `--json` prints the whole report (which `predict --fit` reads back). `--formula` fits a law
+//! typed as text, with `--param NAME=LO:HI:START[,START…]` for its bounds and starts.
+//! `predict` evaluates a law at given variable values (comma lists form a grid).
+//! Results stores (SQLite) arrive with the sweep issue; until then fits read CSV.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context as _};
+use quantscape::laws::formula::Formula;
+use quantscape::laws::{
+    fit, grid_rows, predict, Dataset, FitOptions, FitReport, Law, Loss, Space, Target, Var,
+};
+
+/// Arguments of `laws`.
+#[derive(clap::Args, Debug)]
+pub struct LawsArgs {
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Which law: a built-in id or a typed formula.
+#[derive(clap::Args, Debug)]
+pub struct LawChoice {
+    /// Built-in law id (see `quantscape laws`).
+    #[arg(long, default_value = "unified-strong")]
+    pub law: String,
+    /// A law typed as text instead, e.g. `C*exp(A*Qr)*N^(-g)`; other identifiers are parameters.
+    #[arg(long)]
+    pub formula: Option<String>,
+    /// What the formula predicts: `delta` (ΔL) or `loss`.
+    #[arg(long, default_value = "delta")]
+    pub formula_target: String,
+    /// Bounds and starts of a formula parameter: NAME=LO:HI:START[,START…] (repeatable).
+    #[arg(long = "param")]
+    pub params: Vec<String>,
+}
+
+/// Arguments of `fit`.
+#[derive(clap::Args, Debug)]
+pub struct FitArgs {
+    /// Measured points: a CSV with columns such as N, D, Qr, Qb, P, E, M, bits and the target.
+    pub data: PathBuf,
+    /// The law.
+    #[command(flatten)]
+    pub choice: LawChoice,
+    /// Target column (default: dL/delta_loss for ΔL laws, loss/nll for loss laws).
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Huber threshold δ on the residuals.
+    #[arg(long, default_value_t = 1e-3)]
+    pub huber_delta: f64,
+    /// Plain least squares instead of Huber.
+    #[arg(long)]
+    pub least_squares: bool,
+    /// Residuals: `log` (ln ŷ − ln y; drops y ≤ 0) or `linear` (ŷ − y).
+    #[arg(long, default_value = "log")]
+    pub space: String,
+    /// Bootstrap resamples for the confidence intervals (0 = none).
+    #[arg(long, default_value_t = 1000)]
+    pub bootstrap: usize,
+    /// Seed of the bootstrap.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Print the full report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `predict`.
+#[derive(clap::Args, Debug)]
+pub struct PredictArgs {
+    /// The law.
+    #[command(flatten)]
+    pub choice: LawChoice,
+    /// Parameter values NAME=VALUE,NAME=VALUE… (all of them, see `quantscape laws`).
+    #[arg(long = "values", conflicts_with = "fit")]
+    pub values: Option<String>,
+    /// A report written by `fit --json` (law and parameters come from it).
+    #[arg(long)]
+    pub fit: Option<PathBuf>,
+    /// Non-embedding parameter counts (comma list).
+    #[arg(long = "N")]
+    pub n: Option<String>,
+    /// Training tokens.
+    #[arg(long = "D")]
+    pub d: Option<String>,
+    /// Low-precision fractions.
+    #[arg(long = "Qr")]
+    pub qr: Option<String>,
+    /// Block sizes.
+    #[arg(long = "Qb")]
+    pub qb: Option<String>,
+    /// Precision bits.
+    #[arg(long = "P")]
+    pub p: Option<String>,
+    /// Exponent bits.
+    #[arg(long = "E")]
+    pub e: Option<String>,
+    /// Mantissa bits.
+    #[arg(long = "M")]
+    pub m: Option<String>,
+    /// Bits per weight.
+    #[arg(long = "bits")]
+    pub bits: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Lists the built-in laws.
+pub fn run_laws(a: &LawsArgs) -> anyhow::Result<ExitCode> {
+    let laws = Law::builtins();
+    if a.json {
+        let v: Vec<serde_json::Value> = laws
+            .iter()
+            .map(|l| {
+                serde_json::json!({"id": l.id, "title": l.title, "formula": l.formula,
+                    "target": l.target, "vars": l.vars, "params": l.params})
+            })
+            .collect();
+        outln!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    for l in &laws {
+        outln!("{:<15} {}", l.id, l.title);
+        outln!("{:<15} {}", "", l.formula);
+        let ps: Vec<String> = l
+            .params
+            .iter()
+            .map(|p| format!("{} ∈ [{:e}, {:e}]", p.name, p.lower, p.upper))
+            .collect();
+        outln!("{:<15} {}", "", ps.join(", "));
+        outln!();
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn resolve_law(c: &LawChoice) -> anyhow::Result<Law> {
+    let Some(text) = &c.formula else {
+        if !c.params.is_empty() {
+            bail!("--param applies to --formula laws only");
+        }
+        let ids: Vec<String> = Law::builtins().into_iter().map(|l| l.id).collect();
+        return Law::by_id(&c.law).with_context(|| {
+            format!("unknown law `{}`; built-in laws: {}", c.law, ids.join(", "))
+        });
+    };
+    let mut f = Formula::parse(text)?;
+    for spec in &c.params {
+        let parsed = spec.split_once('=').and_then(|(name, rest)| {
+            let mut it = rest.splitn(3, ':');
+            let lo = it.next()?.parse::<f64>().ok()?;
+            let hi = it.next()?.parse::<f64>().ok()?;
+            let starts: Option<Vec<f64>> = it.next()?.split(',').map(|s| s.parse().ok()).collect();
+            Some((name, lo, hi, starts?))
+        });
+        let Some((name, lo, hi, starts)) = parsed else {
+            bail!("--param `{spec}`: expected NAME=LO:HI:START[,START…]");
+        };
+        f.set_param(name, lo, hi, &starts)?;
+    }
+    let target = match c.formula_target.as_str() {
+        "delta" => Target::DeltaLoss,
+        "loss" => Target::Loss,
+        other => bail!("--formula-target `{other}`: expected delta or loss"),
+    };
+    Ok(Law::from_formula(f, target))
+}
+
+fn read_data(path: &Path, target: Option<&str>, kind: Target) -> anyhow::Result<Dataset> {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if matches!(ext.as_str(), "sqlite" | "db" | "sqlite3") {
+        bail!(
+            "{}: SQLite results stores are written by sweeps, which have not landed yet; fit a CSV",
+            path.display()
+        );
+    }
+    Ok(Dataset::from_csv_path(path, target, kind)?)
+}
+
+/// Fits a law and prints the report.
+pub fn run_fit(a: &FitArgs) -> anyhow::Result<ExitCode> {
+    let law = resolve_law(&a.choice)?;
+    let data = read_data(&a.data, a.target.as_deref(), law.target)?;
+    if !(a.huber_delta > 0.0 && a.huber_delta.is_finite()) {
+        bail!("--huber-delta must be positive, got {}", a.huber_delta);
+    }
+    let opts = FitOptions {
+        loss: if a.least_squares {
+            Loss::LeastSquares
+        } else {
+            Loss::Huber {
+                delta: a.huber_delta,
+            }
+        },
+        space: match a.space.as_str() {
+            "log" => Space::Log,
+            "linear" => Space::Linear,
+            other => bail!("--space `{other}`: expected log or linear"),
+        },
+        bootstrap: a.bootstrap,
+        seed: a.seed,
+        ..Default::default()
+    };
+    let rep = fit(&law, &data, &opts).with_context(|| format!("fitting {}", a.data.display()))?;
+    if a.json {
+        outln!("{}", serde_json::to_string_pretty(&rep)?);
+    } else {
+        print_report(&law, &data, &rep)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_report(law: &Law, data: &Dataset, r: &FitReport) -> anyhow::Result<()> {
+    outln!("law {}: {}", law.id, law.formula);
+    let loss = match r.loss {
+        Loss::Huber { delta } => format!("Huber δ = {delta}"),
+        Loss::LeastSquares => "least squares".into(),
+    };
+    let space = if r.space == Space::Log {
+        "log"
+    } else {
+        "linear"
+    };
+    outln!(
+        "fit: {loss} on {space} residuals of `{}`, {} points, {} excluded; {} after {} iterations; {}/{} starts reached the best optimum",
+        data.target_name,
+        r.n_points,
+        r.excluded.len(),
+        if r.converged { "converged" } else { "NOT converged" },
+        r.iterations,
+        r.starts_at_best,
+        r.starts_total
+    );
+    for (i, why) in r.excluded.iter().take(5) {
+        outln!("  excluded row {}: {why}", i + 2);
+    }
+    let ci_head = if r.bootstrap_resamples > 0 {
+        format!(
+            "95% CI ({} bootstrap resamples, {} failed)",
+            r.bootstrap_resamples, r.bootstrap_failed
+        )
+    } else {
+        "95% CI (no bootstrap)".into()
+    };
+    outln!(
+        "{:<12} {:>13} {:>11}  {ci_head}",
+        "param",
+        "value",
+        "std err"
+    );
+    for p in &r.params {
+        let se = p.std_err.map_or("-".into(), |v| format!("{v:.4e}"));
+        let ci = match (p.ci_low, p.ci_high) {
+            (Some(l), Some(h)) => format!("[{l:.5e}, {h:.5e}]"),
+            _ => "-".into(),
+        };
+        outln!("{:<12} {:>13.6e} {:>11}  {ci}", p.name, p.value, se);
+    }
+    outln!(
+        "R² log {:.5}  R² linear {:.5}  RMSE {:.4e}  RMSE log {:.4}  MAPE {:.2} %",
+        r.r2_log,
+        r.r2_linear,
+        r.rmse,
+        r.rmse_log,
+        100.0 * r.mape
+    );
+    if !r.leave_one_size_out.is_empty() {
+        outln!("leave-one-size-out (each N predicted from the other sizes):");
+        for h in &r.leave_one_size_out {
+            outln!(
+                "  N {:>10.3e}  {:>5} points  MAPE {:>7.2} %  RMSE log {:.4}",
+                h.n,
+                h.n_points,
+                100.0 * h.mape,
+                h.rmse_log
+            );
+        }
+    }
+    Ok(())
+}
+
+fn parse_list(flag: &str, v: &Option<String>) -> anyhow::Result<Option<Vec<f64>>> {
+    v.as_ref()
+        .map(|s| {
+            s.split(',')
+                .map(|x| {
+                    x.trim()
+                        .parse::<f64>()
+                        .with_context(|| format!("--{flag}: `{x}` is not a number"))
+                })
+                .collect()
+        })
+        .transpose()
+}
+
+/// Evaluates a law at the given points.
+pub fn run_predict(a: &PredictArgs) -> anyhow::Result<ExitCode> {
+    let (law, params) = match &a.fit {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let v: serde_json::Value = serde_json::from_str(&text)
+                .with_context(|| format!("{}: not a fit report", path.display()))?;
+            let id = v["law"]
+                .as_str()
+                .with_context(|| format!("{}: no `law` field", path.display()))?;
+            let law = if id == "formula" {
+                let text = v["formula"]
+                    .as_str()
+                    .context("formula report without `formula`")?;
+                Law::from_formula(Formula::parse(text)?, Target::DeltaLoss)
+            } else {
+                Law::by_id(id).with_context(|| format!("{}: unknown law `{id}`", path.display()))?
+            };
+            let params: Option<Vec<f64>> = v["params"]
+                .as_array()
+                .map(|ps| ps.iter().filter_map(|p| p["value"].as_f64()).collect());
+            let params =
+                params.with_context(|| format!("{}: no parameter values", path.display()))?;
+            (law, params)
+        }
+        None => {
+            let law = resolve_law(&a.choice)?;
+            let text = a
+                .values
+                .as_deref()
+                .context("give --values NAME=VALUE,… or --fit FILE")?;
+            let mut params = vec![f64::NAN; law.params.len()];
+            for kv in text.split(',') {
+                let (k, v) = kv
+                    .split_once('=')
+                    .with_context(|| format!("--values: `{kv}` is not NAME=VALUE"))?;
+                let i = law.param_index(k.trim()).with_context(|| {
+                    format!(
+                        "--values: law {} has no parameter `{k}` ({})",
+                        law.id,
+                        law.param_names().join(", ")
+                    )
+                })?;
+                params[i] = v
+                    .trim()
+                    .parse()
+                    .with_context(|| format!("--values: `{v}` is not a number"))?;
+            }
+            let missing: Vec<&str> = law
+                .params
+                .iter()
+                .zip(&params)
+                .filter(|(_, v)| v.is_nan())
+                .map(|(p, _)| p.name.as_str())
+                .collect();
+            if !missing.is_empty() {
+                bail!(
+                    "--values: no value for {} (law {} needs {})",
+                    missing.join(", "),
+                    law.id,
+                    law.param_names().join(", ")
+                );
+            }
+            (law, params)
+        }
+    };
+    let lists = [
+        (Var::N, parse_list("N", &a.n)?),
+        (Var::D, parse_list("D", &a.d)?),
+        (Var::Qr, parse_list("Qr", &a.qr)?),
+        (Var::Qb, parse_list("Qb", &a.qb)?),
+        (Var::P, parse_list("P", &a.p)?),
+        (Var::E, parse_list("E", &a.e)?),
+        (Var::M, parse_list("M", &a.m)?),
+        (Var::Bits, parse_list("bits", &a.bits)?),
+    ];
+    let axes: Vec<(Var, &[f64])> = lists
+        .iter()
+        .filter_map(|(v, l)| l.as_deref().map(|l| (*v, l)))
+        .collect();
+    let rows = grid_rows(&axes);
+    let mut out = Vec::new();
+    for r in &rows {
+        out.push(predict(&law, &params, r)?);
+    }
+    let what = if law.target == Target::DeltaLoss {
+        "dL"
+    } else {
+        "loss"
+    };
+    if a.json {
+        let v: Vec<serde_json::Value> = rows
+            .iter()
+            .zip(&out)
+            .map(|(r, y)| {
+                let mut m = serde_json::Map::new();
+                for (var, _) in &axes {
+                    m.insert(var.name().into(), r[var.index()].into());
+                }
+                m.insert(what.into(), (*y).into());
+                serde_json::Value::Object(m)
+            })
+            .collect();
+        outln!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        let head: Vec<&str> = axes.iter().map(|(v, _)| v.name()).collect();
+        outln!("{},{what}", head.join(","));
+        for (r, y) in rows.iter().zip(&out) {
+            let cells: Vec<String> = axes
+                .iter()
+                .map(|(v, _)| format!("{}", r[v.index()]))
+                .collect();
+            outln!("{},{y:.6e}", cells.join(","));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
