@@ -518,3 +518,24 @@ fn forest_beats_the_mean_and_the_size_only_baseline() {
     assert!(logo.rmse_forest < 0.5 * logo.rmse_baseline, "{logo:?}");
     assert!(RandomForest::fit(&[vec![f64::NAN]], &[1.0], &cfg).is_err());
 }
+
+#[test]
+fn predictor_features_have_one_name_per_entry() {
+    use quantscape::laws::forest::PtqFeatures;
+    let f = PtqFeatures {
+        n_params: 1e8,
+        base_loss: 3.1,
+        element_bits: 4.0,
+        exponent_bits: 2.0,
+        mantissa_bits: 1.0,
+        block_size: 32.0,
+        bits_per_weight: 4.25,
+        rtn_sqnr_db: 18.0,
+        flatness: None,
+        curvature: Some(12.0),
+    };
+    let r = f.row();
+    assert_eq!(r.len(), PtqFeatures::NAMES.len());
+    assert_eq!((r[0], r[5], r[8], r[9]), (8.0, 5.0, -1.0, 12.0));
+    assert_eq!(PtqFeatures::NAMES[PtqFeatures::SIZE_FEATURE], "log10_N");
+}

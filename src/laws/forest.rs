@@ -345,3 +345,64 @@ fn least_squares_line(x: &[Vec<f64>], y: &[f64], f: usize) -> Result<(f64, f64)>
     let b = if sxx > 0.0 { sxy / sxx } else { 0.0 };
     Ok((my - b * mx, b))
 }
+
+/// The predictor's inputs for one quantized model (Xu et al.'s feature set), as a fixed-order
+/// feature row: log10 N, pre-trained loss, element/exponent/mantissa bits, log2 Qb, bits per
+/// weight, RTN SQNR (dB), and the landscape's flatness and curvature (−1 when not measured).
+#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
+pub struct PtqFeatures {
+    /// Non-embedding parameter count.
+    pub n_params: f64,
+    /// NLL of the unquantized model, nats per token.
+    pub base_loss: f64,
+    /// Element bits of the format.
+    pub element_bits: f64,
+    /// Exponent bits (0 for integer formats).
+    pub exponent_bits: f64,
+    /// Mantissa bits (element bits − 1 for integers).
+    pub mantissa_bits: f64,
+    /// Block size Qb (the row length for per-channel).
+    pub block_size: f64,
+    /// Bits per weight including scales.
+    pub bits_per_weight: f64,
+    /// SQNR of round-to-nearest quantization of the weights, dB.
+    pub rtn_sqnr_db: f64,
+    /// Loss-landscape flatness, when the landscape was measured.
+    pub flatness: Option<f64>,
+    /// Loss-landscape curvature (top Hessian eigenvalue), when measured.
+    pub curvature: Option<f64>,
+}
+
+impl PtqFeatures {
+    /// Names of the entries of [`PtqFeatures::row`].
+    pub const NAMES: [&'static str; 10] = [
+        "log10_N",
+        "base_loss",
+        "element_bits",
+        "exponent_bits",
+        "mantissa_bits",
+        "log2_Qb",
+        "bits_per_weight",
+        "rtn_sqnr_db",
+        "flatness (-1 = absent)",
+        "curvature (-1 = absent)",
+    ];
+    /// Index of the size feature (for the size-only baseline of [`leave_one_group_out`]).
+    pub const SIZE_FEATURE: usize = 0;
+
+    /// The feature row in [`PtqFeatures::NAMES`] order.
+    pub fn row(&self) -> Vec<f64> {
+        vec![
+            self.n_params.log10(),
+            self.base_loss,
+            self.element_bits,
+            self.exponent_bits,
+            self.mantissa_bits,
+            self.block_size.log2(),
+            self.bits_per_weight,
+            self.rtn_sqnr_db,
+            self.flatness.unwrap_or(-1.0),
+            self.curvature.unwrap_or(-1.0),
+        ]
+    }
+}
