@@ -6,6 +6,7 @@
 mod checkpoint;
 mod cli;
 mod codecs;
+mod corpus;
 mod eval;
 mod forward;
 mod laws;

@@ -23,6 +23,7 @@ macro_rules! outln {
     };
 }
 
+mod corpus;
 mod eval;
 mod formats;
 mod info;
@@ -49,6 +50,8 @@ pub enum Command {
     Info(info::InfoArgs),
     /// Measure NLL, ΔL (with a bootstrap CI), KL and top-1 agreement of a quantized model.
     Eval(eval::EvalArgs),
+    /// Build, verify or tokenize the bundled corpus (Austen + KJV).
+    Corpus(corpus::CorpusArgs),
     /// List the built-in scaling laws with their parameters and bounds.
     Laws(laws::LawsArgs),
     /// Fit a scaling law to measured points (CSV) with bootstrap CIs and held-out errors.
@@ -64,6 +67,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Formats(a)) => formats::run(&a),
         Some(Command::Info(a)) => info::run(&a),
         Some(Command::Eval(a)) => eval::run(&a),
+        Some(Command::Corpus(a)) => corpus::run(&a),
         Some(Command::Laws(a)) => laws::run_laws(&a),
         Some(Command::Fit(a)) => laws::run_fit(&a),
         Some(Command::Predict(a)) => laws::run_predict(&a),

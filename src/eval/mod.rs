@@ -8,7 +8,9 @@
 //! matmuls use every core. `progress(done, total)` is called after each batch; returning
 //! `false` cancels with [`Error::Cancelled`].
 
+pub mod corpus;
 pub mod metrics;
+pub mod rdata;
 pub mod windows;
 
 use crate::error::{Error, Result};

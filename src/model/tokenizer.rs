@@ -66,3 +66,56 @@ impl Tokenizer {
         self.inner.get_vocab_size(true)
     }
 }
+
+/// The special token of tokenizers trained by [`train_bpe`]: BOS of every window, id 0.
+pub const BOS_TOKEN: &str = "<|endoftext|>";
+
+/// Trains a byte-level BPE tokenizer (GPT-2 style pre-tokenizer and decoder, NFC) with
+/// `vocab_size` entries on `texts` (each line one sequence), whose post-processor starts every
+/// encoding with [`BOS_TOKEN`] (so [`Tokenizer::load`] detects BOS id 0), and saves it as
+/// `tokenizer.json` at `out`. Deterministic for the same input.
+pub fn train_bpe(texts: &[&str], vocab_size: usize, out: &Path) -> Result<()> {
+    use tokenizers::models::bpe::{BpeTrainerBuilder, BPE};
+    use tokenizers::normalizers::unicode::NFC;
+    use tokenizers::pre_tokenizers::byte_level::ByteLevel;
+    use tokenizers::processors::template::TemplateProcessing;
+    use tokenizers::{AddedToken, TokenizerBuilder};
+
+    let fail = |e: String| Error::Input(format!("tokenizer training: {e}"));
+    if vocab_size < 256 + 1 {
+        return Err(fail(format!(
+            "vocabulary {vocab_size} is smaller than the 256 bytes + BOS"
+        )));
+    }
+    let mut trainer = BpeTrainerBuilder::new()
+        .show_progress(false)
+        .vocab_size(vocab_size)
+        .min_frequency(2)
+        .special_tokens(vec![AddedToken::from(BOS_TOKEN.to_string(), true)])
+        .initial_alphabet(ByteLevel::alphabet().into_iter().collect())
+        .build();
+    let post = TemplateProcessing::builder()
+        .try_single(format!("{BOS_TOKEN} $A"))
+        .map_err(|e| fail(e.to_string()))?
+        .special_tokens(vec![(BOS_TOKEN.to_string(), 0)])
+        .build()
+        .map_err(|e| fail(e.to_string()))?;
+    let mut tok = TokenizerBuilder::<BPE, NFC, ByteLevel, TemplateProcessing, ByteLevel>::new()
+        .with_model(BPE::default())
+        .with_normalizer(Some(NFC))
+        .with_pre_tokenizer(Some(ByteLevel::new(false, true, true)))
+        .with_post_processor(Some(post))
+        .with_decoder(Some(ByteLevel::default()))
+        .build()
+        .map_err(|e| fail(e.to_string()))?;
+    let lines = texts
+        .iter()
+        .flat_map(|t| t.lines())
+        .filter(|l| !l.trim().is_empty());
+    tok.train(&mut trainer, lines)
+        .map_err(|e| fail(e.to_string()))?;
+    let json = tok.to_string(true).map_err(|e| fail(e.to_string()))?;
+    let tmp = out.with_extension("tmp");
+    std::fs::write(&tmp, json).map_err(|e| Error::io("write", &tmp, e))?;
+    std::fs::rename(&tmp, out).map_err(|e| Error::io("rename", out, e))
+}
