@@ -16,5 +16,6 @@ pub mod error;
 pub mod eval;
 pub mod laws;
 pub mod model;
+pub mod train;
 
 pub use error::{Error, Result};

@@ -11,4 +11,5 @@ mod eval;
 mod forward;
 mod laws;
 mod oracles;
+mod train;
 mod util;

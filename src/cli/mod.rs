@@ -29,6 +29,7 @@ mod formats;
 mod info;
 mod laws;
 mod quantize;
+mod train;
 
 /// quantscape: quantize language models with block formats, measure the cost, fit PTQ laws.
 #[derive(Parser, Debug)]
@@ -52,6 +53,8 @@ pub enum Command {
     Eval(eval::EvalArgs),
     /// Build, verify or tokenize the bundled corpus (Austen + KJV).
     Corpus(corpus::CorpusArgs),
+    /// Train a model family from a recipe (resumable; exports Hugging Face folders).
+    Train(train::TrainArgs),
     /// List the built-in scaling laws with their parameters and bounds.
     Laws(laws::LawsArgs),
     /// Fit a scaling law to measured points (CSV) with bootstrap CIs and held-out errors.
@@ -68,6 +71,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Info(a)) => info::run(&a),
         Some(Command::Eval(a)) => eval::run(&a),
         Some(Command::Corpus(a)) => corpus::run(&a),
+        Some(Command::Train(a)) => train::run(&a),
         Some(Command::Laws(a)) => laws::run_laws(&a),
         Some(Command::Fit(a)) => laws::run_fit(&a),
         Some(Command::Predict(a)) => laws::run_predict(&a),

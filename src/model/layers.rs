@@ -119,7 +119,20 @@ pub enum Norm {
 }
 
 impl Norm {
-    /// Normalizes `x` `[.., d]`.
+    /// Normalizes `x` `[.., d]`: fused kernels, or (`differentiable`) ops with gradients.
+    pub fn forward_ad(&self, x: &Tensor, differentiable: bool) -> Result<Tensor> {
+        if !differentiable {
+            return self.forward(x);
+        }
+        Ok(match self {
+            Norm::Rms { weight, eps } => candle_nn::ops::rms_norm_slow(x, weight, *eps)?,
+            Norm::Layer { weight, bias, eps } => {
+                candle_nn::ops::layer_norm_slow(x, weight, bias, *eps)?
+            }
+        })
+    }
+
+    /// Normalizes `x` `[.., d]` (fused kernels; no gradients).
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         Ok(match self {
             Norm::Rms { weight, eps } => candle_nn::ops::rms_norm(&x.contiguous()?, weight, *eps)?,
@@ -163,17 +176,25 @@ impl Rope {
         })
     }
 
-    /// Rotates `x` `[B, H, T, head_dim]` (positions 0..T).
-    pub fn apply(&self, x: &Tensor) -> Result<Tensor> {
+    /// Rotates `x` `[B, H, T, head_dim]` (positions 0..T); `differentiable` uses ops with
+    /// gradients instead of the fused kernel.
+    pub fn apply(&self, x: &Tensor, differentiable: bool) -> Result<Tensor> {
         let (_, _, t, hd) = x.dims4()?;
         let cos = self.cos.narrow(0, 0, t)?;
         let sin = self.sin.narrow(0, 0, t)?;
+        let rope = |x: &Tensor| -> Result<Tensor> {
+            Ok(if differentiable {
+                candle_nn::rotary_emb::rope_slow(x, &cos, &sin)?
+            } else {
+                candle_nn::rotary_emb::rope(x, &cos, &sin)?
+            })
+        };
         if self.dims == hd {
-            return Ok(candle_nn::rotary_emb::rope(&x.contiguous()?, &cos, &sin)?);
+            return rope(&x.contiguous()?);
         }
         let rot = x.narrow(D::Minus1, 0, self.dims)?.contiguous()?;
         let pass = x.narrow(D::Minus1, self.dims, hd - self.dims)?;
-        let rot = candle_nn::rotary_emb::rope(&rot, &cos, &sin)?;
+        let rot = rope(&rot)?;
         Ok(Tensor::cat(&[&rot, &pass], D::Minus1)?)
     }
 }
@@ -188,7 +209,8 @@ pub fn causal_mask(t: usize, device: &Device) -> Result<Tensor> {
 
 /// Scaled dot-product causal attention on `[B, H, T, hd]` queries and `[B, KV, T, hd]` keys
 /// and values (GQA: KV divides H). `qk` and `av` are the matmul-site indices of Q·Kᵀ and
-/// attention·V for the operand hook. Returns `[B, T, H·hd]`.
+/// attention·V for the operand hook; `differentiable` replaces the fused softmax by ops with
+/// gradients. Returns `[B, T, H·hd]`.
 pub fn attention(
     q: &Tensor,
     k: &Tensor,
@@ -196,6 +218,7 @@ pub fn attention(
     mask: &Tensor,
     (qk, av): (usize, usize),
     hooks: &dyn Hooks,
+    differentiable: bool,
 ) -> Result<Tensor> {
     let (b, h, t, hd) = q.dims4()?;
     let kv = k.dim(1)?;
@@ -217,7 +240,11 @@ pub fn attention(
     }
     let scale = 1.0 / (hd as f64).sqrt();
     let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(mask)?;
-    let mut p = candle_nn::ops::softmax_last_dim(&scores)?;
+    let mut p = if differentiable {
+        candle_nn::ops::softmax(&scores, D::Minus1)?
+    } else {
+        candle_nn::ops::softmax_last_dim(&scores)?
+    };
     if let Some(f) = hooks.operand_format(av) {
         // attention·V reduces over keys: P's last dim, and V's token dim.
         p = quantize_last_dim(&p, f)?;

@@ -15,6 +15,7 @@ pub mod layers;
 pub mod quantized;
 pub mod sites;
 pub mod tokenizer;
+pub mod trainable;
 pub mod transformer;
 
 pub use candle_core::Tensor;

@@ -12,13 +12,14 @@
 
 use std::path::Path;
 
-use candle_core::{Device, Tensor};
+use candle_core::{Device, Tensor, Var};
 
 use super::arch;
 use super::checkpoint::Checkpoint;
 use super::config::{Activation, ArchConfig, Family};
 use super::layers::{attention, causal_mask, heads, Hooks, Linear, Norm, Rope};
 use super::sites::Layout;
+use super::trainable::{read_checked, Source};
 use crate::error::{Error, Result};
 
 /// A quantizable linear layer.
@@ -169,11 +170,15 @@ pub struct Transformer {
     pub n_params_total: usize,
     /// Non-embedding parameters N (blocks and final norm).
     pub n_params_non_embedding: usize,
+    /// Use ops with gradients (training) instead of the fused inference kernels.
+    pub differentiable: bool,
 }
 
 /// Reads checked tensors from a checkpoint and registers sites while an architecture loads.
 pub struct Loader<'a> {
-    ck: &'a Checkpoint,
+    source: Source<'a>,
+    /// When set, every tensor read becomes a trainable variable, recorded with its name.
+    vars: Option<Vec<(String, Var)>>,
     cfg: &'a ArchConfig,
     /// Device the tensors go to.
     pub device: Device,
@@ -184,45 +189,31 @@ pub struct Loader<'a> {
 }
 
 impl<'a> Loader<'a> {
-    fn path_of(&self, name: &str) -> &Path {
-        self.ck
-            .tensors
-            .get(name)
-            .and_then(|e| self.ck.files.get(e.file))
-            .map_or(self.ck.dir.as_path(), |p| p.as_path())
-    }
-
-    /// Whether the checkpoint has `name`.
+    /// Whether the checkpoint has `name` (a fresh initialisation has no optional tensors).
     pub fn has(&self, name: &str) -> bool {
-        self.ck.tensors.contains_key(name)
+        match &self.source {
+            Source::Checkpoint(ck) => ck.tensors.contains_key(name),
+            Source::Init(_) => false,
+        }
     }
 
-    /// Reads `name`, which must have exactly `shape`, as an fp32 tensor.
+    /// Reads `name`, which must have exactly `shape`, as an fp32 tensor (or draws it, for a
+    /// fresh initialisation).
     pub fn tensor(&mut self, name: &str, shape: &[usize]) -> Result<Tensor> {
-        let entry = self.ck.tensors.get(name).ok_or_else(|| {
-            Error::checkpoint(
-                &self.ck.dir,
-                format!("missing tensor `{name}` for {}", self.cfg.architecture),
-            )
-        })?;
-        if entry.shape != shape {
-            return Err(Error::checkpoint(
-                self.path_of(name),
-                format!(
-                    "tensor `{name}` has shape {:?}, config.json implies {shape:?}",
-                    entry.shape
-                ),
-            ));
+        let t = match &mut self.source {
+            Source::Checkpoint(ck) => read_checked(ck, self.cfg, name, shape, &self.device)?,
+            Source::Init(init) => init.draw(name, shape, &self.device)?,
+        };
+        self.n_params += t.elem_count();
+        match &mut self.vars {
+            Some(vars) => {
+                let var = Var::from_tensor(&t)?;
+                let t = var.as_tensor().clone();
+                vars.push((name.to_string(), var));
+                Ok(t)
+            }
+            None => Ok(t),
         }
-        let data = self.ck.read_f32(name)?;
-        if let Some(i) = data.iter().position(|x| !x.is_finite()) {
-            return Err(Error::checkpoint(
-                self.path_of(name),
-                format!("tensor `{name}` holds a non-finite value at index {i}"),
-            ));
-        }
-        self.n_params += data.len();
-        Ok(Tensor::from_vec(data, shape, &self.device)?)
     }
 
     /// Reads an embedding-like tensor (counted as embedding parameters).
@@ -355,8 +346,19 @@ impl Transformer {
 
     /// Builds the model from an opened checkpoint and its config.
     pub fn from_checkpoint(config: ArchConfig, ck: &Checkpoint) -> Result<Self> {
+        Ok(Self::build(config, Source::Checkpoint(ck), false)?.0)
+    }
+
+    /// Builds the model from `source`; with `trainable`, every parameter is a [`Var`] (returned
+    /// with its checkpoint name, tied tensors once) and the forward pass is differentiable.
+    pub(crate) fn build(
+        config: ArchConfig,
+        source: Source<'_>,
+        trainable: bool,
+    ) -> Result<(Self, Vec<(String, Var)>)> {
         let mut ld = Loader {
-            ck,
+            source,
+            vars: trainable.then(Vec::new),
             cfg: &config,
             device: Device::Cpu,
             linears: Vec::new(),
@@ -379,7 +381,8 @@ impl Transformer {
             )?),
         };
         let (n_params, n_embedding) = (ld.n_params, ld.n_embedding);
-        Ok(Self {
+        let vars = ld.vars.unwrap_or_default();
+        let model = Self {
             embed: parts.embed,
             positions: parts.positions,
             blocks: parts.blocks,
@@ -390,8 +393,10 @@ impl Transformer {
             matmuls: ld.matmuls,
             n_params_total: n_params,
             n_params_non_embedding: n_params - n_embedding,
+            differentiable: trainable,
             config,
-        })
+        };
+        Ok((model, vars))
     }
 
     /// Linear site `i`'s layer (weight `[out, in]`, bias).
@@ -451,17 +456,18 @@ impl Transformer {
         for block in &self.blocks {
             x = self.block(block, &x, &mask, hooks)?;
         }
-        self.final_norm.forward(&x)
+        self.final_norm.forward_ad(&x, self.differentiable)
     }
 
     fn block(&self, bl: &Block, x: &Tensor, mask: &Tensor, hooks: &dyn Hooks) -> Result<Tensor> {
-        let a = self.attn(bl, &bl.ln1.forward(x)?, mask, hooks)?;
+        let diff = self.differentiable;
+        let a = self.attn(bl, &bl.ln1.forward_ad(x, diff)?, mask, hooks)?;
         if self.config.parallel_residual {
-            let m = self.mlp(&bl.mlp, &bl.ln2.forward(x)?, hooks)?;
+            let m = self.mlp(&bl.mlp, &bl.ln2.forward_ad(x, diff)?, hooks)?;
             return Ok(((x + a)? + m)?);
         }
         let x = (x + a)?;
-        let m = self.mlp(&bl.mlp, &bl.ln2.forward(&x)?, hooks)?;
+        let m = self.mlp(&bl.mlp, &bl.ln2.forward_ad(&x, diff)?, hooks)?;
         Ok((x + m)?)
     }
 
@@ -489,10 +495,21 @@ impl Transformer {
             }
         };
         let (q, k) = match &self.rope {
-            Some(r) => (r.apply(&q)?, r.apply(&k)?),
+            Some(r) => (
+                r.apply(&q, self.differentiable)?,
+                r.apply(&k, self.differentiable)?,
+            ),
             None => (q, k),
         };
-        let y = attention(&q, &k, &v, mask, bl.attn_sites, hooks)?;
+        let y = attention(
+            &q,
+            &k,
+            &v,
+            mask,
+            bl.attn_sites,
+            hooks,
+            self.differentiable,
+        )?;
         bl.o.forward(&y, hooks)
     }
 

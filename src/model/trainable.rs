@@ -1,0 +1,137 @@
+//! Trainable models: the same [`Transformer`] (same architecture files, same names and shapes)
+//! with every parameter a candle [`Var`] and a differentiable forward pass.
+//!
+//! A model comes from a checkpoint folder ([`load_trainable`], to resume or fine-tune) or from a
+//! seeded initialisation ([`init`]): matrices and embeddings N(0, σ²) with σ = `init_std`,
+//! residual-output projections (`o_proj`, `down_proj`, `attention.dense`, `dense_4h_to_h`)
+//! σ/√(2·layers) (GPT-2's scaled init), norm gains 1, biases 0. Each tensor's draw is seeded by
+//! (seed, tensor name), so it does not depend on load order or thread count.
+//! Tied embeddings are one variable. [`save`] writes the variables under their checkpoint
+//! names (fp32 for training state, bf16 for releases).
+
+use std::path::Path;
+
+use candle_core::{Device, Tensor, Var};
+use rand::SeedableRng as _;
+
+use super::checkpoint::{f32_to_bytes, write_safetensors, Checkpoint, DType, OutTensor};
+use super::config::ArchConfig;
+use super::transformer::Transformer;
+use crate::error::{Error, Result};
+
+/// Named trainable parameters in load order.
+pub type Vars = Vec<(String, Var)>;
+
+/// Where the loader's tensors come from.
+pub(crate) enum Source<'a> {
+    /// An opened checkpoint.
+    Checkpoint(&'a Checkpoint),
+    /// A fresh seeded initialisation.
+    Init(Init),
+}
+
+/// Seeded initialisation rules.
+pub(crate) struct Init {
+    seed: u64,
+    std: f64,
+    n_layers: usize,
+}
+
+impl Init {
+    /// Draws the initial value of `name`.
+    pub(crate) fn draw(&mut self, name: &str, shape: &[usize], device: &Device) -> Result<Tensor> {
+        let n: usize = shape.iter().product();
+        let last = name.rsplit('.').nth(1).unwrap_or("");
+        let is_norm = last.contains("norm") || last.ends_with("_ln") || last.starts_with("ln_");
+        let values: Vec<f32> = if name.ends_with(".bias") {
+            vec![0.0; n]
+        } else if is_norm || shape.len() == 1 {
+            vec![1.0; n]
+        } else {
+            let residual_out = ["o_proj", "down_proj", "dense", "dense_4h_to_h", "c_proj"];
+            let std = if residual_out.contains(&last) {
+                self.std / (2.0 * self.n_layers.max(1) as f64).sqrt()
+            } else {
+                self.std
+            };
+            let mut rng = rand::rngs::StdRng::seed_from_u64(self.seed ^ fnv1a(name));
+            (0..n).map(|_| (std * standard_normal(&mut rng)) as f32).collect()
+        };
+        Ok(Tensor::from_vec(values, shape, device)?)
+    }
+}
+
+fn fnv1a(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// One N(0, 1) draw (Box–Muller).
+pub fn standard_normal(rng: &mut impl rand::Rng) -> f64 {
+    let u1: f64 = rng.random::<f64>().max(f64::MIN_POSITIVE);
+    let u2: f64 = rng.random();
+    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+}
+
+/// Reads `name` from `ck`, checking its shape against the config and its values for NaN/Inf.
+pub(crate) fn read_checked(
+    ck: &Checkpoint,
+    cfg: &ArchConfig,
+    name: &str,
+    shape: &[usize],
+    device: &Device,
+) -> Result<Tensor> {
+    let entry = ck.tensors.get(name).ok_or_else(|| {
+        Error::checkpoint(&ck.dir, format!("missing tensor `{name}` for {}", cfg.architecture))
+    })?;
+    let path = ck.files.get(entry.file).map_or(ck.dir.as_path(), |p| p.as_path());
+    if entry.shape != shape {
+        return Err(Error::checkpoint(
+            path,
+            format!("tensor `{name}` has shape {:?}, config.json implies {shape:?}", entry.shape),
+        ));
+    }
+    let data = ck.read_f32(name)?;
+    if let Some(i) = data.iter().position(|x| !x.is_finite()) {
+        return Err(Error::checkpoint(
+            path,
+            format!("tensor `{name}` holds a non-finite value at index {i}"),
+        ));
+    }
+    Ok(Tensor::from_vec(data, shape, device)?)
+}
+
+/// A freshly initialised trainable model for `config` (see the module header for the rules).
+pub fn init(config: ArchConfig, seed: u64, init_std: f64) -> Result<(Transformer, Vars)> {
+    let n_layers = config.n_layers;
+    Transformer::build(config, Source::Init(Init { seed, std: init_std, n_layers }), true)
+}
+
+/// The checkpoint folder `dir` as a trainable model.
+pub fn load_trainable(dir: &Path) -> Result<(Transformer, Vars)> {
+    let config = ArchConfig::load(dir)?;
+    let ck = Checkpoint::open(dir)?;
+    Transformer::build(config, Source::Checkpoint(&ck), true)
+}
+
+/// Writes `vars` (and `extra` tensors, e.g. optimiser moments) as one safetensors file in
+/// `dtype` (F32, F16 or BF16), atomically.
+pub fn save(
+    path: &Path,
+    vars: &[(String, Tensor)],
+    dtype: DType,
+    metadata: Option<std::collections::BTreeMap<String, String>>,
+) -> Result<()> {
+    let tensors = vars
+        .iter()
+        .map(|(name, t)| {
+            let values = t.flatten_all()?.to_vec1::<f32>()?;
+            let data = f32_to_bytes(&values, dtype).ok_or_else(|| {
+                Error::Input(format!("cannot store `{name}` as {}", dtype.name()))
+            })?;
+            Ok(OutTensor { name: name.clone(), dtype, shape: t.dims().to_vec(), data })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let tmp = path.with_extension("tmp");
+    write_safetensors(&tmp, &tensors, metadata)?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io("rename", path, e))
+}
