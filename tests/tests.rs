@@ -9,6 +9,7 @@ mod codecs;
 mod corpus;
 mod eval;
 mod forward;
+mod gguf;
 mod laws;
 mod oracles;
 mod train;

@@ -23,6 +23,7 @@ macro_rules! outln {
     };
 }
 
+mod convert;
 mod corpus;
 mod eval;
 mod formats;
@@ -51,6 +52,8 @@ pub enum Command {
     Info(info::InfoArgs),
     /// Measure NLL, ΔL (with a bootstrap CI), KL and top-1 agreement of a quantized model.
     Eval(eval::EvalArgs),
+    /// Convert a GGUF checkpoint (llama architecture) into a Hugging Face folder.
+    Convert(convert::ConvertArgs),
     /// Build, verify or tokenize the bundled corpus (Austen + KJV).
     Corpus(corpus::CorpusArgs),
     /// Train a model family from a recipe (resumable; exports Hugging Face folders).
@@ -70,6 +73,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Formats(a)) => formats::run(&a),
         Some(Command::Info(a)) => info::run(&a),
         Some(Command::Eval(a)) => eval::run(&a),
+        Some(Command::Convert(a)) => convert::run(&a),
         Some(Command::Corpus(a)) => corpus::run(&a),
         Some(Command::Train(a)) => train::run(&a),
         Some(Command::Laws(a)) => laws::run_laws(&a),

@@ -49,9 +49,17 @@ pub struct TrainArgs {
 /// Runs `train`.
 pub fn run(a: &TrainArgs) -> anyhow::Result<ExitCode> {
     let recipe = FamilyRecipe::load(&a.recipe)?;
-    let sizes: Vec<_> = recipe.sizes.iter().filter(|s| a.size.is_empty() || a.size.contains(&s.name)).collect();
-    let budgets: Vec<u64> =
-        recipe.budgets_tokens.iter().copied().filter(|b| a.budget.is_empty() || a.budget.contains(b)).collect();
+    let sizes: Vec<_> = recipe
+        .sizes
+        .iter()
+        .filter(|s| a.size.is_empty() || a.size.contains(&s.name))
+        .collect();
+    let budgets: Vec<u64> = recipe
+        .budgets_tokens
+        .iter()
+        .copied()
+        .filter(|b| a.budget.is_empty() || a.budget.contains(b))
+        .collect();
     if sizes.is_empty() || budgets.is_empty() {
         anyhow::bail!("no run matches --size/--budget in {}", a.recipe.display());
     }
@@ -71,9 +79,22 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<ExitCode> {
         })
         .collect();
     if a.plan {
-        outln!("{:<24} {:>6} {:>7} {:>8} {:>8}  status", "run", "d", "layers", "tokens", "steps");
+        outln!(
+            "{:<24} {:>6} {:>7} {:>8} {:>8}  status",
+            "run",
+            "d",
+            "layers",
+            "tokens",
+            "steps"
+        );
         for r in &runs {
-            let status = if r.is_done() { "done" } else if r.work_dir.join("ckpt").exists() { "partial" } else { "todo" };
+            let status = if r.is_done() {
+                "done"
+            } else if r.work_dir.join("ckpt").exists() {
+                "partial"
+            } else {
+                "todo"
+            };
             outln!(
                 "{:<24} {:>6} {:>7} {:>8} {:>8}  {status}",
                 r.name(),
@@ -88,11 +109,17 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<ExitCode> {
     let data = Data::prepare(&a.corpus, &a.tokenizer, recipe.context, recipe.eval_windows)
         .context("preparing the training data")?;
     for r in runs.iter().filter(|r| !r.is_done()) {
-        let bar = if a.quiet { ProgressBar::hidden() } else { ProgressBar::new(recipe.steps_for(r.budget_tokens)) };
+        let bar = if a.quiet {
+            ProgressBar::hidden()
+        } else {
+            ProgressBar::new(recipe.steps_for(r.budget_tokens))
+        };
         bar.set_style(
-            ProgressStyle::with_template("{prefix:<22} [{bar:25}] {pos}/{len} {msg} ({elapsed}, eta {eta})")
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
+            ProgressStyle::with_template(
+                "{prefix:<22} [{bar:25}] {pos}/{len} {msg} ({elapsed}, eta {eta})",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
         );
         bar.set_prefix(r.name());
         let mut this_call = 0u64;
@@ -100,16 +127,27 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<ExitCode> {
         let result = r.train(&data, &mut |p| {
             bar.set_position(p.step);
             if let Some(probes) = &p.probes {
-                last_eval = probes.iter().map(|(n, v)| format!("{n} {v:.3}")).collect::<Vec<_>>().join(", ");
+                last_eval = probes
+                    .iter()
+                    .map(|(n, v)| format!("{n} {v:.3}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
             }
-            bar.set_message(format!("loss {:.3} · {:.0} tok/s · {last_eval}", p.loss, p.tokens_per_sec));
+            bar.set_message(format!(
+                "loss {:.3} · {:.0} tok/s · {last_eval}",
+                p.loss, p.tokens_per_sec
+            ));
             this_call += 1;
             a.max_steps.is_none_or(|m| this_call < m)
         });
         bar.finish_and_clear();
         match result {
             Ok(rep) => {
-                let losses: Vec<String> = rep.final_losses.iter().map(|(n, v)| format!("{n} {v:.4}")).collect();
+                let losses: Vec<String> = rep
+                    .final_losses
+                    .iter()
+                    .map(|(n, v)| format!("{n} {v:.4}"))
+                    .collect();
                 outln!(
                     "{}: N = {} ({} total), {} steps, {:.0} s; {}",
                     rep.run,
@@ -121,7 +159,11 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<ExitCode> {
                 );
             }
             Err(quantscape::Error::Cancelled) => {
-                outln!("{}: stopped after {this_call} steps (checkpoint saved in {})", r.name(), r.work_dir.display());
+                outln!(
+                    "{}: stopped after {this_call} steps (checkpoint saved in {})",
+                    r.name(),
+                    r.work_dir.display()
+                );
             }
             Err(e) => return Err(e).with_context(|| format!("training {}", r.name())),
         }

@@ -10,6 +10,7 @@
 pub mod arch;
 pub mod checkpoint;
 pub mod config;
+pub mod gguf;
 pub mod hub;
 pub mod layers;
 pub mod quantized;

@@ -55,14 +55,18 @@ impl Init {
                 self.std
             };
             let mut rng = rand::rngs::StdRng::seed_from_u64(self.seed ^ fnv1a(name));
-            (0..n).map(|_| (std * standard_normal(&mut rng)) as f32).collect()
+            (0..n)
+                .map(|_| (std * standard_normal(&mut rng)) as f32)
+                .collect()
         };
         Ok(Tensor::from_vec(values, shape, device)?)
     }
 }
 
 fn fnv1a(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// One N(0, 1) draw (Box–Muller).
@@ -81,13 +85,22 @@ pub(crate) fn read_checked(
     device: &Device,
 ) -> Result<Tensor> {
     let entry = ck.tensors.get(name).ok_or_else(|| {
-        Error::checkpoint(&ck.dir, format!("missing tensor `{name}` for {}", cfg.architecture))
+        Error::checkpoint(
+            &ck.dir,
+            format!("missing tensor `{name}` for {}", cfg.architecture),
+        )
     })?;
-    let path = ck.files.get(entry.file).map_or(ck.dir.as_path(), |p| p.as_path());
+    let path = ck
+        .files
+        .get(entry.file)
+        .map_or(ck.dir.as_path(), |p| p.as_path());
     if entry.shape != shape {
         return Err(Error::checkpoint(
             path,
-            format!("tensor `{name}` has shape {:?}, config.json implies {shape:?}", entry.shape),
+            format!(
+                "tensor `{name}` has shape {:?}, config.json implies {shape:?}",
+                entry.shape
+            ),
         ));
     }
     let data = ck.read_f32(name)?;
@@ -103,7 +116,15 @@ pub(crate) fn read_checked(
 /// A freshly initialised trainable model for `config` (see the module header for the rules).
 pub fn init(config: ArchConfig, seed: u64, init_std: f64) -> Result<(Transformer, Vars)> {
     let n_layers = config.n_layers;
-    Transformer::build(config, Source::Init(Init { seed, std: init_std, n_layers }), true)
+    Transformer::build(
+        config,
+        Source::Init(Init {
+            seed,
+            std: init_std,
+            n_layers,
+        }),
+        true,
+    )
 }
 
 /// The checkpoint folder `dir` as a trainable model.
@@ -128,7 +149,12 @@ pub fn save(
             let data = f32_to_bytes(&values, dtype).ok_or_else(|| {
                 Error::Input(format!("cannot store `{name}` as {}", dtype.name()))
             })?;
-            Ok(OutTensor { name: name.clone(), dtype, shape: t.dims().to_vec(), data })
+            Ok(OutTensor {
+                name: name.clone(),
+                dtype,
+                shape: t.dims().to_vec(),
+                data,
+            })
         })
         .collect::<Result<Vec<_>>>()?;
     let tmp = path.with_extension("tmp");

@@ -501,15 +501,7 @@ impl Transformer {
             ),
             None => (q, k),
         };
-        let y = attention(
-            &q,
-            &k,
-            &v,
-            mask,
-            bl.attn_sites,
-            hooks,
-            self.differentiable,
-        )?;
+        let y = attention(&q, &k, &v, mask, bl.attn_sites, hooks, self.differentiable)?;
         bl.o.forward(&y, hooks)
     }
 

@@ -48,12 +48,22 @@ pub struct Data {
 
 impl Data {
     /// Tokenizes the corpus in `corpus_dir` with the tokenizer in `tokenizer_dir`.
-    pub fn prepare(corpus_dir: &Path, tokenizer_dir: &Path, context: usize, probe_windows: usize) -> Result<Self> {
+    pub fn prepare(
+        corpus_dir: &Path,
+        tokenizer_dir: &Path,
+        context: usize,
+        probe_windows: usize,
+    ) -> Result<Self> {
         let tok = Tokenizer::load(tokenizer_dir)?;
         let cut = |split: Split, n_windows: usize| -> Result<Windows> {
             let text = corpus::load(corpus_dir, split)?;
             let ids = tok.encode(&text)?;
-            let spec = WindowSpec { ctx: context, stride: None, n_windows, seed: 0x5eed };
+            let spec = WindowSpec {
+                ctx: context,
+                stride: None,
+                n_windows,
+                seed: 0x5eed,
+            };
             make_windows(&ids, tok.bos, &spec, split.name())
         };
         let train = cut(Split::Train, usize::MAX)?;
@@ -63,7 +73,10 @@ impl Data {
         pick.shuffle(&mut rng);
         pick.truncate(probe_windows);
         pick.sort_unstable();
-        probe.ids = pick.iter().flat_map(|&i| train.window(i).to_vec()).collect();
+        probe.ids = pick
+            .iter()
+            .flat_map(|&i| train.window(i).to_vec())
+            .collect();
         probe.starts = pick.iter().map(|&i| train.starts[i]).collect();
         Ok(Self {
             probes: vec![
@@ -77,7 +90,13 @@ impl Data {
     }
 
     /// Window ids of optimiser step `step` (B windows, row-major).
-    fn batch(&self, step: u64, batch_windows: usize, seed: u64, perm: &mut (u64, Vec<usize>)) -> Vec<u32> {
+    fn batch(
+        &self,
+        step: u64,
+        batch_windows: usize,
+        seed: u64,
+        perm: &mut (u64, Vec<usize>),
+    ) -> Vec<u32> {
         let n = self.train.len().max(1) as u64;
         let mut ids = Vec::with_capacity(batch_windows * self.train.ctx);
         for j in 0..batch_windows as u64 {
@@ -85,7 +104,9 @@ impl Data {
             let epoch = global / n;
             if perm.0 != epoch || perm.1.is_empty() {
                 let mut p: Vec<usize> = (0..n as usize).collect();
-                p.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed.wrapping_mul(1_000_003) ^ epoch));
+                p.shuffle(&mut rand::rngs::StdRng::seed_from_u64(
+                    seed.wrapping_mul(1_000_003) ^ epoch,
+                ));
                 *perm = (epoch, p);
             }
             ids.extend_from_slice(self.train.window(perm.1[(global % n) as usize]));
@@ -99,7 +120,9 @@ fn batch_loss(model: &Transformer, ids: &[u32], b: usize) -> Result<Tensor> {
     let logits = model.forward(ids, b, &NoHooks)?;
     let (b, t, v) = logits.dims3()?;
     let inputs = logits.narrow(1, 0, t - 1)?.reshape((b * (t - 1), v))?;
-    let targets = Tensor::from_slice(ids, (b, t), logits.device())?.narrow(1, 1, t - 1)?.flatten_all()?;
+    let targets = Tensor::from_slice(ids, (b, t), logits.device())?
+        .narrow(1, 1, t - 1)?
+        .flatten_all()?;
     Ok(candle_nn::loss::cross_entropy(&inputs, &targets)?)
 }
 
@@ -192,17 +215,29 @@ pub struct Run<'a> {
 }
 
 fn append(path: &Path, line: &str) -> Result<()> {
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(|e| Error::io("open", path, e))?;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| Error::io("open", path, e))?;
     writeln!(f, "{line}").map_err(|e| Error::io("append to", path, e))
 }
 
 /// Keeps the rows of a CSV log whose first column (step) is at most `step`.
 fn truncate_log(path: &Path, step: u64) -> Result<()> {
-    let Ok(text) = std::fs::read_to_string(path) else { return Ok(()) };
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Ok(());
+    };
     let keep: Vec<&str> = text
         .lines()
         .enumerate()
-        .filter(|(i, l)| *i == 0 || l.split(',').next().and_then(|s| s.parse::<u64>().ok()).is_some_and(|s| s <= step))
+        .filter(|(i, l)| {
+            *i == 0
+                || l.split(',')
+                    .next()
+                    .and_then(|s| s.parse::<u64>().ok())
+                    .is_some_and(|s| s <= step)
+        })
         .map(|(_, l)| l)
         .collect();
     let tmp = path.with_extension("tmp");
@@ -211,7 +246,9 @@ fn truncate_log(path: &Path, step: u64) -> Result<()> {
 }
 
 fn named_tensors(vars: &Vars) -> Vec<(String, Tensor)> {
-    vars.iter().map(|(n, v)| (n.clone(), v.as_tensor().clone())).collect()
+    vars.iter()
+        .map(|(n, v)| (n.clone(), v.as_tensor().clone()))
+        .collect()
 }
 
 impl Run<'_> {
@@ -225,19 +262,41 @@ impl Run<'_> {
         self.out_dir.join("train.json").is_file()
     }
 
-    fn save_checkpoint(&self, vars: &Vars, opt: &AdamW, state: &State, config: &serde_json::Value) -> Result<()> {
+    fn save_checkpoint(
+        &self,
+        vars: &Vars,
+        opt: &AdamW,
+        state: &State,
+        config: &serde_json::Value,
+    ) -> Result<()> {
         let tmp = self.work_dir.join("ckpt.tmp");
         let _ = std::fs::remove_dir_all(&tmp);
         std::fs::create_dir_all(tmp.join("model")).map_err(|e| Error::io("create", &tmp, e))?;
         let cfg = serde_json::to_string_pretty(config).map_err(|e| Error::Input(e.to_string()))?;
-        std::fs::write(tmp.join("model/config.json"), cfg).map_err(|e| Error::io("write", &tmp, e))?;
-        trainable::save(&tmp.join("model/model.safetensors"), &named_tensors(vars), DType::F32, None)?;
+        std::fs::write(tmp.join("model/config.json"), cfg)
+            .map_err(|e| Error::io("write", &tmp, e))?;
+        trainable::save(
+            &tmp.join("model/model.safetensors"),
+            &named_tensors(vars),
+            DType::F32,
+            None,
+        )?;
         let moments: Vec<(String, Tensor)> = vars
             .iter()
             .enumerate()
-            .flat_map(|(i, (n, _))| [(format!("m.{n}"), opt.m[i].clone()), (format!("v.{n}"), opt.v[i].clone())])
+            .flat_map(|(i, (n, _))| {
+                [
+                    (format!("m.{n}"), opt.m[i].clone()),
+                    (format!("v.{n}"), opt.v[i].clone()),
+                ]
+            })
             .collect();
-        trainable::save(&tmp.join("optimizer.safetensors"), &moments, DType::F32, None)?;
+        trainable::save(
+            &tmp.join("optimizer.safetensors"),
+            &moments,
+            DType::F32,
+            None,
+        )?;
         let js = serde_json::to_string(state).map_err(|e| Error::Input(e.to_string()))?;
         std::fs::write(tmp.join("state.json"), js).map_err(|e| Error::io("write", &tmp, e))?;
         let (cur, old) = (self.work_dir.join("ckpt"), self.work_dir.join("ckpt.old"));
@@ -251,16 +310,32 @@ impl Run<'_> {
     }
 
     fn resume(&self, vars_opt: &mut Option<(Transformer, Vars, AdamW, State)>) -> Result<()> {
-        let dir = [self.work_dir.join("ckpt"), self.work_dir.join("ckpt.old")].into_iter().find(|d| d.join("state.json").is_file());
+        let dir = [self.work_dir.join("ckpt"), self.work_dir.join("ckpt.old")]
+            .into_iter()
+            .find(|d| d.join("state.json").is_file());
         let Some(dir) = dir else { return Ok(()) };
         let sp = dir.join("state.json");
-        let state: State = serde_json::from_str(&std::fs::read_to_string(&sp).map_err(|e| Error::io("read", &sp, e))?)
-            .map_err(|source| Error::Json { path: sp.clone(), source })?;
+        let state: State = serde_json::from_str(
+            &std::fs::read_to_string(&sp).map_err(|e| Error::io("read", &sp, e))?,
+        )
+        .map_err(|source| Error::Json {
+            path: sp.clone(),
+            source,
+        })?;
         let (model, vars) = trainable::load_trainable(&dir.join("model"))?;
         let moments = Checkpoint::open(&dir.join("optimizer.safetensors"))?;
-        let mut opt = AdamW::new(&vars.iter().map(|(_, v)| v.clone()).collect::<Vec<_>>(), self.recipe.adamw.clone())?;
+        let mut opt = AdamW::new(
+            &vars.iter().map(|(_, v)| v.clone()).collect::<Vec<_>>(),
+            self.recipe.adamw.clone(),
+        )?;
         for (i, (n, v)) in vars.iter().enumerate() {
-            let read = |k: String| -> Result<Tensor> { Ok(Tensor::from_vec(moments.read_f32(&k)?, v.dims(), v.device())?) };
+            let read = |k: String| -> Result<Tensor> {
+                Ok(Tensor::from_vec(
+                    moments.read_f32(&k)?,
+                    v.dims(),
+                    v.device(),
+                )?)
+            };
             opt.m[i] = read(format!("m.{n}"))?;
             opt.v[i] = read(format!("v.{n}"))?;
         }
@@ -271,10 +346,15 @@ impl Run<'_> {
 
     /// Trains (resuming from the last checkpoint) and exports. `progress` returning false stops
     /// after saving a checkpoint, with [`Error::Cancelled`].
-    pub fn train(&self, data: &Data, progress: &mut dyn FnMut(&Progress) -> bool) -> Result<RunReport> {
+    pub fn train(
+        &self,
+        data: &Data,
+        progress: &mut dyn FnMut(&Progress) -> bool,
+    ) -> Result<RunReport> {
         let r = self.recipe;
         let config_json = self.size.config_json(r.arch, data.vocab_size, r.context);
-        std::fs::create_dir_all(&self.work_dir).map_err(|e| Error::io("create", &self.work_dir, e))?;
+        std::fs::create_dir_all(&self.work_dir)
+            .map_err(|e| Error::io("create", &self.work_dir, e))?;
         let mut resumed = None;
         self.resume(&mut resumed)?;
         let (mut model, vars, mut opt, mut state) = match resumed {
@@ -283,11 +363,25 @@ impl Run<'_> {
                 let path = self.work_dir.join("config.json");
                 let config = ArchConfig::from_json(&config_json, &path)?;
                 let (model, vars) = trainable::init(config, r.seed, r.init_std)?;
-                let opt = AdamW::new(&vars.iter().map(|(_, v)| v.clone()).collect::<Vec<_>>(), r.adamw.clone())?;
-                (model, vars, opt, State { step: 0, elapsed_secs: 0.0 })
+                let opt = AdamW::new(
+                    &vars.iter().map(|(_, v)| v.clone()).collect::<Vec<_>>(),
+                    r.adamw.clone(),
+                )?;
+                (
+                    model,
+                    vars,
+                    opt,
+                    State {
+                        step: 0,
+                        elapsed_secs: 0.0,
+                    },
+                )
             }
         };
-        let (loss_csv, eval_csv) = (self.work_dir.join("loss.csv"), self.work_dir.join("eval.csv"));
+        let (loss_csv, eval_csv) = (
+            self.work_dir.join("loss.csv"),
+            self.work_dir.join("eval.csv"),
+        );
         if state.step == 0 {
             let _ = std::fs::remove_file(&loss_csv);
             let _ = std::fs::remove_file(&eval_csv);
@@ -313,12 +407,19 @@ impl Run<'_> {
             let loss = f64::from(loss_t.to_scalar::<f32>()?);
             let grads = loss_t.backward()?;
             let grad_norm = global_grad_norm(&var_list, &grads)?;
-            let scale = if grad_norm > r.clip_norm { r.clip_norm / grad_norm } else { 1.0 };
+            let scale = if grad_norm > r.clip_norm {
+                r.clip_norm / grad_norm
+            } else {
+                1.0
+            };
             opt.step(&var_list, &grads, lr, scale)?;
             state.step += 1;
             state.elapsed_secs = elapsed_before + started.elapsed().as_secs_f64();
             let tokens = state.step * tokens_per_step;
-            append(&loss_csv, &format!("{},{tokens},{lr:.6e},{loss:.5},{grad_norm:.4}", state.step))?;
+            append(
+                &loss_csv,
+                &format!("{},{tokens},{lr:.6e},{loss:.5},{grad_norm:.4}", state.step),
+            )?;
             let mut probes = None;
             if state.step % r.eval_every_steps.max(1) == 0 || state.step == total {
                 let mut vals = Vec::new();
@@ -326,7 +427,10 @@ impl Run<'_> {
                     vals.push((name.clone(), probe_loss(&mut model, w)?));
                 }
                 let row: Vec<String> = vals.iter().map(|(_, v)| format!("{v:.5}")).collect();
-                append(&eval_csv, &format!("{},{tokens},{}", state.step, row.join(",")))?;
+                append(
+                    &eval_csv,
+                    &format!("{},{tokens},{}", state.step, row.join(",")),
+                )?;
                 probes = Some(vals);
             }
             let done_here = (state.step - start_step) as f64 * tokens_per_step as f64;
@@ -340,7 +444,10 @@ impl Run<'_> {
                 probes,
             };
             let keep_going = progress(&p);
-            if state.step % r.checkpoint_every_steps.max(1) == 0 || state.step == total || !keep_going {
+            if state.step % r.checkpoint_every_steps.max(1) == 0
+                || state.step == total
+                || !keep_going
+            {
                 self.save_checkpoint(&vars, &opt, &state, &config_json)?;
             }
             if !keep_going {
@@ -350,10 +457,21 @@ impl Run<'_> {
         self.export(&mut model, &vars, data, &state, &config_json)
     }
 
-    fn export(&self, model: &mut Transformer, vars: &Vars, data: &Data, state: &State, config: &serde_json::Value) -> Result<RunReport> {
+    fn export(
+        &self,
+        model: &mut Transformer,
+        vars: &Vars,
+        data: &Data,
+        state: &State,
+        config: &serde_json::Value,
+    ) -> Result<RunReport> {
         // Round to bf16 in place so the reported losses are those of the released weights.
         for (_, v) in vars {
-            v.set(&v.as_tensor().to_dtype(candle_core::DType::BF16)?.to_dtype(candle_core::DType::F32)?)?;
+            v.set(
+                &v.as_tensor()
+                    .to_dtype(candle_core::DType::BF16)?
+                    .to_dtype(candle_core::DType::F32)?,
+            )?;
         }
         let mut final_losses = Vec::new();
         for (name, w) in &data.probes {
@@ -373,20 +491,34 @@ impl Run<'_> {
             recipe: self.recipe.clone(),
         };
         if self.out_dir.exists() {
-            std::fs::remove_dir_all(&self.out_dir).map_err(|e| Error::io("replace", &self.out_dir, e))?;
+            std::fs::remove_dir_all(&self.out_dir)
+                .map_err(|e| Error::io("replace", &self.out_dir, e))?;
+        }
+        if let Some(parent) = self.out_dir.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io("create", parent, e))?;
         }
         let out = OutDir::create(&self.out_dir)?;
         let cfg = serde_json::to_string_pretty(config).map_err(|e| Error::Input(e.to_string()))?;
-        std::fs::write(out.join("config.json"), cfg + "\n").map_err(|e| Error::io("write", out.join("config.json"), e))?;
-        let meta = [("format".to_string(), "pt".to_string())].into_iter().collect();
-        trainable::save(&out.join("model.safetensors"), &named_tensors(vars), DType::BF16, Some(meta))?;
+        std::fs::write(out.join("config.json"), cfg + "\n")
+            .map_err(|e| Error::io("write", out.join("config.json"), e))?;
+        let meta = [("format".to_string(), "pt".to_string())]
+            .into_iter()
+            .collect();
+        trainable::save(
+            &out.join("model.safetensors"),
+            &named_tensors(vars),
+            DType::BF16,
+            Some(meta),
+        )?;
         for f in ["loss.csv", "eval.csv"] {
-            std::fs::copy(self.work_dir.join(f), out.join(f)).map_err(|e| Error::io("copy", self.work_dir.join(f), e))?;
+            std::fs::copy(self.work_dir.join(f), out.join(f))
+                .map_err(|e| Error::io("copy", self.work_dir.join(f), e))?;
         }
         let tok = self.tokenizer_dir.join("tokenizer.json");
         std::fs::copy(&tok, out.join("tokenizer.json")).map_err(|e| Error::io("copy", &tok, e))?;
         let rep = serde_json::to_string_pretty(&report).map_err(|e| Error::Input(e.to_string()))?;
-        std::fs::write(out.join("train.json"), rep + "\n").map_err(|e| Error::io("write", out.join("train.json"), e))?;
+        std::fs::write(out.join("train.json"), rep + "\n")
+            .map_err(|e| Error::io("write", out.join("train.json"), e))?;
         out.commit()?;
         Ok(report)
     }

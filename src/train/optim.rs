@@ -25,7 +25,12 @@ pub struct AdamWParams {
 
 impl Default for AdamWParams {
     fn default() -> Self {
-        Self { beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.1 }
+        Self {
+            beta1: 0.9,
+            beta2: 0.95,
+            eps: 1e-8,
+            weight_decay: 0.1,
+        }
     }
 }
 
@@ -54,7 +59,13 @@ impl AdamW {
     }
 
     /// One update with learning rate `lr`, gradients scaled by `grad_scale` (clipping).
-    pub fn step(&mut self, vars: &[Var], grads: &GradStore, lr: f64, grad_scale: f64) -> Result<()> {
+    pub fn step(
+        &mut self,
+        vars: &[Var],
+        grads: &GradStore,
+        lr: f64,
+        grad_scale: f64,
+    ) -> Result<()> {
         self.t += 1;
         let p = &self.params;
         let t = self.t as i32;
@@ -68,7 +79,11 @@ impl AdamW {
             let v = ((&self.v[i] * p.beta2)? + (g.sqr()? * (1.0 - p.beta2))?)?;
             let update = ((&m / c1)? / ((&v / c2)?.sqrt()? + p.eps)?)?;
             let theta = var.as_tensor();
-            let decay = if theta.rank() >= 2 { p.weight_decay } else { 0.0 };
+            let decay = if theta.rank() >= 2 {
+                p.weight_decay
+            } else {
+                0.0
+            };
             let next = ((theta * (1.0 - lr * decay))? - (update * lr)?)?;
             var.set(&next)?;
             self.m[i] = m;
@@ -87,7 +102,9 @@ pub fn global_grad_norm(vars: &[Var], grads: &GradStore) -> Result<f64> {
         }
     }
     if !sum.is_finite() {
-        return Err(Error::Input("gradient norm is not finite (training diverged)".into()));
+        return Err(Error::Input(
+            "gradient norm is not finite (training diverged)".into(),
+        ));
     }
     Ok(sum.sqrt())
 }
@@ -122,7 +139,14 @@ mod tests {
     fn adamw_minimises_a_quadratic() {
         let x = Var::new(&[3.0f32, -2.0][..], &candle_core::Device::Cpu).unwrap();
         let vars = vec![x.clone()];
-        let mut opt = AdamW::new(&vars, AdamWParams { weight_decay: 0.0, ..AdamWParams::default() }).unwrap();
+        let mut opt = AdamW::new(
+            &vars,
+            AdamWParams {
+                weight_decay: 0.0,
+                ..AdamWParams::default()
+            },
+        )
+        .unwrap();
         for _ in 0..500 {
             let loss = x.as_tensor().sqr().unwrap().sum_all().unwrap();
             let grads = loss.backward().unwrap();

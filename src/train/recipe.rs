@@ -95,10 +95,16 @@ impl FamilyRecipe {
         }
         for s in &self.sizes {
             if s.n_heads == 0 || s.d_model % s.n_heads != 0 || (s.d_model / s.n_heads) % 2 != 0 {
-                return Err(format!("size {}: d_model must split into heads of even size", s.name));
+                return Err(format!(
+                    "size {}: d_model must split into heads of even size",
+                    s.name
+                ));
             }
             if !(s.lr > 0.0 && s.lr.is_finite()) || s.n_layers == 0 {
-                return Err(format!("size {}: needs a positive lr and at least one layer", s.name));
+                return Err(format!(
+                    "size {}: needs a positive lr and at least one layer",
+                    s.name
+                ));
             }
         }
         Ok(())
@@ -112,13 +118,22 @@ impl FamilyRecipe {
 
     /// Run name of (size, budget).
     pub fn run_name(&self, size: &SizeSpec, budget_tokens: u64) -> String {
-        format!("{}-{}-{}", self.name, size.name, tokens_label(budget_tokens))
+        format!(
+            "{}-{}-{}",
+            self.name,
+            size.name,
+            tokens_label(budget_tokens)
+        )
     }
 }
 
 /// `500k`, `1M`, `2.5M`.
 pub fn tokens_label(n: u64) -> String {
-    let (v, unit) = if n >= 1_000_000 { (n as f64 / 1e6, "M") } else { (n as f64 / 1e3, "k") };
+    let (v, unit) = if n >= 1_000_000 {
+        (n as f64 / 1e6, "M")
+    } else {
+        (n as f64 / 1e3, "k")
+    };
     let s = format!("{v:.2}");
     let s = s.trim_end_matches('0').trim_end_matches('.');
     format!("{s}{unit}")
