@@ -77,6 +77,9 @@ pub enum Error {
     /// Input that cannot be evaluated: empty text, a context longer than the model allows, …
     #[error("{0}")]
     Input(String),
+    /// A numerical method failed (an indefinite Hessian, non-finite activations).
+    #[error("numerical failure: {0}")]
+    Numerical(String),
     /// Long work was cancelled by the user.
     #[error("cancelled")]
     Cancelled,

@@ -10,6 +10,7 @@ mod corpus;
 mod eval;
 mod forward;
 mod gguf;
+mod gptq;
 mod laws;
 mod oracles;
 mod train;

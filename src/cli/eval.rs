@@ -4,7 +4,6 @@
 //! `--act-format` also quantizes every matmul's activation operands (Q·Kᵀ and attention·V
 //! included) along K. Embeddings, norms, biases and the LM head stay in fp32 (said in the report).
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context as _};
@@ -12,7 +11,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use quantscape::codecs::Method;
 use quantscape::eval::windows::{make_windows, WindowSpec};
 use quantscape::eval::{Evaluator, DEFAULT_RESAMPLES, DEFAULT_TOP_K};
-use quantscape::model::quantized::{quantize_all, Overrides};
+use quantscape::model::quantized::Overrides;
 use quantscape::model::{hub, Tokenizer, Transformer};
 
 /// Arguments of `eval`.
@@ -21,15 +20,18 @@ pub struct EvalArgs {
     /// Model folder, or `org/name` in the local Hugging Face cache.
     #[arg(long)]
     pub model: String,
-    /// Held-out text file (UTF-8).
-    #[arg(long)]
-    pub data: PathBuf,
+    /// Held-out text: a UTF-8 file or a bundled split (`eval_austen`, `eval_kjv`, …).
+    #[arg(long, default_value = "eval_austen")]
+    pub data: String,
     /// Weight format (a preset or a spelling); without it only the base model is measured.
     #[arg(long)]
     pub format: Option<String>,
     /// Block size, method, rounding.
     #[command(flatten)]
     pub codec: super::CodecArgs,
+    /// Calibration (gptq, awq).
+    #[command(flatten)]
+    pub calib: super::calib::CalibArgs,
     /// Also quantize the activation operands of every matmul with this format.
     #[arg(long)]
     pub act_format: Option<String>,
@@ -89,8 +91,7 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
         .map(|f| super::resolve_format(f, None, None))
         .transpose()?;
     let method: Method = a.codec.method.parse()?;
-    let text = std::fs::read_to_string(&a.data)
-        .with_context(|| format!("cannot read the text ({})", a.data.display()))?;
+    let (text, data_label) = super::calib::load_text(&a.data).context("--data")?;
     let dir = hub::resolve(&a.model)?;
     let model = Transformer::load(&dir)?;
     let tok = Tokenizer::load(&dir)?;
@@ -117,7 +118,7 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
         n_windows: a.windows,
         seed: a.seed,
     };
-    let windows = make_windows(&tokens, tok.bos, &spec, &a.data.display().to_string())?;
+    let windows = make_windows(&tokens, tok.bos, &spec, &data_label)?;
     let ev = Evaluator::new(&model, &windows)?;
 
     let b = bar(a.quiet, "base");
@@ -129,8 +130,21 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
     b.finish_and_clear();
 
     let mut hooks = Overrides::default();
+    let mut calib = None;
     if let Some(f) = &weight_format {
-        hooks = quantize_all(&model, f, &method)?.0;
+        let (o, _, rep) = super::calib::quantize_model(
+            &model,
+            &tok,
+            f,
+            &method,
+            &a.calib,
+            Some(&data_label),
+            a.quiet,
+        )?;
+        hooks = o;
+        calib = method.needs_calibration().then_some(rep);
+    } else if method.needs_calibration() {
+        bail!("--method {method} needs --format");
     }
     if let Some(f) = &act_format {
         hooks.operands = vec![Some(*f); model.matmuls.len()];
@@ -157,9 +171,10 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
     });
     if a.json {
         let v = serde_json::json!({
-            "model": dir, "architecture": model.config.architecture, "data": a.data,
+            "model": dir, "architecture": model.config.architecture, "data": data_label,
             "n_params_non_embedding": model.n_params_non_embedding,
-            "weight_format": wf, "bits_per_weight": bpw, "method": a.codec.method, "act_format": af,
+            "weight_format": wf, "bits_per_weight": bpw, "method": method.spelling(), "act_format": af,
+            "calibration": calib,
             "ctx": ctx, "bos": tok.bos, "windows_candidates": windows.n_candidates, "seed": a.seed,
             "high_precision": "embeddings, norms, biases, LM head (fp32)",
             "report": report,
@@ -175,7 +190,7 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
     );
     outln!(
         "data       {}: {} windows × {} tokens (of {} candidates), {} scored tokens, seed {}",
-        a.data.display(),
+        data_label,
         report.n_windows,
         ctx,
         windows.n_candidates,
@@ -185,9 +200,19 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
     match (&wf, bpw) {
         (Some(f), Some(bits)) => outln!(
             "weights    {f} ({bits:.3} bits/weight), method {}",
-            a.codec.method
+            method.spelling()
         ),
         _ => outln!("weights    fp32 (no --format)"),
+    }
+    if let Some(c) = &calib {
+        outln!(
+            "calibrated on {} windows × {} tokens of {} (seed {}), {:.1} s",
+            c.n_windows,
+            c.ctx,
+            a.calib.calib,
+            a.calib.calib_seed,
+            c.elapsed_secs
+        );
     }
     if let Some(f) = &af {
         outln!("operands   {f} on every matmul (Q·Kᵀ and attention·V included)");

@@ -23,6 +23,7 @@ macro_rules! outln {
     };
 }
 
+mod calib;
 mod convert;
 mod corpus;
 mod eval;
@@ -93,7 +94,7 @@ pub struct CodecArgs {
     /// Block size Qb: a positive integer, `per-channel` or `per-tensor` (default: the format's).
     #[arg(long)]
     pub block: Option<String>,
-    /// Method: `rtn` or `hqq`.
+    /// Method: `rtn`, `hqq`, `gptq` or `awq` (options after a colon: `gptq:act_order=false`).
     #[arg(long, default_value = "rtn")]
     pub method: String,
     /// Element rounding: `even`, `away` or `zero` (default: the format's, ties-to-even).

@@ -4,7 +4,7 @@
 //! The input is never modified; the output is built in a temporary folder and renamed into place
 //! only when everything succeeded (nothing partial is left behind on error).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,6 +16,7 @@ use quantscape::model::checkpoint::{
     bytes_to_f32, copy_side_files, f32_to_bytes, write_safetensors, Checkpoint, OutDir, OutTensor,
 };
 use quantscape::model::sites::{quantizable, Layout};
+use quantscape::model::{Tokenizer, Transformer};
 
 /// Arguments of `quantize`.
 #[derive(clap::Args, Debug)]
@@ -29,6 +30,9 @@ pub struct QuantizeArgs {
     /// Block size, method, rounding.
     #[command(flatten)]
     pub codec: super::CodecArgs,
+    /// Calibration (gptq, awq).
+    #[command(flatten)]
+    pub calib: super::calib::CalibArgs,
     /// Output folder (must not exist).
     #[arg(long)]
     pub out: PathBuf,
@@ -64,6 +68,19 @@ pub fn run(a: &QuantizeArgs) -> anyhow::Result<ExitCode> {
     }
     let ckpt = Checkpoint::open(&a.model)?;
     let model_type = ckpt.model_type();
+    // Calibrated methods quantize through the forward pass: weights by checkpoint name, [out, in].
+    let mut calibrated: HashMap<String, (Vec<f32>, ErrorStats)> = HashMap::new();
+    if method.needs_calibration() {
+        let model = Transformer::load(&a.model)?;
+        let tok = Tokenizer::load(&a.model)?;
+        let (o, stats, _) =
+            super::calib::quantize_model(&model, &tok, &format, &method, &a.calib, None, a.quiet)?;
+        for ((site, w), st) in model.linears.iter().zip(o.weights).zip(stats) {
+            if let Some(w) = w {
+                calibrated.insert(site.name.clone(), (w.flatten_all()?.to_vec1::<f32>()?, st));
+            }
+        }
+    }
     let out = OutDir::create(&a.out)?;
     let n_quant = ckpt
         .tensors
@@ -116,9 +133,20 @@ pub fn run(a: &QuantizeArgs) -> anyhow::Result<ExitCode> {
                 Layout::OutIn => (raw.clone(), r, c),
                 Layout::InOut => (transpose(&raw, r, c), c, r),
             };
-            let q = codecs::fake_quant(&w, rows_k, cols_k, &format, &method)
-                .with_context(|| format!("quantizing `{name}`"))?;
-            let stats = ErrorStats::compute(&w, &q);
+            let (q, stats) = match calibrated.remove(name) {
+                Some(done) => done,
+                None if method.needs_calibration() => bail!(
+                    "`{name}` is not a linear layer of the loaded model, so {method} cannot \
+                     calibrate it ({})",
+                    path.display()
+                ),
+                None => {
+                    let q = codecs::fake_quant(&w, rows_k, cols_k, &format, &method)
+                        .with_context(|| format!("quantizing `{name}`"))?;
+                    let stats = ErrorStats::compute(&w, &q);
+                    (q, stats)
+                }
+            };
             let q = match layout {
                 Layout::OutIn => q,
                 Layout::InOut => transpose(&q, rows_k, cols_k),
@@ -145,7 +173,7 @@ pub fn run(a: &QuantizeArgs) -> anyhow::Result<ExitCode> {
         let mut meta = BTreeMap::new();
         meta.insert("format".to_string(), "pt".to_string());
         meta.insert("quantscape_format".to_string(), format.to_string());
-        meta.insert("quantscape_method".to_string(), method.to_string());
+        meta.insert("quantscape_method".to_string(), method.spelling());
         write_safetensors(&out.join(&file_name), &outs, Some(meta))?;
     }
     bar.finish_and_clear();
@@ -177,7 +205,7 @@ fn transpose(w: &[f32], rows: usize, cols: usize) -> Vec<f32> {
 
 fn report(rows: &[Row], format: &Format, method: &Method) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "format {format}  method {method}");
+    let _ = writeln!(s, "format {format}  method {}", method.spelling());
     let _ = writeln!(
         s,
         "{:<48} {:>14} {:>12} {:>9} {:>12} {:>8}",

@@ -8,14 +8,16 @@
 //! Layout: `minifloat` (ExMy codec), `element` (element types), `scale` (scale types and E8M0
 //! rules), `rounding`, `format` (Format, presets, spelling, bits per weight), `kernel` (block
 //! parameters, element loops), `tensor` (quantize / dequantize / fake-quant of a matrix),
-//! `hqq`, `pack` (bit packing), `stats` (MSE, SQNR), `method`.
+//! `hqq`, `gptq` and `awq` (calibrated methods, given H), `pack` (bit packing), `stats` (MSE, SQNR), `method`.
 //!
 //! Shapes and units: weights are row-major `rows × cols` f32 with blocks along `cols` (the
 //! reduction dimension K); bits are per weight; SQNR in dB.
 
+pub mod awq;
 pub mod block_stats;
 pub mod element;
 pub mod format;
+pub mod gptq;
 pub mod hqq;
 pub mod kernel;
 pub mod method;
@@ -26,8 +28,10 @@ pub mod scale;
 pub mod stats;
 pub mod tensor;
 
+pub use awq::{awq, AwqLayer, AwqOutput, AwqParams};
 pub use element::{ElementType, IntKind, NF4_TABLE};
 pub use format::{BlockSize, Format, ZeroPoint, PRESET_NAMES};
+pub use gptq::{gptq, GptqOutput, GptqParams};
 pub use kernel::{BlockParams, BlockStats, Kernel};
 pub use method::{HqqParams, Method};
 pub use minifloat::{Minifloat, Special};

@@ -56,7 +56,7 @@ impl QuantizedTensor {
 }
 
 /// Validates `w.len() == rows * cols`.
-fn check_shape(op: &'static str, len: usize, rows: usize, cols: usize) -> Result<()> {
+pub(crate) fn check_shape(op: &'static str, len: usize, rows: usize, cols: usize) -> Result<()> {
     if rows.checked_mul(cols) != Some(len) {
         return Err(Error::Shape {
             op,
@@ -83,14 +83,14 @@ enum Plan {
     },
 }
 
-fn blocks_per_row(format: &Format, cols: usize) -> usize {
+pub(crate) fn blocks_per_row(format: &Format, cols: usize) -> usize {
     match format.block {
         BlockSize::PerTensor => 1,
         b => cols.div_ceil(b.block_len(cols)).max(usize::from(cols > 0)),
     }
 }
 
-fn tensor_stats(w: &[f32], cols: usize) -> BlockStats {
+pub(crate) fn tensor_stats(w: &[f32], cols: usize) -> BlockStats {
     w.par_chunks(cols.max(1) * min_rows(cols))
         .map(BlockStats::of)
         .reduce(|| BlockStats::EMPTY, BlockStats::merge)
@@ -116,6 +116,10 @@ fn plan(k: &Kernel, w: &[f32], rows: usize, cols: usize, method: &Method) -> Res
                 Ok(Plan::Fused { global })
             }
         }
+        Method::Gptq(_) | Method::Awq(_) => Err(Error::InvalidMethod(format!(
+            "`{method}` needs calibration activations: quantize through \
+             `model::calibrated` (CLI: --method {method} with --calib)"
+        ))),
         Method::Hqq(hp) => {
             let params = hqq::optimize(k, w, rows, cols, hp, global)?;
             Ok(Plan::Table {

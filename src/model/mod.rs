@@ -8,6 +8,7 @@
 //! [`sites`] says which checkpoint tensors are quantizable (DESIGN §3).
 
 pub mod arch;
+pub mod calibrated;
 pub mod checkpoint;
 pub mod config;
 pub mod gguf;

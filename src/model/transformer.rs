@@ -423,6 +423,17 @@ impl Transformer {
 
     /// Final hidden states `[B, T, d]` (after the final norm).
     pub fn hidden_states(&self, ids: &[u32], batch: usize, hooks: &dyn Hooks) -> Result<Tensor> {
+        let mut x = self.embed_ids(ids, batch)?;
+        let mask = causal_mask(x.dim(1)?, x.device())?;
+        for block in &self.blocks {
+            x = self.block(block, &x, &mask, hooks)?;
+        }
+        self.final_norm.forward_ad(&x, self.differentiable)
+    }
+
+    /// The input of block 0, `[B, T, d]`: token embeddings (+ learned positions), after checking
+    /// that `ids` split into `batch` rows no longer than the model allows, inside the vocabulary.
+    pub fn embed_ids(&self, ids: &[u32], batch: usize) -> Result<Tensor> {
         let cfg = &self.config;
         if batch == 0 || ids.is_empty() || !ids.len().is_multiple_of(batch) {
             return Err(Error::Input(format!(
@@ -452,11 +463,20 @@ impl Transformer {
         if let Some(pos) = &self.positions {
             x = x.broadcast_add(&pos.narrow(0, 0, t)?)?;
         }
-        let mask = causal_mask(t, dev)?;
-        for block in &self.blocks {
-            x = self.block(block, &x, &mask, hooks)?;
-        }
-        self.final_norm.forward_ad(&x, self.differentiable)
+        Ok(x)
+    }
+
+    /// Block `i` applied to `x` `[B, T, d]` (causal), consulting the hooks: the unit that
+    /// sequential calibration (GPTQ, AWQ) advances by.
+    pub fn block_forward(&self, i: usize, x: &Tensor, hooks: &dyn Hooks) -> Result<Tensor> {
+        let bl = self.blocks.get(i).ok_or_else(|| {
+            Error::Input(format!(
+                "no block {i} (the model has {})",
+                self.blocks.len()
+            ))
+        })?;
+        let mask = causal_mask(x.dim(1)?, x.device())?;
+        self.block(bl, x, &mask, hooks)
     }
 
     fn block(&self, bl: &Block, x: &Tensor, mask: &Tensor, hooks: &dyn Hooks) -> Result<Tensor> {
