@@ -340,3 +340,86 @@ fn gptq_lowers_delta_loss_on_a_bundled_model() {
         assert!(gptq < rtn, "{format}: ΔL GPTQ {gptq:.5} ≥ RTN {rtn:.5}");
     }
 }
+
+fn qs(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_quantscape"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn cli_calibrates_in_eval_and_quantize() {
+    let model = tiny("llama");
+    let m = model.to_str().unwrap();
+    // eval: bundled splits for --data and --calib; JSON names the calibration.
+    let o = qs(&[
+        "eval",
+        "--model",
+        m,
+        "--data",
+        "eval_kjv",
+        "--format",
+        "int4_asym",
+        "--block",
+        "32",
+        "--method",
+        "gptq:act_order=false",
+        "--calib-windows",
+        "8",
+        "--windows",
+        "4",
+        "--json",
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["method"], "gptq:act_order=false");
+    assert_eq!(v["data"], "bundled:eval_kjv");
+    assert_eq!(v["calibration"]["n_windows"], 8);
+    assert!(v["report"]["delta_nll"].as_f64().unwrap().is_finite());
+    // Calibrating on the evaluation text is refused.
+    let o = qs(&[
+        "eval", "--model", m, "--data", "calib", "--format", "mxfp4", "--method", "awq", "--quiet",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("same text"));
+    // quantize: writes a checkpoint that loads, with the method in its report.
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("q");
+    let o = qs(&[
+        "quantize",
+        "--model",
+        m,
+        "--format",
+        "int3_asym",
+        "--method",
+        "awq",
+        "--calib-windows",
+        "8",
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("method awq"));
+    let q = Transformer::load(&out).unwrap();
+    assert_eq!(
+        q.linears.len(),
+        Transformer::load(&model).unwrap().linears.len()
+    );
+    // Unknown method options fail fast.
+    let o = qs(&[
+        "eval",
+        "--model",
+        m,
+        "--format",
+        "mxfp4",
+        "--method",
+        "gptq:dmp=1",
+        "--quiet",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("unknown option"));
+}

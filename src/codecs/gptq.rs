@@ -26,7 +26,6 @@
 //!
 //! Invariant (tested): with H = I the result equals round-to-nearest bit for bit.
 
-use nalgebra::DMatrix;
 use rayon::prelude::*;
 
 use super::format::BlockSize;
@@ -87,23 +86,23 @@ pub fn inverse_cholesky_upper(h: &[f64], n: usize, percdamp: f64) -> Result<(Vec
     let mut damp = percdamp * base;
     for _ in 0..5 {
         // J·(H + damp I)·J: reverse rows and columns.
-        let hr = DMatrix::<f64>::from_fn(n, n, |r, c| {
-            h[(n - 1 - r) * n + (n - 1 - c)] + if r == c { damp } else { 0.0 }
-        });
-        if let Some(ch) = hr.cholesky() {
-            let l = ch.l();
-            let mut eye = DMatrix::<f64>::identity(n, n);
-            if l.solve_lower_triangular_mut(&mut eye) {
-                // U = J·L'⁻¹·J (upper triangular).
-                let mut u = vec![0f32; n * n];
-                for r in 0..n {
-                    for c in r..n {
-                        u[r * n + c] = eye[(n - 1 - r, n - 1 - c)] as f32;
-                    }
+        let mut l: Vec<f64> = (0..n * n)
+            .map(|i| {
+                let (r, c) = (i / n, i % n);
+                h[(n - 1 - r) * n + (n - 1 - c)] + if r == c { damp } else { 0.0 }
+            })
+            .collect();
+        if cholesky_lower_in_place(&mut l, n) {
+            let x = invert_lower(&l, n);
+            // U = J·L'⁻¹·J (upper triangular).
+            let mut u = vec![0f32; n * n];
+            for r in 0..n {
+                for c in r..n {
+                    u[r * n + c] = x[(n - 1 - r) * n + (n - 1 - c)] as f32;
                 }
-                if u.iter().all(|v| v.is_finite()) {
-                    return Ok((u, damp));
-                }
+            }
+            if u.iter().all(|v| v.is_finite()) {
+                return Ok((u, damp));
             }
         }
         damp *= 10.0;
@@ -113,6 +112,76 @@ pub fn inverse_cholesky_upper(h: &[f64], n: usize, percdamp: f64) -> Result<(Vec
          (are the calibration inputs finite?)",
         damp / 10.0
     )))
+}
+
+/// ⟨a, b⟩ with four accumulators (so that it vectorises).
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let mut acc = [0f64; 4];
+    let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
+    let tail: f64 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for k in 0..4 {
+            acc[k] += x[k] * y[k];
+        }
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
+}
+
+/// Cholesky–Crout of the row-major symmetric `a` (`n × n`): on success its lower triangle holds
+/// L with A = L·Lᵀ and the strict upper triangle is zeroed; false when A is not positive
+/// definite. n³/6 multiply–adds as contiguous dot products.
+fn cholesky_lower_in_place(a: &mut [f64], n: usize) -> bool {
+    for i in 0..n {
+        for j in 0..=i {
+            let (done, row_i) = a.split_at_mut(i * n);
+            let s = if j < i {
+                let row_j = &done[j * n..j * n + j];
+                row_i[j] - dot(&row_i[..j], row_j)
+            } else {
+                row_i[i] - dot(&row_i[..i], &row_i[..i])
+            };
+            if j == i {
+                if !(s > 0.0 && s.is_finite()) {
+                    return false;
+                }
+                row_i[i] = s.sqrt();
+            } else {
+                let d = done[j * n + j];
+                row_i[j] = s / d;
+            }
+        }
+        a[i * n + i + 1..(i + 1) * n].fill(0.0);
+    }
+    true
+}
+
+/// X = L⁻¹ for lower-triangular row-major `l` with a positive diagonal: row i of X is
+/// −(Σ_{k<i} L_ik·X_k)/L_ii plus 1/L_ii on the diagonal (n³/6 multiply–adds as axpys).
+fn invert_lower(l: &[f64], n: usize) -> Vec<f64> {
+    let mut x = vec![0f64; n * n];
+    let mut acc = vec![0f64; n];
+    for i in 0..n {
+        acc[..i].fill(0.0);
+        for k in 0..i {
+            let lik = l[i * n + k];
+            if lik != 0.0 {
+                for (a, v) in acc[..=k].iter_mut().zip(&x[k * n..k * n + k + 1]) {
+                    *a += lik * v;
+                }
+            }
+        }
+        let d = l[i * n + i];
+        for c in 0..i {
+            x[i * n + c] = -acc[c] / d;
+        }
+        x[i * n + i] = 1.0 / d;
+    }
+    x
 }
 
 /// C ← α·A·B + β·C for row-major strided slices: A `m × k` (row stride `lda`), B `k × n`,
@@ -171,6 +240,68 @@ fn static_params(
         .collect()
 }
 
+/// What GPTQ needs from H, computed once and shared by every layer reading the same input
+/// (q, k, v; gate, up): dead inputs, the column order and U.
+#[derive(Clone, Debug)]
+pub struct GptqFactor {
+    /// Columns.
+    pub cols: usize,
+    /// Inputs with H_ii = 0 (their weights are zeroed before rounding).
+    pub dead: Vec<bool>,
+    /// Processing order of the columns (identity without act-order).
+    pub perm: Vec<usize>,
+    /// Upper U with UᵀU = (H_perm + damp·I)⁻¹, row-major `cols × cols`.
+    pub u: Vec<f32>,
+    /// Damping added to the diagonal.
+    pub damp: f64,
+    /// Whether columns are processed by decreasing H_ii.
+    pub act_order: bool,
+}
+
+impl GptqFactor {
+    /// Prepares H (`cols × cols`, row-major, symmetric, f64).
+    pub fn new(h: &[f64], cols: usize, p: &GptqParams) -> Result<Self> {
+        check_shape("gptq hessian", h.len(), cols, cols)?;
+        if h.iter().any(|v| !v.is_finite()) {
+            return Err(Error::Numerical(
+                "GPTQ: the Hessian has non-finite entries (non-finite calibration activations)"
+                    .into(),
+            ));
+        }
+        let mut h = h.to_vec();
+        let mut dead = vec![false; cols];
+        for (i, d) in dead.iter_mut().enumerate() {
+            if h[i * cols + i] == 0.0 {
+                h[i * cols + i] = 1.0;
+                *d = true;
+            }
+        }
+        let mut perm: Vec<usize> = (0..cols).collect();
+        if p.act_order {
+            perm.sort_by(|&a, &b| h[b * cols + b].total_cmp(&h[a * cols + a]));
+        }
+        let identity = perm.iter().enumerate().all(|(i, &c)| i == c);
+        if !identity {
+            let mut hp = vec![0f64; cols * cols];
+            for (i, &a) in perm.iter().enumerate() {
+                for (j, &b) in perm.iter().enumerate() {
+                    hp[i * cols + j] = h[a * cols + b];
+                }
+            }
+            h = hp;
+        }
+        let (u, damp) = inverse_cholesky_upper(&h, cols, p.percdamp)?;
+        Ok(Self {
+            cols,
+            dead,
+            perm,
+            u,
+            damp,
+            act_order: p.act_order,
+        })
+    }
+}
+
 /// Runs GPTQ on `w` (`rows × cols`, row-major `[out, in]`) with Hessian `h` (`cols × cols`,
 /// row-major, symmetric), rounding onto `format`.
 pub fn gptq(
@@ -182,7 +313,29 @@ pub fn gptq(
     p: &GptqParams,
 ) -> Result<GptqOutput> {
     check_shape("gptq", w.len(), rows, cols)?;
-    check_shape("gptq hessian", h.len(), cols, cols)?;
+    let factor = GptqFactor::new(h, cols, p)?;
+    gptq_factored(w, rows, cols, &factor, format, p)
+}
+
+/// GPTQ with a prepared [`GptqFactor`] (`p.act_order` must be the factor's).
+pub fn gptq_factored(
+    w: &[f32],
+    rows: usize,
+    cols: usize,
+    factor: &GptqFactor,
+    format: &Format,
+    p: &GptqParams,
+) -> Result<GptqOutput> {
+    check_shape("gptq", w.len(), rows, cols)?;
+    if factor.cols != cols || factor.act_order != p.act_order {
+        return Err(Error::Shape {
+            op: "gptq",
+            detail: format!(
+                "factor prepared for {} columns (act-order {}), layer has {cols} (act-order {})",
+                factor.cols, factor.act_order, p.act_order
+            ),
+        });
+    }
     let k = Kernel::new(format)?;
     if let Some(bad) = w.iter().position(|v| !v.is_finite()) {
         return Err(Error::Numerical(format!(
@@ -192,31 +345,26 @@ pub fn gptq(
             w[bad]
         )));
     }
-    if h.iter().any(|v| !v.is_finite()) {
-        return Err(Error::Numerical(
-            "GPTQ: the Hessian has non-finite entries (non-finite calibration activations)".into(),
-        ));
-    }
     if w.is_empty() {
         return Ok(GptqOutput {
             weights: Vec::new(),
             params: Vec::new(),
             global: None,
-            damp: 0.0,
+            damp: factor.damp,
             dead_cols: 0,
             proxy_loss: 0.0,
         });
     }
+    let (perm, u, damp) = (&factor.perm, &factor.u, factor.damp);
     // Dead inputs.
-    let mut h = h.to_vec();
     let mut w = w.to_vec();
-    let mut dead_cols = 0;
-    for i in 0..cols {
-        if h[i * cols + i] == 0.0 {
-            h[i * cols + i] = 1.0;
-            dead_cols += 1;
-            for r in 0..rows {
-                w[r * cols + i] = 0.0;
+    let dead_cols = factor.dead.iter().filter(|d| **d).count();
+    if dead_cols > 0 {
+        for row in w.chunks_mut(cols) {
+            for (v, d) in row.iter_mut().zip(&factor.dead) {
+                if *d {
+                    *v = 0.0;
+                }
             }
         }
     }
@@ -232,14 +380,9 @@ pub fn gptq(
             per_tensor: format.block == BlockSize::PerTensor,
         },
     };
-    // Column order.
-    let mut perm: Vec<usize> = (0..cols).collect();
-    if p.act_order {
-        perm.sort_by(|&a, &b| h[b * cols + b].total_cmp(&h[a * cols + a]));
-    }
     let identity = perm.iter().enumerate().all(|(i, &c)| i == c);
-    let (mut wp, hp) = if identity {
-        (w, h)
+    let mut wp = if identity {
+        w
     } else {
         let mut wp = vec![0f32; rows * cols];
         for r in 0..rows {
@@ -247,16 +390,8 @@ pub fn gptq(
                 wp[r * cols + j] = w[r * cols + c];
             }
         }
-        let mut hp = vec![0f64; cols * cols];
-        for (i, &a) in perm.iter().enumerate() {
-            for (j, &b) in perm.iter().enumerate() {
-                hp[i * cols + j] = h[a * cols + b];
-            }
-        }
-        (wp, hp)
+        wp
     };
-    let (u, damp) = inverse_cholesky_upper(&hp, cols, p.percdamp)?;
-    drop(hp);
 
     // Lazy block width: a multiple of Qb when blocks are fitted dynamically.
     let bc = (p.block_cols.max(1) as usize).min(cols);
@@ -376,6 +511,7 @@ pub fn gptq(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nalgebra::DMatrix;
 
     #[test]
     fn reversed_cholesky_equals_cholesky_of_inverse() {

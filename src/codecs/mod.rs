@@ -31,7 +31,7 @@ pub mod tensor;
 pub use awq::{awq, AwqLayer, AwqOutput, AwqParams};
 pub use element::{ElementType, IntKind, NF4_TABLE};
 pub use format::{BlockSize, Format, ZeroPoint, PRESET_NAMES};
-pub use gptq::{gptq, GptqOutput, GptqParams};
+pub use gptq::{gptq, gptq_factored, GptqFactor, GptqOutput, GptqParams};
 pub use kernel::{BlockParams, BlockStats, Kernel};
 pub use method::{HqqParams, Method};
 pub use minifloat::{Minifloat, Special};

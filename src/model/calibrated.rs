@@ -24,7 +24,7 @@ use rayon::prelude::*;
 use super::layers::Hooks;
 use super::quantized::{quantize_all, quantize_linear, Overrides};
 use super::transformer::{Block, Mlp, Qkv, Transformer};
-use crate::codecs::{awq, gptq, AwqLayer, ErrorStats, Format, Method};
+use crate::codecs::{awq, gptq_factored, AwqLayer, ErrorStats, Format, GptqFactor, Method};
 use crate::error::{Error, Result};
 
 /// Default calibration windows and tokens per window (the reference's 128 × 2048 is scaled
@@ -292,21 +292,26 @@ fn quantize_group(
         awq_loss: None,
     };
     match method {
-        Method::Gptq(p) => group
-            .par_iter()
-            .zip(&weights)
-            .map(|(&i, (w, rows, cols))| {
-                let out = gptq(w, *rows, *cols, h, format, p).map_err(|e| at_site(model, i, e))?;
-                let st = ErrorStats::compute(w, &out.weights);
-                let rep = SiteReport {
-                    damp: Some(out.damp),
-                    dead_cols: Some(out.dead_cols),
-                    proxy_loss: Some(out.proxy_loss),
-                    ..blank(i)
-                };
-                Ok((Tensor::from_vec(out.weights, (*rows, *cols), dev)?, st, rep))
-            })
-            .collect(),
+        Method::Gptq(p) => {
+            let cols = weights.first().map_or(0, |w| w.2);
+            let factor = GptqFactor::new(h, cols, p).map_err(|e| at_site(model, group[0], e))?;
+            group
+                .par_iter()
+                .zip(&weights)
+                .map(|(&i, (w, rows, cols))| {
+                    let out = gptq_factored(w, *rows, *cols, &factor, format, p)
+                        .map_err(|e| at_site(model, i, e))?;
+                    let st = ErrorStats::compute(w, &out.weights);
+                    let rep = SiteReport {
+                        damp: Some(out.damp),
+                        dead_cols: Some(out.dead_cols),
+                        proxy_loss: Some(out.proxy_loss),
+                        ..blank(i)
+                    };
+                    Ok((Tensor::from_vec(out.weights, (*rows, *cols), dev)?, st, rep))
+                })
+                .collect()
+        }
         Method::Awq(p) => {
             let cols = weights.first().map_or(0, |w| w.2);
             let layers: Vec<AwqLayer<'_>> = weights
