@@ -9,6 +9,7 @@ use candle_core::{Device, Tensor};
 use quantscape::eval::corpus::{self, Split};
 use quantscape::eval::windows::{make_windows, WindowSpec};
 use quantscape::model::gguf::{convert, permute_rows, unpermute_rows};
+use quantscape::model::hub;
 use quantscape::model::tokenizer::Tokenizer;
 use quantscape::model::transformer::Transformer;
 use quantscape::train::probe_loss;
@@ -48,10 +49,14 @@ fn smollm2_gguf_converts_and_predicts_austen() {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("smollm2");
-    let rep = convert(&gguf, &out).unwrap();
-    assert_eq!(rep.n_tensors, 272);
-    assert_eq!(rep.dtypes.get("Q4_1"), Some(&210));
+    // Through the cache, as `--model file.gguf` does: converted once, then reused.
+    let out = hub::gguf_folder(&gguf, tmp.path()).unwrap();
+    assert!(out.starts_with(tmp.path().join("gguf")));
+    assert_eq!(hub::gguf_folder(&gguf, tmp.path()).unwrap(), out);
+    let prov: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("PROVENANCE.json")).unwrap())
+            .unwrap();
+    assert_eq!(prov["source_dtypes"]["Q4_1"], 210, "{prov}");
     let tok = Tokenizer::load(&out).unwrap();
     assert_eq!(tok.vocab_size(), 49152);
     assert_eq!(tok.bos, None, "SmolLM2 adds no BOS");
@@ -93,4 +98,12 @@ fn non_gguf_input_is_refused_with_the_file_named() {
         .to_string();
     assert!(e.contains("model.gguf"), "{e}");
     assert!(!tmp.path().join("out").exists());
+    let e = hub::gguf_folder(&p, &tmp.path().join("cache"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("model.gguf"), "{e}");
+    let left = std::fs::read_dir(tmp.path().join("cache").join("gguf"))
+        .unwrap()
+        .count();
+    assert_eq!(left, 0, "a failed conversion leaves nothing in the cache");
 }

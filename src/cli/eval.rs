@@ -17,7 +17,7 @@ use quantscape::model::{hub, Tokenizer, Transformer};
 /// Arguments of `eval`.
 #[derive(clap::Args, Debug)]
 pub struct EvalArgs {
-    /// Model folder, or `org/name` in the local Hugging Face cache.
+    /// Model folder, `org/name` in the local Hugging Face cache, or a llama `.gguf` file.
     #[arg(long)]
     pub model: String,
     /// Held-out text: a UTF-8 file or a bundled split (`eval_austen`, `eval_kjv`, …).

@@ -11,7 +11,7 @@ use quantscape::model::{hub, Transformer};
 /// Arguments of `info`.
 #[derive(clap::Args, Debug)]
 pub struct InfoArgs {
-    /// Model folder, or `org/name` in the local Hugging Face cache.
+    /// Model folder, `org/name` in the local Hugging Face cache, or a llama `.gguf` file.
     #[arg(long)]
     pub model: String,
     /// Print JSON instead of tables.

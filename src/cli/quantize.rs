@@ -21,7 +21,8 @@ use quantscape::model::{Tokenizer, Transformer};
 /// Arguments of `quantize`.
 #[derive(clap::Args, Debug)]
 pub struct QuantizeArgs {
-    /// Checkpoint folder (config.json, *.safetensors or a sharded index, tokenizer.json).
+    /// Checkpoint folder (config.json, *.safetensors or a sharded index, tokenizer.json), `org/name`
+    /// in the Hugging Face cache, or a llama `.gguf` file (converted once into the cache).
     #[arg(long)]
     pub model: PathBuf,
     /// Format: a preset (`quantscape formats`) or a spelling like `elem=e3m2,scale=e8m0,block=32`.
@@ -66,13 +67,14 @@ pub fn run(a: &QuantizeArgs) -> anyhow::Result<ExitCode> {
             a.out.display()
         );
     }
-    let ckpt = Checkpoint::open(&a.model)?;
+    let dir = quantscape::model::hub::resolve(&a.model.to_string_lossy())?;
+    let ckpt = Checkpoint::open(&dir)?;
     let model_type = ckpt.model_type();
     // Calibrated methods quantize through the forward pass: weights by checkpoint name, [out, in].
     let mut calibrated: HashMap<String, (Vec<f32>, ErrorStats)> = HashMap::new();
     if method.needs_calibration() {
-        let model = Transformer::load(&a.model)?;
-        let tok = Tokenizer::load(&a.model)?;
+        let model = Transformer::load(&dir)?;
+        let tok = Tokenizer::load(&dir)?;
         let (o, stats, _) =
             super::calib::quantize_model(&model, &tok, &format, &method, &a.calib, None, a.quiet)?;
         for ((site, w), st) in model.linears.iter().zip(o.weights).zip(stats) {
@@ -90,7 +92,7 @@ pub fn run(a: &QuantizeArgs) -> anyhow::Result<ExitCode> {
     if n_quant == 0 {
         bail!(
             "no quantizable 2-D weights inside transformer blocks ({})",
-            a.model.display()
+            dir.display()
         );
     }
     let bar = if a.quiet {

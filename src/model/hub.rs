@@ -4,6 +4,10 @@
 //! else `~/.cache/huggingface/hub`. Layout: `models--org--name/snapshots/<revision>/`; the
 //! revision is `refs/main` when present, else the most recently modified snapshot. Nothing is
 //! ever downloaded: a model that is not on disk is an error saying where it was looked for.
+//!
+//! A `.gguf` file (llama architecture) is converted once into a Hugging Face folder under
+//! `$QS_CACHE`, else `$XDG_CACHE_HOME/quantscape`, else `~/.cache/quantscape`, in
+//! `gguf/<stem>-<bytes>-<mtime>/` (a changed file gets a new folder), and that folder is used.
 
 use std::path::{Path, PathBuf};
 
@@ -60,7 +64,54 @@ pub fn resolve_in(spec: &str, root: Option<&Path>) -> Result<PathBuf> {
     })
 }
 
-/// Resolves `spec` against the environment's cache.
+/// Resolves `spec` against the environment's cache (`.gguf` files through [`gguf_folder`]).
 pub fn resolve(spec: &str) -> Result<PathBuf> {
+    let p = Path::new(spec);
+    if p.is_file()
+        && p.extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("gguf"))
+    {
+        let root = quantscape_cache().ok_or_else(|| Error::Path {
+            reason: "no cache folder for the converted GGUF (set QS_CACHE or HOME)".into(),
+            path: p.to_path_buf(),
+        })?;
+        return gguf_folder(p, &root);
+    }
     resolve_in(spec, cache_root().as_deref())
+}
+
+/// quantscape's own cache folder (converted GGUF files).
+pub fn quantscape_cache() -> Option<PathBuf> {
+    let env = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    env("QS_CACHE")
+        .or_else(|| env("XDG_CACHE_HOME").map(|c| c.join("quantscape")))
+        .or_else(|| env("HOME").map(|h| h.join(".cache").join("quantscape")))
+}
+
+/// The Hugging Face folder converted from `gguf` under `root`, converting on first use.
+pub fn gguf_folder(gguf: &Path, root: &Path) -> Result<PathBuf> {
+    let meta = std::fs::metadata(gguf).map_err(|e| Error::io("stat", gguf, e))?;
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs());
+    let stem = gguf
+        .file_stem()
+        .map_or_else(|| "model".into(), |s| s.to_string_lossy().to_string());
+    let dir = root
+        .join("gguf")
+        .join(format!("{stem}-{}-{mtime}", meta.len()));
+    if dir.join("config.json").is_file() {
+        return Ok(dir);
+    }
+    if let Some(parent) = dir.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| Error::io("create", parent, e))?;
+    }
+    super::gguf::convert(gguf, &dir)?;
+    Ok(dir)
 }
