@@ -16,6 +16,7 @@ pub mod error;
 pub mod eval;
 pub mod laws;
 pub mod model;
+pub mod search;
 pub mod train;
 
 pub use error::{Error, Result};

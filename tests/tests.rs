@@ -13,5 +13,6 @@ mod gguf;
 mod gptq;
 mod laws;
 mod oracles;
+mod sweep;
 mod train;
 mod util;

@@ -2,12 +2,10 @@
 //! name of a bundled corpus split (`train`, `eval_austen`, `eval_kjv`, `calib`); `--method gptq`
 //! / `awq` calibrate on `--calib` (default: the bundled calibration split) with a progress bar.
 
-use std::path::Path;
-
 use anyhow::{bail, Context as _};
 use indicatif::{ProgressBar, ProgressStyle};
 use quantscape::codecs::{ErrorStats, Format, Method};
-use quantscape::eval::corpus::{self, Split};
+use quantscape::eval::corpus;
 use quantscape::eval::windows::{make_windows, WindowSpec};
 use quantscape::model::calibrated::{
     quantize_calibrated, CalibReport, DEFAULT_CALIB_CTX, DEFAULT_CALIB_WINDOWS,
@@ -34,23 +32,7 @@ pub struct CalibArgs {
 
 /// Reads `spec`: an existing file, else a bundled split name. Returns the text and a label.
 pub fn load_text(spec: &str) -> anyhow::Result<(String, String)> {
-    let p = Path::new(spec);
-    if p.exists() {
-        let text = std::fs::read_to_string(p)
-            .with_context(|| format!("cannot read the text ({})", p.display()))?;
-        return Ok((text, p.display().to_string()));
-    }
-    if let Some(split) = Split::ALL.iter().find(|s| s.name() == spec) {
-        let dir = corpus::bundled_dir();
-        let text = corpus::load(&dir, *split)
-            .with_context(|| format!("bundled split `{spec}` ({})", dir.display()))?;
-        return Ok((text, format!("bundled:{spec}")));
-    }
-    let names: Vec<&str> = Split::ALL.iter().map(|s| s.name()).collect();
-    bail!(
-        "no such file, and not a bundled split ({}) ({spec})",
-        names.join(", ")
-    )
+    Ok(corpus::load_named(spec)?)
 }
 
 /// Quantizes every linear layer of `model`: calibrated methods read `--calib`, the others need

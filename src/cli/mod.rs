@@ -31,6 +31,7 @@ mod formats;
 mod info;
 mod laws;
 mod quantize;
+mod sweep;
 mod train;
 
 /// quantscape: quantize language models with block formats, measure the cost, fit PTQ laws.
@@ -59,6 +60,12 @@ pub enum Command {
     Corpus(corpus::CorpusArgs),
     /// Train a model family from a recipe (resumable; exports Hugging Face folders).
     Train(train::TrainArgs),
+    /// Run a mixed-precision sweep into a SQLite results store (resumable, --shard i/n).
+    Sweep(sweep::SweepArgs),
+    /// Merge the result stores of one sweep's shards.
+    Merge(sweep::MergeArgs),
+    /// Export a results store as CSV (per trial and per configuration).
+    Export(sweep::ExportArgs),
     /// List the built-in scaling laws with their parameters and bounds.
     Laws(laws::LawsArgs),
     /// Fit a scaling law to measured points (CSV) with bootstrap CIs and held-out errors.
@@ -77,6 +84,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Convert(a)) => convert::run(&a),
         Some(Command::Corpus(a)) => corpus::run(&a),
         Some(Command::Train(a)) => train::run(&a),
+        Some(Command::Sweep(a)) => sweep::run_sweep(&a),
+        Some(Command::Merge(a)) => sweep::run_merge(&a),
+        Some(Command::Export(a)) => sweep::run_export(&a),
         Some(Command::Laws(a)) => laws::run_laws(&a),
         Some(Command::Fit(a)) => laws::run_fit(&a),
         Some(Command::Predict(a)) => laws::run_predict(&a),

@@ -367,6 +367,27 @@ pub fn load(dir: &Path, split: Split) -> Result<String> {
     Ok(text)
 }
 
+/// Reads a text argument: an existing file, else the name of a bundled split (`train`,
+/// `eval_austen`, `eval_kjv`, `calib`). Returns the text and a label (`bundled:NAME` or the path).
+pub fn load_named(spec: &str) -> Result<(String, String)> {
+    let p = Path::new(spec);
+    if p.exists() {
+        let text = std::fs::read_to_string(p).map_err(|e| Error::io("read", p, e))?;
+        return Ok((text, p.display().to_string()));
+    }
+    if let Some(split) = Split::ALL.iter().find(|s| s.name() == spec) {
+        return Ok((load(&bundled_dir(), *split)?, format!("bundled:{spec}")));
+    }
+    let names: Vec<&str> = Split::ALL.iter().map(|s| s.name()).collect();
+    Err(Error::Path {
+        reason: format!(
+            "no such file, and not a bundled split ({})",
+            names.join(", ")
+        ),
+        path: p.to_path_buf(),
+    })
+}
+
 /// The bundled corpus folder (`assets/corpus` of the source tree).
 pub fn bundled_dir() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -121,6 +121,14 @@ impl BaseRef {
         self.nll.len()
     }
 
+    /// Mean NLL per scored token (nats); 0 when empty.
+    pub fn nll_mean(&self) -> f64 {
+        if self.nll.is_empty() {
+            return 0.0;
+        }
+        self.nll.iter().map(|v| f64::from(*v)).sum::<f64>() / self.nll.len() as f64
+    }
+
     /// Appends the records of `rows` (logits and targets) with `k` entries each.
     pub fn push_rows(&mut self, rows: &[TokenLogits<'_>]) {
         let k = self.k;

@@ -1,0 +1,197 @@
+//! `quantscape sweep | merge | export`: run a mixed-precision sweep into a SQLite results store
+//! (resumable, shardable for Slurm job arrays), join shard stores, write CSV.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context as _};
+use indicatif::{ProgressBar, ProgressStyle};
+use quantscape::search::cache::DEFAULT_CACHE_BYTES;
+use quantscape::search::export::{summarize, write_csv};
+use quantscape::search::runner::{bundled_models_dir, expand_models, run};
+use quantscape::search::{Shard, Store, SweepSpec};
+
+/// Arguments of `sweep`.
+#[derive(clap::Args, Debug)]
+pub struct SweepArgs {
+    /// Sweep spec (RON), e.g. assets/sweeps/demo.ron.
+    pub spec: PathBuf,
+    /// Results database (created, or resumed when it holds this spec's results).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Run only work items k with k mod n = i (Slurm: $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT).
+    #[arg(long, default_value = "0/1")]
+    pub shard: String,
+    /// Memory budget of the quantized-weight cache (MiB).
+    #[arg(long, default_value_t = DEFAULT_CACHE_BYTES >> 20)]
+    pub cache_mb: usize,
+    /// Hide the progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// Arguments of `merge`.
+#[derive(clap::Args, Debug)]
+pub struct MergeArgs {
+    /// Shard databases of one sweep spec.
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// Merged database (created, or extended when it holds the same spec).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// Arguments of `export`.
+#[derive(clap::Args, Debug)]
+pub struct ExportArgs {
+    /// Results database.
+    pub results: PathBuf,
+    /// Per-trial CSV.
+    #[arg(long)]
+    pub csv: PathBuf,
+    /// Per-configuration summary CSV (default: next to --csv, `.summary.csv`).
+    #[arg(long)]
+    pub summary: Option<PathBuf>,
+}
+
+/// Git revision, machine and version, stored with the results.
+fn provenance() -> BTreeMap<String, String> {
+    let mut m = BTreeMap::new();
+    m.insert(
+        "quantscape_version".into(),
+        env!("CARGO_PKG_VERSION").into(),
+    );
+    let rev = std::process::Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    m.insert(
+        "git_revision".into(),
+        rev.unwrap_or_else(|| "unknown".into()),
+    );
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    m.insert(
+        "machine".into(),
+        format!(
+            "{} ({} {}, {cores} threads)",
+            host.trim(),
+            std::env::consts::OS,
+            std::env::consts::ARCH
+        ),
+    );
+    m
+}
+
+fn read_spec(path: &Path) -> anyhow::Result<SweepSpec> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the sweep spec ({})", path.display()))?;
+    let spec = SweepSpec::from_ron(&text, &path.display().to_string())?;
+    spec.validate()?;
+    Ok(spec)
+}
+
+/// Runs `sweep`.
+pub fn run_sweep(a: &SweepArgs) -> anyhow::Result<ExitCode> {
+    let shard: Shard = a.shard.parse()?;
+    let spec = read_spec(&a.spec)?;
+    let models = expand_models(&spec, &bundled_models_dir())?;
+    let store = Store::open(&a.out, &spec, &provenance())?;
+    let bar = if a.quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(0)
+    };
+    if let Ok(s) =
+        ProgressStyle::with_template("[{bar:30}] {pos}/{len} trials {elapsed} (eta {eta}) {msg}")
+    {
+        bar.set_style(s.progress_chars("=> "));
+    }
+    let s = run(&spec, &models, &store, shard, a.cache_mb << 20, &mut |p| {
+        bar.set_length(p.total as u64);
+        bar.set_position(p.done as u64);
+        if let Some(d) = p.delta_nll {
+            bar.set_message(format!("ΔL {d:+.4}  {}", p.config));
+        }
+        true
+    })?;
+    bar.finish_and_clear();
+    outln!(
+        "sweep `{}`: {} work items, shard {}/{} holds {} ({} already in {})",
+        spec.name,
+        s.items_total,
+        shard.index,
+        shard.count,
+        s.items_shard,
+        s.already_done,
+        a.out.display()
+    );
+    outln!(
+        "this run: {} evaluated, {} reused from identical assignments, {} unreachable within Qr ± {} (not stored), {:.1} s",
+        s.evaluated,
+        s.reused,
+        s.unreachable,
+        spec.qr_tolerance,
+        s.elapsed_secs
+    );
+    outln!(
+        "weight cache: {} hits, {} tensors quantized",
+        s.cache_hits,
+        s.cache_misses
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs `merge`.
+pub fn run_merge(a: &MergeArgs) -> anyhow::Result<ExitCode> {
+    let (first, spec) = Store::open_existing(&a.inputs[0])?;
+    drop(first);
+    if a.inputs.iter().any(|p| p == &a.out) {
+        bail!("--out must not be one of the inputs ({})", a.out.display());
+    }
+    let out = Store::open(&a.out, &spec, &provenance())?;
+    let mut added = 0;
+    for p in &a.inputs {
+        let n = out.merge_from(p)?;
+        outln!("{}: {n} new trials", p.display());
+        added += n;
+    }
+    outln!(
+        "{}: {added} trials added, {} in all",
+        a.out.display(),
+        out.finished()?.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs `export`.
+pub fn run_export(a: &ExportArgs) -> anyhow::Result<ExitCode> {
+    let (store, _) = Store::open_existing(&a.results)?;
+    let trials = store.trials()?;
+    let models = store.models()?;
+    write_csv(&a.csv, &trials)?;
+    let summary_path = a.summary.clone().unwrap_or_else(|| {
+        let stem = a
+            .csv
+            .file_stem()
+            .map_or_else(|| "results".into(), |s| s.to_string_lossy().to_string());
+        a.csv.with_file_name(format!("{stem}.summary.csv"))
+    });
+    let summary = summarize(&trials, &models);
+    write_csv(&summary_path, &summary)?;
+    outln!(
+        "wrote {} ({} trials) and {} ({} configurations)",
+        a.csv.display(),
+        trials.len(),
+        summary_path.display(),
+        summary.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}

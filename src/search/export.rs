@@ -1,0 +1,146 @@
+//! CSV export of a results store: one row per trial, and one row per configuration with the
+//! distribution of ΔL across its trials (best = lowest, mean, median, 10/25/75/90 % quantiles,
+//! worst), joined with the model's N, D and base NLL — ready for pandas, R or `quantscape fit`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::store::{ModelRow, TrialRow};
+use crate::error::{Error, Result};
+
+/// Summary of one configuration.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct ConfigSummary {
+    /// Configuration key.
+    pub config_key: String,
+    /// Model.
+    pub model: String,
+    /// Non-embedding parameters.
+    pub n_params: Option<usize>,
+    /// Training tokens.
+    pub train_tokens: Option<u64>,
+    /// Base NLL.
+    pub nll_base: f64,
+    /// Granularity.
+    pub granularity: String,
+    /// Low format.
+    pub low: String,
+    /// High format.
+    pub high: String,
+    /// Method.
+    pub method: String,
+    /// Qb.
+    pub qb: String,
+    /// Target Qr.
+    pub qr_target: f64,
+    /// Mean achieved Qr.
+    pub qr_achieved_mean: f64,
+    /// Mean bits per weight.
+    pub bits_per_weight_mean: f64,
+    /// Trials stored.
+    pub n_trials: usize,
+    /// Lowest ΔL (the best assignment found by random search).
+    pub delta_nll_best: f64,
+    /// Mean ΔL.
+    pub delta_nll_mean: f64,
+    /// Median ΔL.
+    pub delta_nll_median: f64,
+    /// 10 % quantile.
+    pub delta_nll_q10: f64,
+    /// 25 % quantile.
+    pub delta_nll_q25: f64,
+    /// 75 % quantile.
+    pub delta_nll_q75: f64,
+    /// 90 % quantile.
+    pub delta_nll_q90: f64,
+    /// Highest ΔL.
+    pub delta_nll_worst: f64,
+    /// Mean KL.
+    pub kl_mean: f64,
+    /// Mean top-1 agreement.
+    pub top1_mean: f64,
+}
+
+/// Linear-interpolated quantile of sorted values.
+pub fn quantile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let pos = q.clamp(0.0, 1.0) * (sorted.len() - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
+}
+
+/// Per-configuration summaries, in key order.
+pub fn summarize(trials: &[TrialRow], models: &[ModelRow]) -> Vec<ConfigSummary> {
+    let mut by: BTreeMap<&str, Vec<&TrialRow>> = BTreeMap::new();
+    for t in trials {
+        by.entry(t.config_key.as_str()).or_default().push(t);
+    }
+    by.into_values()
+        .filter_map(|ts| {
+            let f = *ts.first()?;
+            let m = models.iter().find(|m| m.model == f.model);
+            let mut dl: Vec<f64> = ts.iter().map(|t| t.delta_nll).collect();
+            dl.sort_by(f64::total_cmp);
+            let n = ts.len() as f64;
+            let mean = |g: &dyn Fn(&TrialRow) -> f64| ts.iter().map(|t| g(t)).sum::<f64>() / n;
+            Some(ConfigSummary {
+                config_key: f.config_key.clone(),
+                model: f.model.clone(),
+                n_params: m.map(|m| m.n_params_non_embedding),
+                train_tokens: m.and_then(|m| m.train_tokens),
+                nll_base: f.nll_base,
+                granularity: f.granularity.clone(),
+                low: f.low.clone(),
+                high: f.high.clone(),
+                method: f.method.clone(),
+                qb: f.qb.clone(),
+                qr_target: f.qr_target,
+                qr_achieved_mean: mean(&|t| t.qr_achieved),
+                bits_per_weight_mean: mean(&|t| t.bits_per_weight),
+                n_trials: ts.len(),
+                delta_nll_best: dl[0],
+                delta_nll_mean: mean(&|t| t.delta_nll),
+                delta_nll_median: quantile(&dl, 0.5),
+                delta_nll_q10: quantile(&dl, 0.1),
+                delta_nll_q25: quantile(&dl, 0.25),
+                delta_nll_q75: quantile(&dl, 0.75),
+                delta_nll_q90: quantile(&dl, 0.9),
+                delta_nll_worst: dl[dl.len() - 1],
+                kl_mean: mean(&|t| t.kl_mean),
+                top1_mean: mean(&|t| t.top1),
+            })
+        })
+        .collect()
+}
+
+/// Writes serializable rows as CSV (header from the field names) to `path`, atomically.
+pub fn write_csv<T: serde::Serialize>(path: &Path, rows: &[T]) -> Result<()> {
+    let tmp = path.with_extension("csv.tmp");
+    let mut w = csv::Writer::from_path(&tmp).map_err(|e| csv_err(&tmp, e))?;
+    for r in rows {
+        w.serialize(r).map_err(|e| csv_err(&tmp, e))?;
+    }
+    w.flush().map_err(|e| Error::io("write", &tmp, e))?;
+    drop(w);
+    std::fs::rename(&tmp, path).map_err(|e| Error::io("rename", path, e))
+}
+
+fn csv_err(path: &Path, e: csv::Error) -> Error {
+    Error::checkpoint(path, format!("CSV: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_interpolate() {
+        let v = [1.0, 2.0, 3.0, 4.0, 5.0];
+        assert_eq!(quantile(&v, 0.5), 3.0);
+        assert_eq!(quantile(&v, 0.25), 2.0);
+        assert!((quantile(&v, 0.1) - 1.4).abs() < 1e-12);
+        assert!(quantile(&[], 0.5).is_nan());
+    }
+}

@@ -1,0 +1,399 @@
+//! The sweep runner: configurations × trials → evaluated rows in the store.
+//!
+//! Work items are (configuration, trial index) pairs in sweep order, numbered from 0; `--shard
+//! i/n` takes the items with number ≡ i (mod n), so shards never overlap and together cover
+//! the sweep. Finished items (already in the store) are skipped. Per model: the model, its
+//! windows and the base reference are built once; quantized weights come from a
+//! [`WeightCache`] keyed by (linear site, format, method) — a trial only swaps tensors through
+//! the forward-pass hook; trials whose assignment was already evaluated in this run (few sites
+//! make repeats likely) reuse that evaluation, which is exact since evaluation is deterministic.
+//! Calibrated methods (GPTQ, AWQ) are calibrated once per (format, method) with every linear in
+//! the low format, on the bundled calibration split (never the evaluation text).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use super::assign::{assign, sites, Site};
+use super::cache::WeightCache;
+use super::spec::{Configuration, Granularity, Shard, SweepSpec};
+use super::store::{ModelRow, Store, TrialRow};
+use crate::codecs::{Format, Method};
+use crate::error::{Error, Result};
+use crate::eval::corpus;
+use crate::eval::metrics::Report;
+use crate::eval::windows::{make_windows, WindowSpec};
+use crate::eval::Evaluator;
+use crate::model::calibrated::{quantize_calibrated, DEFAULT_CALIB_WINDOWS};
+use crate::model::quantized::{quantize_linear, Overrides};
+use crate::model::{hub, Tokenizer, Transformer};
+
+/// A model of the spec and its folder.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ResolvedModel {
+    /// As written in the spec (after expansion).
+    pub spec: String,
+    /// Folder.
+    pub dir: PathBuf,
+}
+
+/// Expands `bundled:NAME`, `bundled:PREFIX*` (every folder of `bundled_root` starting with
+/// PREFIX, sorted), folders and Hugging Face cache ids. A missing model is an error.
+pub fn expand_models(spec: &SweepSpec, bundled_root: &Path) -> Result<Vec<ResolvedModel>> {
+    let mut out = Vec::new();
+    for m in &spec.models {
+        if let Some(name) = m.strip_prefix("bundled:") {
+            if let Some(prefix) = name.strip_suffix('*') {
+                let mut found: Vec<String> = std::fs::read_dir(bundled_root)
+                    .map_err(|e| Error::io("list", bundled_root, e))?
+                    .filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().to_string())
+                    .filter(|n| n.starts_with(prefix) && !n.starts_with('.'))
+                    .filter(|n| bundled_root.join(n).join("config.json").is_file())
+                    .collect();
+                found.sort();
+                if found.is_empty() {
+                    return Err(Error::Path {
+                        reason: format!("no bundled model matches `{m}`"),
+                        path: bundled_root.to_path_buf(),
+                    });
+                }
+                out.extend(found.into_iter().map(|n| ResolvedModel {
+                    spec: format!("bundled:{n}"),
+                    dir: bundled_root.join(n),
+                }));
+            } else {
+                let dir = bundled_root.join(name);
+                if !dir.join("config.json").is_file() {
+                    return Err(Error::Path {
+                        reason: format!("bundled model `{name}` not found"),
+                        path: dir,
+                    });
+                }
+                out.push(ResolvedModel {
+                    spec: m.clone(),
+                    dir,
+                });
+            }
+        } else {
+            out.push(ResolvedModel {
+                spec: m.clone(),
+                dir: hub::resolve(m)?,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The bundled models folder (`assets/models` of the source tree).
+pub fn bundled_models_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("assets")
+        .join("models")
+}
+
+/// Reported after every trial.
+#[derive(Clone, Debug)]
+pub struct Progress {
+    /// Items handled in this run (evaluated, reused or unreachable).
+    pub done: usize,
+    /// Items this run has to handle.
+    pub total: usize,
+    /// Current configuration key.
+    pub config: String,
+    /// ΔL of the trial just finished (None when unreachable).
+    pub delta_nll: Option<f64>,
+}
+
+/// What a run did.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct RunSummary {
+    /// Work items in the whole sweep.
+    pub items_total: usize,
+    /// Items of this shard.
+    pub items_shard: usize,
+    /// Already in the store before this run.
+    pub already_done: usize,
+    /// Evaluated now.
+    pub evaluated: usize,
+    /// Written from an identical assignment evaluated earlier in this run.
+    pub reused: usize,
+    /// Trials whose target Qr no assignment reaches within the tolerance (not stored).
+    pub unreachable: usize,
+    /// Wall time.
+    pub elapsed_secs: f64,
+    /// Weight-cache hits and misses.
+    pub cache_hits: usize,
+    /// Weight-cache misses (tensors quantized).
+    pub cache_misses: usize,
+}
+
+/// Per-model state.
+struct ModelRun {
+    model: Transformer,
+    windows: crate::eval::windows::Windows,
+    base: crate::eval::metrics::BaseRef,
+    calib_ids: Vec<u32>,
+    sites: HashMap<Granularity, Vec<Site>>,
+    memo: HashMap<String, Report>,
+}
+
+fn prepare(m: &ResolvedModel, spec: &SweepSpec, store: &Store) -> Result<ModelRun> {
+    let model = Transformer::load(&m.dir)?;
+    let tok = Tokenizer::load(&m.dir)?;
+    let (text, label) = corpus::load_named(&spec.eval.data)?;
+    let ctx = spec.eval.ctx.min(model.config.max_positions);
+    let ws = WindowSpec {
+        ctx,
+        stride: None,
+        n_windows: spec.eval.windows,
+        seed: spec.eval.seed,
+    };
+    let windows = make_windows(&tok.encode(&text)?, tok.bos, &ws, &label)?;
+    let base = Evaluator::new(&model, &windows)?.base(spec.eval.top_k, &mut |_, _| true)?;
+    let calib = corpus::load(&corpus::bundled_dir(), corpus::Split::Calib)?;
+    let cs = WindowSpec {
+        ctx,
+        stride: None,
+        n_windows: DEFAULT_CALIB_WINDOWS,
+        seed: 0,
+    };
+    let calib_ids = make_windows(&tok.encode(&calib)?, tok.bos, &cs, "calib")?.ids;
+    let train_tokens = std::fs::read_to_string(m.dir.join("train.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| v["budget_tokens"].as_u64());
+    store.put_model(&ModelRow {
+        model: m.spec.clone(),
+        path: m.dir.display().to_string(),
+        architecture: model.config.architecture.clone(),
+        n_params_non_embedding: model.n_params_non_embedding,
+        n_params_total: model.n_params_total,
+        train_tokens,
+        nll_base: base.nll_mean(),
+        n_windows: windows.len(),
+        ctx,
+    })?;
+    let sites = [Granularity::Layer, Granularity::Block, Granularity::Matmul]
+        .into_iter()
+        .map(|g| (g, sites(&model, g, ctx)))
+        .collect();
+    Ok(ModelRun {
+        model,
+        windows,
+        base,
+        calib_ids,
+        sites,
+        memo: HashMap::new(),
+    })
+}
+
+/// Weights of every linear site under `method` in `format`, through the cache.
+fn weights(
+    run: &ModelRun,
+    cache: &mut WeightCache,
+    format: &Format,
+    method: &Method,
+    needed: &[usize],
+) -> Result<Vec<(usize, candle_core::Tensor)>> {
+    let tag = format!("{format}|{}", method.spelling());
+    if method.needs_calibration() && needed.iter().any(|&i| !cache.contains(i, &tag)) {
+        let ctx = run.windows.ctx;
+        let (o, _, _) = quantize_calibrated(
+            &run.model,
+            &run.calib_ids,
+            ctx,
+            format,
+            method,
+            &mut |_, _| true,
+        )?;
+        for (i, w) in o.weights.into_iter().enumerate() {
+            if let Some(w) = w {
+                cache.insert(i, &tag, w);
+            }
+        }
+    }
+    needed
+        .iter()
+        .map(|&i| {
+            let t = cache.get_or_insert_with(i, &tag, || {
+                Ok(quantize_linear(&run.model, i, format, method)?.weight)
+            })?;
+            Ok((i, t))
+        })
+        .collect()
+}
+
+/// Runs the items of `shard` not yet in `store`.
+pub fn run(
+    spec: &SweepSpec,
+    models: &[ResolvedModel],
+    store: &Store,
+    shard: Shard,
+    cache_bytes: usize,
+    progress: &mut dyn FnMut(&Progress) -> bool,
+) -> Result<RunSummary> {
+    let t0 = Instant::now();
+    let names: Vec<String> = models.iter().map(|m| m.spec.clone()).collect();
+    let configs = spec.configurations(&names)?;
+    let finished = store.finished()?;
+    let mut summary = RunSummary::default();
+    // (item number, config index, trial index) of this shard, still to do.
+    let mut todo: Vec<(usize, usize)> = Vec::new();
+    let mut k = 0;
+    for (ci, c) in configs.iter().enumerate() {
+        for t in 0..c.trials {
+            if shard.owns(k) {
+                summary.items_shard += 1;
+                if finished.contains(&(c.key(), c.trial_seed(spec.seed, t))) {
+                    summary.already_done += 1;
+                } else {
+                    todo.push((ci, t));
+                }
+            }
+            k += 1;
+        }
+    }
+    summary.items_total = k;
+    let total = todo.len();
+    let mut done = 0;
+    let mut cache = WeightCache::new(cache_bytes);
+    for m in models {
+        let items: Vec<&(usize, usize)> = todo
+            .iter()
+            .filter(|(ci, _)| configs[*ci].model == m.spec)
+            .collect();
+        if items.is_empty() {
+            continue;
+        }
+        let mut mr = prepare(m, spec, store)?;
+        cache.clear();
+        for &&(ci, t) in &items {
+            let c = &configs[ci];
+            let row = trial(spec, c, t, &mut mr, &mut cache, &mut summary)?;
+            if let Some(r) = &row {
+                store.put_trial(r)?;
+            }
+            done += 1;
+            let p = Progress {
+                done,
+                total,
+                config: c.key(),
+                delta_nll: row.map(|r| r.delta_nll),
+            };
+            if !progress(&p) {
+                return Err(Error::Cancelled);
+            }
+        }
+    }
+    summary.cache_hits = cache.hits;
+    summary.cache_misses = cache.misses;
+    summary.elapsed_secs = t0.elapsed().as_secs_f64();
+    Ok(summary)
+}
+
+/// Evaluates trial `t` of `c` (None when its target Qr is unreachable).
+fn trial(
+    spec: &SweepSpec,
+    c: &Configuration,
+    t: usize,
+    mr: &mut ModelRun,
+    cache: &mut WeightCache,
+    summary: &mut RunSummary,
+) -> Result<Option<TrialRow>> {
+    let t0 = Instant::now();
+    let seed = c.trial_seed(spec.seed, t);
+    let sites = &mr.sites[&c.granularity];
+    let Some(a) = assign(sites, c.qr_target, spec.qr_tolerance, seed) else {
+        summary.unreachable += 1;
+        return Ok(None);
+    };
+    let (low_f, high_f, method) = (c.low_format()?, c.high_format()?, c.method()?);
+    let n_lin = mr.model.linears.len();
+    let mut low_linear = vec![false; n_lin];
+    for (s, l) in sites.iter().zip(&a.low) {
+        for &i in &s.linears {
+            low_linear[i] = *l;
+        }
+    }
+    let memo_key = format!(
+        "{}|{}|{}|{}|{}",
+        c.granularity,
+        c.low,
+        c.high,
+        c.method,
+        a.bits()
+    );
+    let report = match mr.memo.get(&memo_key) {
+        Some(r) => {
+            summary.reused += 1;
+            r.clone()
+        }
+        None => {
+            let lows: Vec<usize> = (0..n_lin).filter(|&i| low_linear[i]).collect();
+            let highs: Vec<usize> = (0..n_lin).filter(|&i| !low_linear[i]).collect();
+            let mut o = Overrides {
+                weights: vec![None; n_lin],
+                operands: Vec::new(),
+            };
+            for (i, w) in weights(mr, cache, &low_f, &method, &lows)? {
+                o.weights[i] = Some(w);
+            }
+            for (i, w) in weights(mr, cache, &high_f, &Method::Rtn, &highs)? {
+                o.weights[i] = Some(w);
+            }
+            if c.granularity == Granularity::Matmul {
+                let mut ops = vec![None; mr.model.matmuls.len()];
+                for (s, l) in sites.iter().zip(&a.low) {
+                    for &m in &s.matmuls {
+                        ops[m] = Some(if *l { low_f } else { high_f });
+                    }
+                }
+                o.operands = ops;
+            }
+            let ev = Evaluator::new(&mr.model, &mr.windows)?;
+            let r = ev.compare(
+                &mr.base,
+                &o,
+                spec.eval.resamples,
+                spec.eval.seed,
+                &mut |_, _| true,
+            )?;
+            summary.evaluated += 1;
+            mr.memo.insert(memo_key, r.clone());
+            r
+        }
+    };
+    let (mut bits, mut n) = (0.0, 0.0);
+    for (l, low) in mr.model.linears.iter().zip(&low_linear) {
+        let f = if *low { &low_f } else { &high_f };
+        let k = l.n_params() as f64;
+        bits += f.bits_per_weight(l.out_features, l.in_features) * k;
+        n += k;
+    }
+    Ok(Some(TrialRow {
+        config_key: c.key(),
+        trial_seed: seed,
+        trial_index: t,
+        model: c.model.clone(),
+        granularity: c.granularity.id().into(),
+        low: c.low.clone(),
+        high: c.high.clone(),
+        method: c.method.clone(),
+        qb: c.qb.clone(),
+        qr_target: c.qr_target,
+        qr_achieved: a.qr,
+        qr_weighting: c.granularity.qr_weighting().into(),
+        bits_per_weight: if n > 0.0 { bits / n } else { 0.0 },
+        nll_base: report.nll_base,
+        nll: report.nll_quant,
+        delta_nll: report.delta_nll,
+        ci_lo: report.delta_nll_ci95.lo,
+        ci_hi: report.delta_nll_ci95.hi,
+        kl_mean: report.kl_mean,
+        top1: report.top1_agreement,
+        n_tokens: report.n_tokens,
+        seconds: t0.elapsed().as_secs_f64(),
+        assignment: a.bits(),
+    }))
+}

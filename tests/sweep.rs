@@ -1,0 +1,228 @@
+//! Sweeps end to end through the binary: kill -9 at random moments then resume gives exactly
+//! the rows of an uninterrupted run; shards cover the sweep without overlap and merge into it;
+//! merge is idempotent; Qr accounting; determinism; bad input is refused with nothing written.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use quantscape::model::Transformer;
+use quantscape::search::assign::{qr_of, sites};
+use quantscape::search::{Granularity, Store, TrialRow};
+use rand::{Rng as _, SeedableRng as _};
+
+use crate::util::data_dir;
+
+fn qs(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_quantscape"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .unwrap()
+}
+
+fn tiny(name: &str) -> PathBuf {
+    data_dir().join("tiny").join(name)
+}
+
+/// A spec over two tiny models, both granularities; `windows` sets the cost of a trial.
+fn spec(dir: &Path, windows: usize, trials: usize) -> PathBuf {
+    let text = format!(
+        r#"SweepSpec(
+    name: "test",
+    models: ["{}", "{}"],
+    granularities: [layer, matmul],
+    low_formats: ["mxint4", "int4_asym"],
+    high_formats: ["mxint8"],
+    block_sizes: ["32", "channel"],
+    qr: [0.0, 0.3, 0.6, 1.0],
+    trials: {trials},
+    qr_tolerance: 0.1,
+    seed: 3,
+    eval: (windows: {windows}, ctx: 32, resamples: 50, top_k: 8),
+)"#,
+        tiny("llama").display(),
+        tiny("gpt_neox").display()
+    );
+    let p = dir.join("spec.ron");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// Rows without the wall-time column, for comparing runs.
+fn rows(db: &Path) -> Vec<TrialRow> {
+    let (s, _) = Store::open_existing(db).unwrap();
+    s.trials()
+        .unwrap()
+        .into_iter()
+        .map(|mut t| {
+            t.seconds = 0.0;
+            t
+        })
+        .collect()
+}
+
+fn sweep(dir: &Path, out: &str, extra: &[&str]) -> Output {
+    let mut a = vec!["sweep", "spec.ron", "--out", out, "--quiet"];
+    a.extend_from_slice(extra);
+    qs(&a, dir)
+}
+
+#[test]
+fn killed_sweeps_resume_to_the_uninterrupted_rows() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    spec(dir, 12, 6);
+    let o = sweep(dir, "full.sqlite", &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let full = rows(&dir.join("full.sqlite"));
+    assert_eq!(full.len(), 2 * 2 * 2 * 2 * (1 + 6 + 6 + 1));
+    // Determinism: a second uninterrupted run draws and measures the same.
+    assert!(sweep(dir, "again.sqlite", &[]).status.success());
+    assert_eq!(rows(&dir.join("again.sqlite")), full);
+
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    let mut kills = 0;
+    for _ in 0..30 {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_quantscape"))
+            .args(["sweep", "spec.ron", "--out", "killed.sqlite", "--quiet"])
+            .current_dir(dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(rng.random_range(50..1500)));
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        kills += 1;
+    }
+    assert!(kills > 0, "no run was killed: make the trials slower");
+    let o = sweep(dir, "killed.sqlite", &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("0 evaluated"));
+    assert_eq!(
+        rows(&dir.join("killed.sqlite")),
+        full,
+        "after {kills} kills"
+    );
+    let conn = rusqlite::Connection::open(dir.join("killed.sqlite")).unwrap();
+    let ok: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(ok, "ok");
+}
+
+#[test]
+fn shards_cover_the_sweep_and_merge_idempotently() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    spec(dir, 2, 3);
+    assert!(sweep(dir, "full.sqlite", &[]).status.success());
+    let full = rows(&dir.join("full.sqlite"));
+    let mut seen = std::collections::HashSet::new();
+    for i in 0..3 {
+        let out = format!("s{i}.sqlite");
+        let o = sweep(dir, &out, &["--shard", &format!("{i}/3")]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        for r in rows(&dir.join(&out)) {
+            assert!(seen.insert((r.config_key.clone(), r.trial_seed)), "overlap");
+        }
+    }
+    assert_eq!(seen.len(), full.len(), "union of shards = whole sweep");
+    let merge = |dir: &Path| {
+        qs(
+            &[
+                "merge",
+                "s0.sqlite",
+                "s1.sqlite",
+                "s2.sqlite",
+                "--out",
+                "all.sqlite",
+            ],
+            dir,
+        )
+    };
+    let o = merge(dir);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(rows(&dir.join("all.sqlite")), full);
+    let o = merge(dir);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("0 trials added"));
+    assert_eq!(rows(&dir.join("all.sqlite")), full);
+    // Export: one row per trial, one per configuration.
+    let o = qs(&["export", "all.sqlite", "--csv", "all.csv"], dir);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let n_lines = |p: &str| {
+        std::fs::read_to_string(dir.join(p))
+            .unwrap()
+            .lines()
+            .count()
+    };
+    assert_eq!(n_lines("all.csv"), full.len() + 1);
+    assert_eq!(n_lines("all.summary.csv"), 2 * 2 * 2 * 2 * 4 + 1);
+}
+
+#[test]
+fn qr_accounting_matches_the_sites() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    spec(dir, 2, 3);
+    assert!(sweep(dir, "r.sqlite", &[]).status.success());
+    for r in rows(&dir.join("r.sqlite")) {
+        let model = Transformer::load(Path::new(&r.model)).unwrap();
+        let g = match r.granularity.as_str() {
+            "layer" => Granularity::Layer,
+            _ => Granularity::Matmul,
+        };
+        let s = sites(&model, g, 32);
+        let low: Vec<bool> = r.assignment.chars().map(|c| c == '1').collect();
+        assert_eq!(low.len(), s.len());
+        assert!((qr_of(&s, &low) - r.qr_achieved).abs() < 1e-12);
+        assert!((r.qr_achieved - r.qr_target).abs() <= 0.1 + 1e-12, "{r:?}");
+        if r.qr_target == 0.0 {
+            assert!(r.bits_per_weight > 8.0, "all high precision: {r:?}");
+        }
+    }
+}
+
+#[test]
+fn bad_specs_and_foreign_results_are_refused_untouched() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let good = std::fs::read_to_string(spec(dir, 2, 2)).unwrap();
+    assert!(sweep(dir, "r.sqlite", &[]).status.success());
+    let before = std::fs::read(dir.join("r.sqlite")).unwrap();
+    let cases = [
+        (good.replace("\"mxint4\"", "\"mxint5x\""), "mxint5x"),
+        (good.replace("[0.0, 0.3, 0.6, 1.0]", "[]"), "`qr` is empty"),
+        (good.replace("0.6, 1.0]", "0.6, 1.5]"), "outside [0, 1]"),
+        (good.replace("tiny/llama", "tiny/nope"), "nope"),
+        (good.replace("seed: 3", "seed: 4"), "another sweep spec"),
+    ];
+    for (text, want) in cases {
+        std::fs::write(dir.join("spec.ron"), text).unwrap();
+        let o = sweep(dir, "r.sqlite", &[]);
+        assert_eq!(o.status.code(), Some(2), "{want}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(want), "{want}: {err}");
+        assert_eq!(
+            std::fs::read(dir.join("r.sqlite")).unwrap(),
+            before,
+            "{want}"
+        );
+    }
+    // A newer schema.
+    std::fs::write(dir.join("spec.ron"), &good).unwrap();
+    let conn = rusqlite::Connection::open(dir.join("r.sqlite")).unwrap();
+    conn.execute_batch("PRAGMA user_version = 99;").unwrap();
+    drop(conn);
+    let o = sweep(dir, "r.sqlite", &[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("newer"));
+    // Bad shard.
+    let o = sweep(dir, "x.sqlite", &["--shard", "3/3"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(!dir.join("x.sqlite").exists());
+}
