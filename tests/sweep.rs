@@ -226,3 +226,63 @@ fn bad_specs_and_foreign_results_are_refused_untouched() {
     assert_eq!(o.status.code(), Some(2));
     assert!(!dir.join("x.sqlite").exists());
 }
+
+#[test]
+fn prefix_reuse_is_bit_identical_to_a_full_forward() {
+    use quantscape::codecs::{Format, Method};
+    use quantscape::eval::windows::{make_windows, WindowSpec};
+    use quantscape::eval::{Evaluator, PrefixCache};
+    use quantscape::model::quantized::{quantize_linear, Overrides};
+    use quantscape::model::Tokenizer;
+    for arch in ["llama", "gpt2", "gpt_neox"] {
+        let dir = tiny(arch);
+        let model = Transformer::load(&dir).unwrap();
+        let tok = Tokenizer::load(&dir).unwrap();
+        let text = std::fs::read_to_string(data_dir().join("tiny/sample.txt")).unwrap();
+        let spec = WindowSpec {
+            ctx: 24,
+            stride: None,
+            n_windows: 6,
+            seed: 0,
+        };
+        let w = make_windows(&tok.encode(&text).unwrap(), tok.bos, &spec, "sample").unwrap();
+        let mut ev = Evaluator::new(&model, &w).unwrap();
+        ev.max_batch_logits = 2 * 24 * model.config.vocab_size; // 3 batches
+        let base = ev.base(8, &mut |_, _| true).unwrap();
+        let f = Format::preset("mxint4").unwrap();
+        let q: Vec<_> = (0..model.linears.len())
+            .map(|i| quantize_linear(&model, i, &f, &Method::Rtn).unwrap().weight)
+            .collect();
+        let n_blocks = model.blocks.len();
+        let mut prefix = PrefixCache::new();
+        // Quantize the last block only, then also the first, then the last only again.
+        for low_blocks in [
+            vec![n_blocks - 1],
+            vec![0, n_blocks - 1],
+            vec![n_blocks - 1],
+            vec![],
+        ] {
+            let mut o = Overrides {
+                weights: vec![None; model.linears.len()],
+                operands: Vec::new(),
+            };
+            for (i, l) in model.linears.iter().enumerate() {
+                if low_blocks.contains(&l.layer) {
+                    o.weights[i] = Some(q[i].clone());
+                }
+            }
+            let sigs: Vec<String> = (0..n_blocks)
+                .map(|b| format!("{}", low_blocks.contains(&b)))
+                .collect();
+            let want = ev.compare(&base, &o, 20, 0, &mut |_, _| true).unwrap();
+            let got = ev
+                .compare_prefix(&base, &o, &sigs, &mut prefix, 20, 0)
+                .unwrap();
+            assert_eq!(got, want, "{arch} {low_blocks:?}");
+        }
+        assert!(
+            prefix.blocks_computed < prefix.blocks_total,
+            "{arch}: nothing reused"
+        );
+    }
+}

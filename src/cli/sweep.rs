@@ -142,9 +142,16 @@ pub fn run_sweep(a: &SweepArgs) -> anyhow::Result<ExitCode> {
         s.elapsed_secs
     );
     outln!(
-        "weight cache: {} hits, {} tensors quantized",
+        "weight cache: {} hits, {} tensors quantized; prefix reuse: {} of {} block evaluations done ({:.0}% saved)",
         s.cache_hits,
-        s.cache_misses
+        s.cache_misses,
+        s.blocks_computed,
+        s.blocks_total,
+        if s.blocks_total > 0 {
+            100.0 * (1.0 - s.blocks_computed as f64 / s.blocks_total as f64)
+        } else {
+            0.0
+        }
     );
     Ok(ExitCode::SUCCESS)
 }

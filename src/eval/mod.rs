@@ -61,6 +61,20 @@ impl<'a> Evaluator<'a> {
         progress: &mut dyn FnMut(usize, usize) -> bool,
         each: &mut dyn FnMut(usize, &[TokenLogits<'_>]),
     ) -> Result<()> {
+        self.run_with(
+            &mut |_, ids, b| self.model.forward(ids, b, hooks),
+            progress,
+            each,
+        )
+    }
+
+    /// [`Self::run`] with the logits of batch `(index, ids, windows)` computed by `logits`.
+    fn run_with(
+        &self,
+        logits: &mut dyn FnMut(usize, &[u32], usize) -> Result<candle_core::Tensor>,
+        progress: &mut dyn FnMut(usize, usize) -> bool,
+        each: &mut dyn FnMut(usize, &[TokenLogits<'_>]),
+    ) -> Result<()> {
         let (n, ctx, v) = (
             self.windows.len(),
             self.windows.ctx,
@@ -69,14 +83,11 @@ impl<'a> Evaluator<'a> {
         let per = self.windows.predictions_per_window();
         let bw = self.batch_windows();
         let mut w0 = 0;
+        let mut batch = 0;
         while w0 < n {
             let b = bw.min(n - w0);
             let ids = &self.windows.ids[w0 * ctx..(w0 + b) * ctx];
-            let logits = self
-                .model
-                .forward(ids, b, hooks)?
-                .flatten_all()?
-                .to_vec1::<f32>()?;
+            let logits = logits(batch, ids, b)?.flatten_all()?.to_vec1::<f32>()?;
             let rows: Vec<TokenLogits<'_>> = (0..b)
                 .flat_map(|w| (0..per).map(move |p| (w, p)))
                 .map(|(w, p)| TokenLogits {
@@ -86,6 +97,7 @@ impl<'a> Evaluator<'a> {
                 .collect();
             each(w0 * per, &rows);
             w0 += b;
+            batch += 1;
             if !progress(w0, n) {
                 return Err(Error::Cancelled);
             }
@@ -127,5 +139,107 @@ impl<'a> Evaluator<'a> {
             cmp.extend(base.compare(first, rows))
         })?;
         Ok(metrics::report(base, &cmp, resamples, seed))
+    }
+
+    /// [`Self::compare`] reusing block outputs of an earlier evaluation: `block_sigs[l]` names
+    /// what block l computes (its weights and operand formats); the leading blocks whose
+    /// signatures equal those held by `prefix` are not recomputed (their outputs are read from
+    /// it), and `prefix` then holds this evaluation's block outputs. Results are bit-identical
+    /// to [`Self::compare`] with the same hooks.
+    pub fn compare_prefix(
+        &self,
+        base: &BaseRef,
+        hooks: &dyn Hooks,
+        block_sigs: &[String],
+        prefix: &mut PrefixCache,
+        resamples: usize,
+        seed: u64,
+    ) -> Result<Report> {
+        let n_blocks = self.model.blocks.len();
+        if block_sigs.len() != n_blocks {
+            return Err(Error::Input(format!(
+                "{} block signatures for {n_blocks} blocks",
+                block_sigs.len()
+            )));
+        }
+        if base.n_tokens() != self.windows.len() * self.windows.predictions_per_window() {
+            return Err(Error::Input(
+                "the base reference was computed on other windows".into(),
+            ));
+        }
+        let keep = prefix.enabled;
+        let same = prefix
+            .sigs
+            .iter()
+            .zip(block_sigs)
+            .take_while(|(a, b)| a == b)
+            .count();
+        prefix.sigs.truncate(same);
+        let mut cmp: Vec<TokenCompare> = Vec::with_capacity(base.n_tokens());
+        let model = self.model;
+        let mut logits = |batch: usize, ids: &[u32], b: usize| -> Result<candle_core::Tensor> {
+            if keep && prefix.states.len() <= batch {
+                prefix.states.resize_with(batch + 1, Vec::new);
+            }
+            let mut states = if keep {
+                prefix.states.get_mut(batch)
+            } else {
+                None
+            };
+            // Blocks 0..start are the same as last time and their outputs are held.
+            let start = states.as_ref().map_or(0, |s| same.min(s.len()));
+            let mut x = match states.as_ref().and_then(|s| s.get(start.wrapping_sub(1))) {
+                Some(t) if start > 0 => t.clone(),
+                _ => model.embed_ids(ids, b)?,
+            };
+            if let Some(s) = states.as_mut() {
+                s.truncate(start);
+            }
+            for l in start..n_blocks {
+                x = model.block_forward(l, &x, hooks)?;
+                if let Some(s) = states.as_mut() {
+                    s.push(x.clone());
+                }
+            }
+            prefix.blocks_total += n_blocks;
+            prefix.blocks_computed += n_blocks - start;
+            model.head(&x)
+        };
+        self.run_with(&mut logits, &mut |_, _| true, &mut |first, rows| {
+            cmp.extend(base.compare(first, rows))
+        })?;
+        if keep {
+            prefix.sigs = block_sigs.to_vec();
+        }
+        Ok(metrics::report(base, &cmp, resamples, seed))
+    }
+}
+
+/// Block outputs of the last evaluation, per batch, for [`Evaluator::compare_prefix`].
+#[derive(Debug, Default)]
+pub struct PrefixCache {
+    /// Keep outputs (off: every block is recomputed, as `compare` does).
+    pub enabled: bool,
+    sigs: Vec<String>,
+    states: Vec<Vec<candle_core::Tensor>>,
+    /// Block evaluations a plain forward pass would have done.
+    pub blocks_total: usize,
+    /// Block evaluations actually done.
+    pub blocks_computed: usize,
+}
+
+impl PrefixCache {
+    /// An enabled, empty cache.
+    pub fn new() -> Self {
+        Self {
+            enabled: true,
+            ..Self::default()
+        }
+    }
+
+    /// Forgets the held outputs (another model or other windows).
+    pub fn clear(&mut self) {
+        self.sigs.clear();
+        self.states.clear();
     }
 }

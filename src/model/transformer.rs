@@ -415,7 +415,17 @@ impl Transformer {
 
     /// Logits `[B, T, V]` for `ids` (`batch` rows of equal length, row-major).
     pub fn forward(&self, ids: &[u32], batch: usize, hooks: &dyn Hooks) -> Result<Tensor> {
-        let h = self.hidden_states(ids, batch, hooks)?;
+        let mut x = self.embed_ids(ids, batch)?;
+        let mask = causal_mask(x.dim(1)?, x.device())?;
+        for block in &self.blocks {
+            x = self.block(block, &x, &mask, hooks)?;
+        }
+        self.head(&x)
+    }
+
+    /// Logits `[B, T, V]` from the output of the last block (final norm, then the LM head).
+    pub fn head(&self, x: &Tensor) -> Result<Tensor> {
+        let h = self.final_norm.forward_ad(x, self.differentiable)?;
         let (b, t, d) = h.dims3()?;
         let logits = h.reshape((b * t, d))?.matmul(&self.lm_head.t()?)?;
         Ok(logits.reshape((b, t, self.config.vocab_size))?)

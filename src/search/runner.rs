@@ -23,7 +23,10 @@ use crate::error::{Error, Result};
 use crate::eval::corpus;
 use crate::eval::metrics::Report;
 use crate::eval::windows::{make_windows, WindowSpec};
-use crate::eval::Evaluator;
+use crate::eval::{Evaluator, PrefixCache};
+
+/// Largest memory for reusable block outputs per model (else every block is recomputed).
+pub const PREFIX_BYTES: usize = 1 << 30;
 use crate::model::calibrated::{quantize_calibrated, DEFAULT_CALIB_WINDOWS};
 use crate::model::quantized::{quantize_linear, Overrides};
 use crate::model::{hub, Tokenizer, Transformer};
@@ -37,18 +40,39 @@ pub struct ResolvedModel {
     pub dir: PathBuf,
 }
 
-/// Expands `bundled:NAME`, `bundled:PREFIX*` (every folder of `bundled_root` starting with
-/// PREFIX, sorted), folders and Hugging Face cache ids. A missing model is an error.
+/// `*` matches any run of characters (the only wildcard).
+pub fn glob_match(pattern: &str, name: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if parts.len() == 1 {
+        return pattern == name;
+    }
+    if name.len() < first.len() + last.len() || !name.starts_with(first) || !name.ends_with(last) {
+        return false;
+    }
+    let mut rest = &name[first.len()..name.len() - last.len()];
+    for p in &parts[1..parts.len() - 1] {
+        match rest.find(p) {
+            Some(i) => rest = &rest[i + p.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+/// Expands `bundled:NAME`, `bundled:PATTERN` with `*` wildcards (every matching folder of
+/// `bundled_root` holding a config.json, sorted), folders and Hugging Face cache ids. A missing
+/// model is an error. A spec written with patterns picks up newly trained models on rerun.
 pub fn expand_models(spec: &SweepSpec, bundled_root: &Path) -> Result<Vec<ResolvedModel>> {
     let mut out = Vec::new();
     for m in &spec.models {
         if let Some(name) = m.strip_prefix("bundled:") {
-            if let Some(prefix) = name.strip_suffix('*') {
+            if name.contains('*') {
                 let mut found: Vec<String> = std::fs::read_dir(bundled_root)
                     .map_err(|e| Error::io("list", bundled_root, e))?
                     .filter_map(|e| e.ok())
                     .map(|e| e.file_name().to_string_lossy().to_string())
-                    .filter(|n| n.starts_with(prefix) && !n.starts_with('.'))
+                    .filter(|n| glob_match(name, n) && !n.starts_with('.'))
                     .filter(|n| bundled_root.join(n).join("config.json").is_file())
                     .collect();
                 found.sort();
@@ -126,6 +150,10 @@ pub struct RunSummary {
     pub cache_hits: usize,
     /// Weight-cache misses (tensors quantized).
     pub cache_misses: usize,
+    /// Block evaluations plain forward passes would have done for the evaluated trials.
+    pub blocks_total: usize,
+    /// Block evaluations done (the rest were reused from the previous trial's prefix).
+    pub blocks_computed: usize,
 }
 
 /// Per-model state.
@@ -136,6 +164,7 @@ struct ModelRun {
     calib_ids: Vec<u32>,
     sites: HashMap<Granularity, Vec<Site>>,
     memo: HashMap<String, Report>,
+    prefix: PrefixCache,
 }
 
 fn prepare(m: &ResolvedModel, spec: &SweepSpec, store: &Store) -> Result<ModelRun> {
@@ -178,6 +207,10 @@ fn prepare(m: &ResolvedModel, spec: &SweepSpec, store: &Store) -> Result<ModelRu
         .into_iter()
         .map(|g| (g, sites(&model, g, ctx)))
         .collect();
+    // Block outputs of every window for every block, kept when they fit the budget.
+    let state_bytes = model.blocks.len() * windows.len() * ctx * model.config.hidden_size * 4;
+    let mut prefix = PrefixCache::new();
+    prefix.enabled = state_bytes <= PREFIX_BYTES;
     Ok(ModelRun {
         model,
         windows,
@@ -185,6 +218,7 @@ fn prepare(m: &ResolvedModel, spec: &SweepSpec, store: &Store) -> Result<ModelRu
         calib_ids,
         sites,
         memo: HashMap::new(),
+        prefix,
     })
 }
 
@@ -258,6 +292,7 @@ pub fn run(
     let total = todo.len();
     let mut done = 0;
     let mut cache = WeightCache::new(cache_bytes);
+    let mut blocks = (0, 0);
     for m in models {
         let items: Vec<&(usize, usize)> = todo
             .iter()
@@ -268,9 +303,25 @@ pub fn run(
         }
         let mut mr = prepare(m, spec, store)?;
         cache.clear();
-        for &&(ci, t) in &items {
+        // Draw every trial first, then evaluate in the order of their block signatures, so
+        // consecutive trials share the longest prefix of identical blocks.
+        let mut planned: Vec<(usize, usize, Option<Plan>)> = items
+            .iter()
+            .map(|&&(ci, t)| (ci, t, plan(spec, &configs[ci], t, &mr)))
+            .collect();
+        planned.sort_by(|a, b| {
+            let key = |p: &Option<Plan>| p.as_ref().map(|p| p.block_sigs.clone());
+            key(&a.2).cmp(&key(&b.2))
+        });
+        for (ci, t, p) in planned {
             let c = &configs[ci];
-            let row = trial(spec, c, t, &mut mr, &mut cache, &mut summary)?;
+            let row = match p {
+                Some(p) => Some(trial(spec, c, t, p, &mut mr, &mut cache, &mut summary)?),
+                None => {
+                    summary.unreachable += 1;
+                    None
+                }
+            };
             if let Some(r) = &row {
                 store.put_trial(r)?;
             }
@@ -285,46 +336,87 @@ pub fn run(
                 return Err(Error::Cancelled);
             }
         }
+        blocks.0 += mr.prefix.blocks_total;
+        blocks.1 += mr.prefix.blocks_computed;
     }
     summary.cache_hits = cache.hits;
+    summary.blocks_total = blocks.0;
+    summary.blocks_computed = blocks.1;
     summary.cache_misses = cache.misses;
     summary.elapsed_secs = t0.elapsed().as_secs_f64();
     Ok(summary)
 }
 
-/// Evaluates trial `t` of `c` (None when its target Qr is unreachable).
-fn trial(
-    spec: &SweepSpec,
-    c: &Configuration,
-    t: usize,
-    mr: &mut ModelRun,
-    cache: &mut WeightCache,
-    summary: &mut RunSummary,
-) -> Result<Option<TrialRow>> {
-    let t0 = Instant::now();
+/// A trial's assignment and what each block computes under it.
+struct Plan {
+    seed: u64,
+    assignment: super::assign::Assignment,
+    low_linear: Vec<bool>,
+    /// Matmul operand precision (matmul-wise only): Some(low?).
+    low_matmul: Vec<Option<bool>>,
+    /// Per block: the formats of its weights and operands.
+    block_sigs: Vec<String>,
+    memo_key: String,
+}
+
+/// Draws trial `t` of `c` (None when its target Qr is unreachable).
+fn plan(spec: &SweepSpec, c: &Configuration, t: usize, mr: &ModelRun) -> Option<Plan> {
     let seed = c.trial_seed(spec.seed, t);
     let sites = &mr.sites[&c.granularity];
-    let Some(a) = assign(sites, c.qr_target, spec.qr_tolerance, seed) else {
-        summary.unreachable += 1;
-        return Ok(None);
-    };
-    let (low_f, high_f, method) = (c.low_format()?, c.high_format()?, c.method()?);
-    let n_lin = mr.model.linears.len();
-    let mut low_linear = vec![false; n_lin];
+    let a = assign(sites, c.qr_target, spec.qr_tolerance, seed)?;
+    let model = &mr.model;
+    let mut low_linear = vec![false; model.linears.len()];
+    let mut low_matmul = vec![None; model.matmuls.len()];
     for (s, l) in sites.iter().zip(&a.low) {
         for &i in &s.linears {
             low_linear[i] = *l;
         }
+        if c.granularity == Granularity::Matmul {
+            for &m in &s.matmuls {
+                low_matmul[m] = Some(*l);
+            }
+        }
     }
-    let memo_key = format!(
-        "{}|{}|{}|{}|{}",
-        c.granularity,
-        c.low,
-        c.high,
-        c.method,
-        a.bits()
-    );
-    let report = match mr.memo.get(&memo_key) {
+    let low_w = format!("{}/{}", c.low, c.method);
+    let mut block_sigs = vec![String::new(); model.blocks.len()];
+    for (i, l) in model.linears.iter().enumerate() {
+        let f = if low_linear[i] { &low_w } else { &c.high };
+        block_sigs[l.layer].push_str(&format!("w{i}={f};"));
+    }
+    for (m, site) in model.matmuls.iter().enumerate() {
+        if let Some(low) = low_matmul[m] {
+            let f = if low { &c.low } else { &c.high };
+            block_sigs[site.layer].push_str(&format!("a{m}={f};"));
+        }
+    }
+    // What the forward pass sees, whole: equal keys give equal evaluations (a Qr = 0 trial of
+    // every low format and Qb is one evaluation).
+    let memo_key = block_sigs.concat();
+    Some(Plan {
+        seed,
+        assignment: a,
+        low_linear,
+        low_matmul,
+        block_sigs,
+        memo_key,
+    })
+}
+
+/// Evaluates trial `t` of `c` with its plan.
+fn trial(
+    spec: &SweepSpec,
+    c: &Configuration,
+    t: usize,
+    p: Plan,
+    mr: &mut ModelRun,
+    cache: &mut WeightCache,
+    summary: &mut RunSummary,
+) -> Result<TrialRow> {
+    let t0 = Instant::now();
+    let (seed, a, low_linear, memo_key) = (p.seed, &p.assignment, &p.low_linear, &p.memo_key);
+    let (low_f, high_f, method) = (c.low_format()?, c.high_format()?, c.method()?);
+    let n_lin = mr.model.linears.len();
+    let report = match mr.memo.get(memo_key) {
         Some(r) => {
             summary.reused += 1;
             r.clone()
@@ -343,35 +435,34 @@ fn trial(
                 o.weights[i] = Some(w);
             }
             if c.granularity == Granularity::Matmul {
-                let mut ops = vec![None; mr.model.matmuls.len()];
-                for (s, l) in sites.iter().zip(&a.low) {
-                    for &m in &s.matmuls {
-                        ops[m] = Some(if *l { low_f } else { high_f });
-                    }
-                }
-                o.operands = ops;
+                o.operands = p
+                    .low_matmul
+                    .iter()
+                    .map(|l| l.map(|low| if low { low_f } else { high_f }))
+                    .collect();
             }
             let ev = Evaluator::new(&mr.model, &mr.windows)?;
-            let r = ev.compare(
+            let r = ev.compare_prefix(
                 &mr.base,
                 &o,
+                &p.block_sigs,
+                &mut mr.prefix,
                 spec.eval.resamples,
                 spec.eval.seed,
-                &mut |_, _| true,
             )?;
             summary.evaluated += 1;
-            mr.memo.insert(memo_key, r.clone());
+            mr.memo.insert(memo_key.clone(), r.clone());
             r
         }
     };
     let (mut bits, mut n) = (0.0, 0.0);
-    for (l, low) in mr.model.linears.iter().zip(&low_linear) {
+    for (l, low) in mr.model.linears.iter().zip(low_linear) {
         let f = if *low { &low_f } else { &high_f };
         let k = l.n_params() as f64;
         bits += f.bits_per_weight(l.out_features, l.in_features) * k;
         n += k;
     }
-    Ok(Some(TrialRow {
+    Ok(TrialRow {
         config_key: c.key(),
         trial_seed: seed,
         trial_index: t,
@@ -395,5 +486,22 @@ fn trial(
         n_tokens: report.n_tokens,
         seconds: t0.elapsed().as_secs_f64(),
         assignment: a.bits(),
-    }))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob_match;
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("qs-llama-*", "qs-llama-s1-2M"));
+        assert!(glob_match("qs-*-2M", "qs-neox-s5-2M"));
+        assert!(!glob_match("qs-*-2M", "qs-neox-s5-500k"));
+        assert!(glob_match("*", "x"));
+        assert!(glob_match("a*b*c", "aXbYc"));
+        assert!(!glob_match("a*b*c", "aXcYb"));
+        assert!(!glob_match("ab*ba", "aba"));
+        assert!(glob_match("exact", "exact") && !glob_match("exact", "exactly"));
+    }
 }

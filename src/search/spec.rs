@@ -93,8 +93,8 @@ impl Default for EvalSpec {
 pub struct SweepSpec {
     /// Name (stored with the results).
     pub name: String,
-    /// Models: `bundled:NAME` (assets/models/NAME), `bundled:PREFIX*` (every bundled model whose
-    /// name starts with PREFIX), a folder, or an `org/name` in the Hugging Face cache.
+    /// Models: `bundled:NAME` (assets/models/NAME), `bundled:PATTERN` (`*` wildcards, e.g.
+    /// `bundled:qs-*-2M`), a folder, or an `org/name` in the Hugging Face cache.
     pub models: Vec<String>,
     /// Site granularities.
     pub granularities: Vec<Granularity>,
