@@ -18,6 +18,9 @@ use crate::model::{Hooks, NoHooks, Transformer};
 use metrics::{BaseRef, Report, TokenCompare, TokenLogits};
 use windows::Windows;
 
+/// Computes the logits of batch `(index, ids, windows)`.
+type BatchLogits<'a> = dyn FnMut(usize, &[u32], usize) -> Result<candle_core::Tensor> + 'a;
+
 /// Default top-k kept per base token for KL.
 pub const DEFAULT_TOP_K: usize = 64;
 /// Default bootstrap resamples.
@@ -71,7 +74,7 @@ impl<'a> Evaluator<'a> {
     /// [`Self::run`] with the logits of batch `(index, ids, windows)` computed by `logits`.
     fn run_with(
         &self,
-        logits: &mut dyn FnMut(usize, &[u32], usize) -> Result<candle_core::Tensor>,
+        logits: &mut BatchLogits<'_>,
         progress: &mut dyn FnMut(usize, usize) -> bool,
         each: &mut dyn FnMut(usize, &[TokenLogits<'_>]),
     ) -> Result<()> {
