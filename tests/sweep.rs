@@ -286,3 +286,21 @@ fn prefix_reuse_is_bit_identical_to_a_full_forward() {
         );
     }
 }
+
+#[test]
+fn bundled_sweep_specs_are_valid() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/sweeps");
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "ron") {
+            let text = std::fs::read_to_string(&p).unwrap();
+            let spec = quantscape::search::SweepSpec::from_ron(&text, "spec").unwrap();
+            spec.validate().unwrap();
+            let configs = spec.configurations(&["m".to_string()]).unwrap();
+            assert!(!configs.is_empty(), "{}", p.display());
+            n += 1;
+        }
+    }
+    assert!(n >= 2);
+}
