@@ -1,6 +1,8 @@
 //! CSV export of a results store: one row per trial, and one row per configuration with the
 //! distribution of ΔL across its trials (best = lowest, mean, median, 10/25/75/90 % quantiles,
-//! worst), joined with the model's N, D and base NLL — ready for pandas, R or `quantscape fit`.
+//! worst), joined with the model's N, D and base NLL — ready for pandas, R or `quantscape fit`
+//! (whose column names it uses: `n_params`, `train_tokens`, `qr` (mean achieved), `qb`,
+//! `bits_per_weight`, `delta_loss` (mean ΔL; `--target delta_nll_best` fits the best trials)).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -29,16 +31,20 @@ pub struct ConfigSummary {
     pub high: String,
     /// Method.
     pub method: String,
-    /// Qb.
-    pub qb: String,
+    /// Qb as spelled (`32`, `channel`, `tensor`).
+    pub qb_spec: String,
+    /// Qb as a number (NaN for per-channel and per-tensor), the laws' `Qb`.
+    pub qb: f64,
     /// Target Qr.
     pub qr_target: f64,
-    /// Mean achieved Qr.
-    pub qr_achieved_mean: f64,
+    /// Mean achieved Qr, the laws' `Qr`.
+    pub qr: f64,
     /// Mean bits per weight.
-    pub bits_per_weight_mean: f64,
+    pub bits_per_weight: f64,
     /// Trials stored.
     pub n_trials: usize,
+    /// Mean ΔL over the trials, the laws' default target.
+    pub delta_loss: f64,
     /// Lowest ΔL (the best assignment found by random search).
     pub delta_nll_best: f64,
     /// Mean ΔL.
@@ -95,11 +101,13 @@ pub fn summarize(trials: &[TrialRow], models: &[ModelRow]) -> Vec<ConfigSummary>
                 low: f.low.clone(),
                 high: f.high.clone(),
                 method: f.method.clone(),
-                qb: f.qb.clone(),
+                qb_spec: f.qb.clone(),
+                qb: f.qb.parse().unwrap_or(f64::NAN),
                 qr_target: f.qr_target,
-                qr_achieved_mean: mean(&|t| t.qr_achieved),
-                bits_per_weight_mean: mean(&|t| t.bits_per_weight),
+                qr: mean(&|t| t.qr_achieved),
+                bits_per_weight: mean(&|t| t.bits_per_weight),
                 n_trials: ts.len(),
+                delta_loss: mean(&|t| t.delta_nll),
                 delta_nll_best: dl[0],
                 delta_nll_mean: mean(&|t| t.delta_nll),
                 delta_nll_median: quantile(&dl, 0.5),
