@@ -5,15 +5,21 @@
 //! `model` → `codecs` (pure CPU reference kernels) → `gpu` → `eval` → `search` → `laws` →
 //! `landscape` → `jobs` → `app`/`cli`. Only `app` imports egui.
 //!
-//! Present today: [`codecs`] (every block format, RTN and HQQ), [`model`] (Hugging Face
-//! checkpoints of the Llama, GPT-2 and GPT-NeoX families, tokenizers, the CPU forward pass with
-//! its hooks), [`eval`] (NLL, ΔL with bootstrap CI, KL, top-1) and [`laws`] (scaling-law forms,
-//! robust fits with bootstrap CIs, random-forest predictor, grids and isolines). The rest lands
+//! Present today: [`codecs`] (every block format; RTN, HQQ, GPTQ and AWQ), [`model`] (Hugging
+//! Face checkpoints of the Llama, GPT-2 and GPT-NeoX families and llama GGUF files, tokenizers,
+//! the CPU forward pass with its hooks, sequential calibration), [`eval`] (NLL, ΔL with bootstrap
+//! CI, KL, top-1; the bundled corpus), [`train`] (the bundled families' trainer), [`search`]
+//! (mixed-precision sweeps and their SQLite store), [`laws`] (scaling-law forms, robust fits with
+//! bootstrap CIs, random-forest predictor, grids and isolines), [`jobs`] (background work) and,
+//! with feature `gui`, `app` (the explorer's Laws view). The GPU engine and the landscape land
 //! issue by issue.
 
+#[cfg(feature = "gui")]
+pub mod app;
 pub mod codecs;
 pub mod error;
 pub mod eval;
+pub mod jobs;
 pub mod laws;
 pub mod model;
 pub mod search;

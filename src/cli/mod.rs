@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::io::Write as _;
 
 use anyhow::Context as _;
-use clap::{CommandFactory as _, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 use quantscape::codecs::{BlockSize, Format, Rounding};
 
 /// `println!` that returns the write error (a closed pipe ends the program quietly with exit 0
@@ -38,7 +38,7 @@ mod train;
 #[derive(Parser, Debug)]
 #[command(name = "quantscape", version, about, long_about = None)]
 pub struct Cli {
-    /// What to do; without a subcommand the explorer opens (prints this help until it lands).
+    /// What to do; without a subcommand the explorer opens (builds without `gui` print this help).
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -90,8 +90,14 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Laws(a)) => laws::run_laws(&a),
         Some(Command::Fit(a)) => laws::run_fit(&a),
         Some(Command::Predict(a)) => laws::run_predict(&a),
+        #[cfg(feature = "gui")]
         None => {
-            Cli::command().print_help()?;
+            quantscape::app::run()?;
+            Ok(ExitCode::SUCCESS)
+        }
+        #[cfg(not(feature = "gui"))]
+        None => {
+            <Cli as clap::CommandFactory>::command().print_help()?;
             outln!();
             Ok(ExitCode::SUCCESS)
         }

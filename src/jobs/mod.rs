@@ -1,0 +1,208 @@
+//! Background jobs for the explorer and the CLI: long work (loading, quantizing, sweeps, fits
+//! with bootstrap, landscapes) runs on its own thread with a progress fraction, a cancel flag
+//! and a waker called whenever there is something new to show (the GUI passes
+//! `ctx.request_repaint`). The UI thread only polls: it never blocks on a job.
+//!
+//! A job's closure receives a [`JobCtx`]; it reports `set_progress(done, total)` and checks
+//! [`JobCtx::check`] between units of work (returning [`Error::Cancelled`] when asked to stop).
+//! A panic inside a job becomes an error result, not a crashed app.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::mpsc::{channel, Receiver, TryRecvError};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::error::{Error, Result};
+
+/// Called when a job has news (progress, a result).
+pub type Waker = Arc<dyn Fn() + Send + Sync>;
+
+/// A waker that does nothing (CLI, tests).
+pub fn no_waker() -> Waker {
+    Arc::new(|| {})
+}
+
+/// What a running job sees.
+pub struct JobCtx {
+    progress: Arc<AtomicU32>,
+    cancel: Arc<AtomicBool>,
+    waker: Waker,
+}
+
+impl JobCtx {
+    /// Reports `done` of `total` units and wakes the UI.
+    pub fn set_progress(&self, done: usize, total: usize) {
+        let f = if total == 0 {
+            0.0
+        } else {
+            (done as f32 / total as f32).clamp(0.0, 1.0)
+        };
+        self.progress.store(f.to_bits(), Ordering::Relaxed);
+        (self.waker)();
+    }
+
+    /// Whether cancellation was requested.
+    pub fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
+
+    /// `Err(Cancelled)` once cancellation was requested.
+    pub fn check(&self) -> Result<()> {
+        if self.cancelled() {
+            Err(Error::Cancelled)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// A job producing a `T`.
+pub struct Job<T> {
+    /// What it does, for the progress list.
+    pub name: String,
+    progress: Arc<AtomicU32>,
+    cancel: Arc<AtomicBool>,
+    rx: Receiver<Result<T>>,
+    started: Instant,
+    finished_secs: Option<f64>,
+}
+
+impl<T: Send + 'static> Job<T> {
+    /// Starts `work` on a new thread.
+    pub fn spawn(
+        name: impl Into<String>,
+        waker: Waker,
+        work: impl FnOnce(&JobCtx) -> Result<T> + Send + 'static,
+    ) -> Self {
+        let progress = Arc::new(AtomicU32::new(0f32.to_bits()));
+        let cancel = Arc::new(AtomicBool::new(false));
+        let (tx, rx) = channel();
+        let ctx = JobCtx {
+            progress: progress.clone(),
+            cancel: cancel.clone(),
+            waker: waker.clone(),
+        };
+        let name = name.into();
+        let label = name.clone();
+        std::thread::spawn(move || {
+            let out = catch_unwind(AssertUnwindSafe(|| work(&ctx)))
+                .unwrap_or_else(|_| Err(Error::Numerical(format!("job `{label}` panicked"))));
+            // The receiver may be gone (job dropped): nothing to report then.
+            let _ = tx.send(out);
+            waker();
+        });
+        Self {
+            name,
+            progress,
+            cancel,
+            rx,
+            started: Instant::now(),
+            finished_secs: None,
+        }
+    }
+
+    /// Progress in [0, 1].
+    pub fn progress(&self) -> f32 {
+        f32::from_bits(self.progress.load(Ordering::Relaxed))
+    }
+
+    /// Asks the job to stop at its next check.
+    pub fn cancel(&self) {
+        self.cancel.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether cancellation was requested.
+    pub fn cancel_requested(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
+
+    /// The result, once (None while running, and after it was taken).
+    pub fn poll(&mut self) -> Option<Result<T>> {
+        match self.rx.try_recv() {
+            Ok(r) => {
+                self.finished_secs = Some(self.started.elapsed().as_secs_f64());
+                Some(r)
+            }
+            Err(TryRecvError::Empty) => None,
+            Err(TryRecvError::Disconnected) => None,
+        }
+    }
+
+    /// Seconds since start (or until it finished).
+    pub fn elapsed_secs(&self) -> f64 {
+        self.finished_secs
+            .unwrap_or_else(|| self.started.elapsed().as_secs_f64())
+    }
+
+    /// Waits for the result (CLI and tests only; never on the UI thread).
+    pub fn wait(self) -> Result<T> {
+        self.rx
+            .recv()
+            .unwrap_or_else(|_| Err(Error::Numerical(format!("job `{}` vanished", self.name))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    #[test]
+    fn progress_result_and_waker() {
+        let wakes = Arc::new(AtomicUsize::new(0));
+        let w = wakes.clone();
+        let job = Job::spawn(
+            "sum",
+            Arc::new(move || {
+                w.fetch_add(1, Ordering::Relaxed);
+            }),
+            |ctx| {
+                let mut s = 0u64;
+                for i in 0..10 {
+                    ctx.check()?;
+                    s += i;
+                    ctx.set_progress(i as usize + 1, 10);
+                }
+                Ok(s)
+            },
+        );
+        assert_eq!(job.wait().unwrap(), 45);
+        assert!(wakes.load(Ordering::Relaxed) >= 11);
+    }
+
+    #[test]
+    fn cancel_and_panic_become_errors() {
+        let job: Job<()> = Job::spawn("spin", no_waker(), |ctx| loop {
+            ctx.check()?;
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        });
+        job.cancel();
+        assert!(matches!(job.wait(), Err(Error::Cancelled)));
+        let job: Job<()> = Job::spawn("boom", no_waker(), |_| panic!("boom"));
+        let e = job.wait().unwrap_err();
+        assert!(e.to_string().contains("panicked"), "{e}");
+    }
+
+    #[test]
+    fn poll_never_blocks() {
+        let mut job: Job<u8> = Job::spawn("slow", no_waker(), |ctx| {
+            while !ctx.cancelled() {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            Ok(7)
+        });
+        assert!(job.poll().is_none());
+        job.cancel();
+        let t = Instant::now();
+        loop {
+            if let Some(r) = job.poll() {
+                assert_eq!(r.unwrap(), 7);
+                break;
+            }
+            assert!(t.elapsed().as_secs() < 10);
+            std::thread::yield_now();
+        }
+        assert!(job.elapsed_secs() >= 0.0);
+    }
+}
