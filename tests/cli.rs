@@ -2,20 +2,12 @@
 //! and fail cleanly (exit 2, one line, nothing left behind) on bad input.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use quantscape::codecs::{fake_quant, Format, Method};
 use quantscape::model::checkpoint::Checkpoint;
 
-use crate::util::tiny_checkpoint;
-
-fn qs(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_quantscape"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .unwrap()
-}
+use crate::util::{qs, tiny_checkpoint};
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).to_string()

@@ -342,11 +342,7 @@ fn gptq_lowers_delta_loss_on_a_bundled_model() {
 }
 
 fn qs(args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_quantscape"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap()
+    crate::util::qs(args, Path::new(env!("CARGO_MANIFEST_DIR")))
 }
 
 #[test]

@@ -11,15 +11,7 @@ use quantscape::search::assign::{qr_of, sites};
 use quantscape::search::{Granularity, Store, TrialRow};
 use rand::{Rng as _, SeedableRng as _};
 
-use crate::util::data_dir;
-
-fn qs(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_quantscape"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .unwrap()
-}
+use crate::util::{data_dir, qs};
 
 fn tiny(name: &str) -> PathBuf {
     data_dir().join("tiny").join(name)

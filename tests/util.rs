@@ -145,3 +145,12 @@ pub fn tiny_checkpoint(dir: &Path, dtype: &str) {
     .unwrap();
     std::fs::write(dir.join("tokenizer.json"), "{}").unwrap();
 }
+
+/// Runs the `quantscape` binary in `cwd`.
+pub fn qs(args: &[&str], cwd: &Path) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_quantscape"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .unwrap()
+}

@@ -262,22 +262,7 @@ impl Store {
 
     /// Records (or refreshes) a model row.
     pub fn put_model(&self, m: &ModelRow) -> Result<()> {
-        self.conn
-            .execute(
-                "INSERT OR REPLACE INTO models VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                params![
-                    m.model,
-                    m.path,
-                    m.architecture,
-                    m.n_params_non_embedding as i64,
-                    m.n_params_total as i64,
-                    m.train_tokens.map(|t| t as i64),
-                    m.nll_base,
-                    m.n_windows as i64,
-                    m.ctx as i64
-                ],
-            )
-            .map_err(|e| db(&self.path, e))?;
+        insert_model(&self.conn, m, "INSERT OR REPLACE").map_err(|e| db(&self.path, e))?;
         Ok(())
     }
 
@@ -375,21 +360,7 @@ impl Store {
             .unchecked_transaction()
             .map_err(|e| db(&self.path, e))?;
         for m in o.models()? {
-            tx.execute(
-                "INSERT OR IGNORE INTO models VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                params![
-                    m.model,
-                    m.path,
-                    m.architecture,
-                    m.n_params_non_embedding as i64,
-                    m.n_params_total as i64,
-                    m.train_tokens.map(|t| t as i64),
-                    m.nll_base,
-                    m.n_windows as i64,
-                    m.ctx as i64
-                ],
-            )
-            .map_err(|e| db(&self.path, e))?;
+            insert_model(&tx, &m, "INSERT OR IGNORE").map_err(|e| db(&self.path, e))?;
         }
         for t in o.trials()? {
             insert_trial(&tx, &t).map_err(|e| db(&self.path, e))?;
@@ -427,6 +398,23 @@ fn insert_trial(conn: &Connection, t: &TrialRow) -> rusqlite::Result<usize> {
             t.n_tokens as i64,
             t.seconds,
             t.assignment
+        ],
+    )
+}
+
+fn insert_model(conn: &Connection, m: &ModelRow, verb: &str) -> rusqlite::Result<usize> {
+    conn.execute(
+        &format!("{verb} INTO models VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
+        params![
+            m.model,
+            m.path,
+            m.architecture,
+            m.n_params_non_embedding as i64,
+            m.n_params_total as i64,
+            m.train_tokens.map(|t| t as i64),
+            m.nll_base,
+            m.n_windows as i64,
+            m.ctx as i64
         ],
     )
 }
