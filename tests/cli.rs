@@ -191,9 +191,28 @@ fn formats_lists_every_preset() {
         out.contains("4.1250"),
         "mxfp4 at Qb=64 is 4.125 bits: {out}"
     );
-    let o = qs(&[], tmp.path());
+    let o = qs(&["--help"], tmp.path());
     assert!(o.status.success());
     assert!(String::from_utf8_lossy(&o.stdout).contains("quantize"));
+}
+
+/// Without a subcommand the GUI build opens the explorer; with no display that is a clear error
+/// (exit 2, naming the way out), never a panic.
+#[cfg(feature = "gui")]
+#[test]
+fn explorer_without_a_display_fails_cleanly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_quantscape"))
+        .current_dir(tmp.path())
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .env_remove("WAYLAND_SOCKET")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("cannot open the explorer window"), "{err}");
+    assert!(err.contains("xvfb-run"), "{err}");
 }
 
 /// A CSV drawn from the strong unified law (C, A, γ_N, d, γ_c) = (1, 2.5, 0.3, 8, 0.45), with a

@@ -83,5 +83,10 @@ pub fn run() -> crate::Result<()> {
         options,
         Box::new(|cc| Ok(Box::new(App::new(&cc.egui_ctx)))),
     )
-    .map_err(|e| crate::Error::Input(format!("cannot open the explorer window: {e}")))
+    .map_err(|e| {
+        crate::Error::Input(format!(
+            "cannot open the explorer window: {e} (no display? run it under a desktop session \
+             or `xvfb-run`, or use a subcommand: `quantscape --help`)"
+        ))
+    })
 }
