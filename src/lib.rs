@@ -10,7 +10,8 @@
 //! the CPU forward pass with its hooks, sequential calibration), [`eval`] (NLL, ΔL with bootstrap
 //! CI, KL, top-1; the bundled corpus), [`train`] (the bundled families' trainer), [`search`]
 //! (mixed-precision sweeps and their SQLite store), [`laws`] (scaling-law forms, robust fits with
-//! bootstrap CIs, random-forest predictor, grids and isolines), [`jobs`] (background work) and,
+//! bootstrap CIs, random-forest predictor, grids and isolines), [`jobs`] (background work), [`io`]
+//! (crash-safe writes) and,
 //! with feature `gui`, `app` (the explorer's Laws view). The GPU engine and the landscape land
 //! issue by issue.
 
@@ -19,6 +20,7 @@ pub mod app;
 pub mod codecs;
 pub mod error;
 pub mod eval;
+pub mod io;
 pub mod jobs;
 pub mod laws;
 pub mod model;

@@ -1,57 +1,48 @@
-//! The Laws view: fit a law (as a background job), draw ΔL over (N, Qr) as a heatmap with
-//! labelled isolines and the measured points on top, with a slider for the third variable (Qb)
-//! that re-evaluates the map every frame, what-if sliders for the law's own parameters, and
-//! exclusion of model sizes with a warm refit.
+//! The Laws view: fit a law to measured ΔL (as a background job with bootstrap CIs) and show it
+//! as a contour map over two of (N, Qr, Qb) with a slider for the third that re-evaluates the map
+//! every frame; what-if sliders for the law's own parameters; excluding model sizes refits warm;
+//! a parameter table with CIs, a measured-vs-predicted plot, and ΔL-budget curves.
 //!
-//! Everything drawn is precomputed here (grid, isolines) from `laws`; the plot only draws.
-//! Axes: N on log10 (tick labels 10^k), Qr linear.
+//! Data: the bundled demo sweep (`assets/demo/demo.sqlite`) when present, else points drawn from
+//! the strong law with known parameters; or any CSV/results store the user opens. Figures are
+//! computed in [`super::laws_figs`] and cached by the bits of everything they depend on.
 
-use std::collections::BTreeSet;
+use egui::{RichText, Ui};
 
-use egui::{Color32, RichText, Ui};
-use egui_plot::{Heatmap, Legend, Line, Plot, PlotPoint, PlotPoints, Points, Text};
-
+use super::laws_figs::{budget_figures, fmt_value, map_figure, range_of, residual_figure};
+use super::plots::{human, Figure};
+use super::session::{LawsState, Plane, Source};
 use crate::jobs::{Job, Waker};
-use crate::laws::grid::{evaluate, Axis, GridValues, Isoline};
-use crate::laws::{fit, grid_rows, synthesize, Dataset, FitOptions, FitReport, Law, Var};
+use crate::laws::{fit, grid_rows, synthesize, Dataset, FitOptions, FitReport, Law, Target, Var};
 
-/// An isoline polyline in plot coordinates, its label, and where to draw the label.
-type LabelledLine = (String, Vec<[f64; 2]>, Option<[f64; 2]>);
-
-/// Grid samples per axis.
-pub const GRID_N: usize = 96;
-
-/// Where the points come from.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub enum Source {
-    /// Drawn from the strong law with known parameters (until the demo sweep is bundled).
-    Synthetic,
-    /// A CSV file (a sweep's `export` summary, or any table `quantscape fit` reads).
-    Csv(String),
+/// The bundled demo sweep's results store.
+pub fn demo_store() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo/demo.sqlite")
 }
 
-/// The view's state.
+/// Which figure the main area shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LawsTab {
+    /// Contour map.
+    Map,
+    /// Measured vs predicted.
+    Residuals,
+    /// ΔL budget curves.
+    Budget,
+}
+
+/// The view's state: the saved choices plus the runtime (data, job, figure caches).
 pub struct LawsPanel {
-    /// Data source.
-    pub source: Source,
+    /// Saved choices.
+    pub st: LawsState,
     data: Dataset,
-    /// Law id (`unified-strong`, `unified-weak`).
-    pub law_id: String,
+    data_note: String,
     law: Law,
-    /// The last fit.
-    pub report: Option<FitReport>,
     job: Option<Job<FitReport>>,
-    /// Current parameters (fitted, or edited in what-if mode).
-    pub params: Vec<f64>,
-    /// Edit parameters by hand instead of showing the fit.
-    pub what_if: bool,
-    /// Qb for the map (log slider).
-    pub qb: f64,
-    /// Model sizes left out of the fit.
-    pub excluded: BTreeSet<u64>,
-    /// Bootstrap resamples for the next fit.
-    pub bootstrap: usize,
-    grid: Option<(Vec<u64>, GridValues, Vec<Isoline>)>,
+    /// Figure shown.
+    pub tab: LawsTab,
+    map: Option<(Vec<u64>, Figure)>,
+    budget: Option<(Vec<u64>, (Figure, Figure))>,
     /// Last error, shown until dismissed.
     pub error: Option<String>,
     waker: Waker,
@@ -59,7 +50,7 @@ pub struct LawsPanel {
 
 /// The synthetic dataset: 6 sizes × 9 ratios × 5 block sizes from the strong law, σ = 0.08.
 pub fn synthetic_data() -> Dataset {
-    let law = Law::by_id("unified-strong").unwrap_or_else(|| Law::builtins().remove(0));
+    let law = strong();
     let sizes: Vec<f64> = (0..6).map(|i| 2.5e4 * 2.2f64.powi(i)).collect();
     let ratios: Vec<f64> = (1..=9).map(|i| f64::from(i) / 10.0).collect();
     let blocks = [16.0, 32.0, 64.0, 128.0, 256.0];
@@ -68,49 +59,133 @@ pub fn synthetic_data() -> Dataset {
         .unwrap_or_else(|_| Dataset::new(Vec::new(), Vec::new()))
 }
 
+fn strong() -> Law {
+    Law::by_id("unified-strong").unwrap_or_else(|| Law::builtins().remove(0))
+}
+
+/// Loads the points of `source`: (data, a note saying what they are).
+pub fn load_source(source: &Source) -> crate::Result<(Dataset, String)> {
+    let synthetic = || {
+        let d = synthetic_data();
+        let note = format!("synthetic: strong law, σ = 0.08 ({} points)", d.len());
+        (d, note)
+    };
+    match source {
+        Source::Synthetic => Ok(synthetic()),
+        Source::Demo => {
+            let p = demo_store();
+            if !p.is_file() {
+                return Ok(synthetic());
+            }
+            let d = Dataset::from_path(&p, None, Target::DeltaLoss)?;
+            Ok((
+                d.clone(),
+                format!("demo sweep ({} configurations)", d.len()),
+            ))
+        }
+        Source::Csv(path) => {
+            let d = Dataset::from_path(std::path::Path::new(path), None, Target::DeltaLoss)?;
+            Ok((d.clone(), format!("{path} ({} points)", d.len())))
+        }
+    }
+}
+
 fn bits(v: f64) -> u64 {
     v.to_bits()
 }
 
 impl LawsPanel {
-    /// A panel on `data`, fitting it at once.
-    pub fn new(source: Source, data: Dataset, waker: Waker) -> Self {
-        let law = Law::by_id("unified-strong").unwrap_or_else(|| Law::builtins().remove(0));
-        let params = law.params.iter().map(|p| p.starts[0]).collect();
+    /// A panel restoring `st`; fits at once unless the session holds a fit.
+    pub fn new(mut st: LawsState, waker: Waker) -> Self {
+        let (data, data_note, error) = match load_source(&st.source) {
+            Ok((d, n)) => (d, n, None),
+            Err(e) => {
+                st.source = Source::Synthetic;
+                st.report = None;
+                let d = synthetic_data();
+                let n = format!("synthetic: strong law, σ = 0.08 ({} points)", d.len());
+                (d, n, Some(format!("cannot load the data: {e}")))
+            }
+        };
+        let law = Law::by_id(&st.law_id).unwrap_or_else(strong);
+        st.law_id = law.id.clone();
+        if st.params.len() != law.params.len() {
+            st.params = law.params.iter().map(|p| p.starts[0]).collect();
+        }
         let mut s = Self {
-            source,
+            st,
             data,
-            law_id: law.id.clone(),
+            data_note,
             law,
-            report: None,
             job: None,
-            params,
-            what_if: false,
-            qb: 32.0,
-            excluded: BTreeSet::new(),
-            bootstrap: 200,
-            grid: None,
-            error: None,
+            tab: LawsTab::Map,
+            map: None,
+            budget: None,
+            error,
             waker,
         };
-        s.start_fit(None);
+        if s.st.report.as_ref().is_none_or(|r| r.law != s.law.id) {
+            s.st.report = None;
+            s.start_fit(None);
+        }
         s
+    }
+
+    /// Replaces the data (a CSV or results store the user opened) and refits.
+    pub fn open(&mut self, source: Source) {
+        match load_source(&source) {
+            Ok((d, note)) => {
+                self.st.source = source;
+                self.data = d;
+                self.data_note = note;
+                self.st.excluded.clear();
+                self.st.report = None;
+                self.start_fit(None);
+            }
+            Err(e) => self.error = Some(format!("cannot open the data: {e}")),
+        }
+    }
+
+    /// The loaded points.
+    pub fn data(&self) -> &Dataset {
+        &self.data
+    }
+
+    /// The law in use.
+    pub fn law(&self) -> &Law {
+        &self.law
+    }
+
+    /// Switches the law and refits.
+    pub fn set_law(&mut self, id: &str) {
+        if let Some(l) = Law::by_id(id) {
+            self.st.law_id = l.id.clone();
+            self.st.params = l.params.iter().map(|p| p.starts[0]).collect();
+            self.law = l;
+            self.st.report = None;
+            self.start_fit(None);
+        }
     }
 
     /// Points used by the fit (sizes not excluded).
     fn kept(&self) -> Dataset {
-        let mut rows = Vec::new();
-        let mut y = Vec::new();
-        for (r, v) in self.data.rows.iter().zip(&self.data.y) {
-            if !self.excluded.contains(&bits(r[Var::N.index()])) {
-                rows.push(*r);
-                y.push(*v);
-            }
-        }
+        let keep = |r: &crate::laws::Row| !self.is_excluded(r[Var::N.index()]);
+        let (rows, y) = self
+            .data
+            .rows
+            .iter()
+            .zip(&self.data.y)
+            .filter(|(r, _)| keep(r))
+            .map(|(r, v)| (*r, *v))
+            .unzip();
         Dataset::new(rows, y)
     }
 
-    /// Starts a fit job (warm from `start` when given).
+    fn is_excluded(&self, n: f64) -> bool {
+        self.st.excluded.iter().any(|e| bits(*e) == bits(n))
+    }
+
+    /// Starts a fit job (warm from `start` when given), cancelling a running one.
     pub fn start_fit(&mut self, start: Option<Vec<f64>>) {
         if let Some(j) = &self.job {
             j.cancel();
@@ -118,7 +193,7 @@ impl LawsPanel {
         let law = self.law.clone();
         let data = self.kept();
         let opts = FitOptions {
-            bootstrap: self.bootstrap,
+            bootstrap: self.st.bootstrap,
             start,
             ..FitOptions::default()
         };
@@ -127,6 +202,10 @@ impl LawsPanel {
             self.waker.clone(),
             move |ctx| {
                 ctx.check()?;
+                let opts = FitOptions {
+                    cancel: Some(ctx.cancel_flag()),
+                    ..opts
+                };
                 let r = fit(&law, &data, &opts);
                 ctx.set_progress(1, 1);
                 r
@@ -139,6 +218,13 @@ impl LawsPanel {
         self.job.is_some()
     }
 
+    /// Cancels a running fit.
+    pub fn cancel(&mut self) {
+        if let Some(j) = &self.job {
+            j.cancel();
+        }
+    }
+
     /// Collects a finished fit (call once per frame).
     pub fn poll(&mut self) {
         let Some(job) = &mut self.job else { return };
@@ -146,10 +232,10 @@ impl LawsPanel {
             self.job = None;
             match r {
                 Ok(rep) => {
-                    if !self.what_if {
-                        self.params = rep.values();
+                    if !self.st.what_if {
+                        self.st.params = rep.values();
                     }
-                    self.report = Some(rep);
+                    self.st.report = Some(rep);
                 }
                 Err(crate::Error::Cancelled) => {}
                 Err(e) => self.error = Some(format!("fit failed: {e}")),
@@ -157,40 +243,95 @@ impl LawsPanel {
         }
     }
 
-    fn sizes(&self) -> Vec<f64> {
+    /// Distinct model sizes in the data, ascending.
+    pub fn sizes(&self) -> Vec<f64> {
         let mut s: Vec<f64> = self.data.rows.iter().map(|r| r[Var::N.index()]).collect();
+        s.retain(|v| v.is_finite());
         s.sort_by(f64::total_cmp);
         s.dedup();
-        s.retain(|v| v.is_finite());
         s
     }
 
-    /// The grid and isolines for the current parameters and Qb (cached by their bits).
-    fn grid(&mut self) -> Option<&(Vec<u64>, GridValues, Vec<Isoline>)> {
-        let mut key: Vec<u64> = self.params.iter().map(|v| bits(*v)).collect();
-        key.push(bits(self.qb));
-        if self.grid.as_ref().map(|g| &g.0) != Some(&key) {
-            let sizes = self.sizes();
-            let (lo, hi) = (
-                sizes.first().copied().unwrap_or(1e4) / 2.0,
-                sizes.last().copied().unwrap_or(1e6) * 4.0,
-            );
-            let x = Axis::new(Var::N, lo, hi, GRID_N);
-            let y = Axis::new(Var::Qr, 0.0, 1.0, GRID_N);
-            let mut base = crate::laws::EMPTY_ROW;
-            base[Var::Qb.index()] = self.qb;
-            let g = evaluate(&self.law, &self.params, x, y, &base).ok()?;
-            let finite: Vec<f64> = g
-                .values
-                .iter()
-                .copied()
-                .filter(|v| v.is_finite() && *v > 0.0)
-                .collect();
-            let levels = nice_levels(&finite);
-            let iso = g.isolines(&levels, "ΔL = ").unwrap_or_default();
-            self.grid = Some((key, g, iso));
+    /// Value of the slider variable of the current plane.
+    pub fn third_value(&self) -> f64 {
+        match self.st.plane.vars().2 {
+            Var::Qb => self.st.qb,
+            Var::N => self.st.n,
+            _ => self.st.qr,
         }
-        self.grid.as_ref()
+    }
+
+    fn residuals(&self) -> Vec<Option<f64>> {
+        let mut v = vec![None; self.data.len()];
+        if let Some(r) = &self.st.report {
+            // Residual indices refer to the kept points; map them back.
+            let kept: Vec<usize> = (0..self.data.len())
+                .filter(|&i| !self.is_excluded(self.data.rows[i][Var::N.index()]))
+                .collect();
+            for res in &r.residuals {
+                if let Some(&i) = kept.get(res.index) {
+                    v[i] = Some(res.residual);
+                }
+            }
+        }
+        v
+    }
+
+    fn key(&self, extra: &[f64]) -> Vec<u64> {
+        let mut k: Vec<u64> = self.st.params.iter().map(|v| bits(*v)).collect();
+        k.extend(extra.iter().map(|v| bits(*v)));
+        k.push(self.st.report.as_ref().map_or(0, |r| r.n_points as u64));
+        k.push(self.data.len() as u64);
+        k.push(self.st.excluded.len() as u64);
+        k
+    }
+
+    /// The contour map for the current parameters, plane and slider (cached).
+    pub fn map_figure(&mut self) -> Option<&Figure> {
+        let plane_code = Plane::ALL
+            .iter()
+            .position(|p| *p == self.st.plane)
+            .unwrap_or(0);
+        let key = self.key(&[self.third_value(), plane_code as f64]);
+        if self.map.as_ref().map(|m| &m.0) != Some(&key) {
+            let f = map_figure(
+                &self.law,
+                &self.st.params,
+                self.st.plane,
+                self.third_value(),
+                &self.data,
+                &self.residuals(),
+                &self.sizes(),
+            )
+            .ok()?;
+            self.map = Some((key, f));
+        }
+        self.map.as_ref().map(|m| &m.1)
+    }
+
+    /// The ΔL budget curves (cached).
+    pub fn budget_figures(&mut self) -> &(Figure, Figure) {
+        let key = self.key(&[self.st.budget, self.st.qb]);
+        if self.budget.as_ref().map(|b| &b.0) != Some(&key) {
+            let figs = budget_figures(
+                &self.law,
+                &self.st.params,
+                self.st.budget,
+                self.st.qb,
+                &self.sizes(),
+            );
+            self.budget = Some((key, figs));
+        }
+        &self.budget.get_or_insert_with(Default::default).1
+    }
+
+    /// The figure on screen (for exports).
+    pub fn current_figure(&mut self) -> Option<Figure> {
+        match self.tab {
+            LawsTab::Map => self.map_figure().cloned(),
+            LawsTab::Residuals => self.st.report.as_ref().map(residual_figure),
+            LawsTab::Budget => Some(self.budget_figures().0.clone()),
+        }
     }
 
     /// Draws the view.
@@ -200,71 +341,121 @@ impl LawsPanel {
             ui.label(RichText::new("Law").strong());
             for id in ["unified-strong", "unified-weak"] {
                 if ui
-                    .selectable_label(self.law_id == id, id)
+                    .selectable_label(self.st.law_id == id, id)
                     .on_hover_text(law_help(id))
                     .clicked()
-                    && self.law_id != id
+                    && self.st.law_id != id
                 {
-                    if let Some(l) = Law::by_id(id) {
-                        self.law_id = id.to_string();
-                        self.params = l.params.iter().map(|p| p.starts[0]).collect();
-                        self.law = l;
-                        self.report = None;
-                        self.start_fit(None);
-                    }
+                    self.set_law(id);
                 }
             }
             ui.separator();
-            ui.label(format!(
-                "data: {} ({} points)",
-                match &self.source {
-                    Source::Synthetic => "synthetic (strong law, σ = 0.08)".to_string(),
-                    Source::Csv(p) => p.clone(),
-                },
-                self.data.len()
-            ));
+            ui.label(format!("data: {}", self.data_note));
             ui.separator();
             if self.fitting() {
                 ui.spinner();
                 ui.label("fitting…");
-                if ui.button("Cancel").clicked() {
-                    if let Some(j) = &self.job {
-                        j.cancel();
-                    }
+                if ui.button("Cancel fit").clicked() {
+                    self.cancel();
                 }
             } else if ui.button("Refit").clicked() {
                 self.start_fit(None);
             }
         });
-        if let Some(e) = self.error.clone() {
-            ui.horizontal(|ui| {
-                ui.colored_label(Color32::LIGHT_RED, e);
-                if ui.button("Dismiss").clicked() {
-                    self.error = None;
-                }
-            });
-        }
+        super::error_row(ui, &mut self.error);
         egui::Panel::right("laws_side")
             .resizable(true)
-            .default_size(320.0)
-            .show(ui, |ui| self.side_ui(ui));
-        self.plot_ui(ui);
+            .default_size(330.0)
+            .show(ui, |ui| {
+                egui::ScrollArea::vertical().show(ui, |ui| self.side_ui(ui));
+            });
+        ui.horizontal(|ui| {
+            ui.selectable_value(&mut self.tab, LawsTab::Map, "Contour map");
+            ui.selectable_value(&mut self.tab, LawsTab::Residuals, "Measured vs predicted");
+            ui.selectable_value(&mut self.tab, LawsTab::Budget, "ΔL budget curves");
+        });
+        match self.tab {
+            LawsTab::Map => match self.map_figure() {
+                Some(f) => f.show(ui, None),
+                None => {
+                    ui.label("The law cannot be evaluated with these parameters.");
+                }
+            },
+            LawsTab::Residuals => match &self.st.report {
+                Some(r) => residual_figure(r).show(ui, None),
+                None => {
+                    ui.label("No fit yet.");
+                }
+            },
+            LawsTab::Budget => {
+                let h = ui.available_height() / 2.0 - 4.0;
+                let (a, b) = self.budget_figures().clone();
+                a.show(ui, Some(h));
+                b.show(ui, Some(h));
+            }
+        }
     }
 
     fn side_ui(&mut self, ui: &mut Ui) {
         ui.heading("Map");
-        let mut qb = self.qb;
+        ui.horizontal(|ui| {
+            for p in Plane::ALL {
+                ui.selectable_value(&mut self.st.plane, p, p.label());
+            }
+        });
+        let (lo_n, hi_n) = range_of(Var::N, &self.sizes());
+        let third = self.st.plane.vars().2;
+        let (label, help) = match third {
+            Var::Qb => ("Qb (block size)", "Elements that share one scale."),
+            Var::N => ("N (model size)", "Non-embedding parameters of the model."),
+            _ => (
+                "Qr (low-precision fraction)",
+                "Fraction of weights in the low format.",
+            ),
+        };
+        let slider = match third {
+            Var::Qb => egui::Slider::new(&mut self.st.qb, 4.0..=1024.0).logarithmic(true),
+            Var::N => egui::Slider::new(&mut self.st.n, lo_n..=hi_n.max(1e12)).logarithmic(true),
+            _ => egui::Slider::new(&mut self.st.qr, 0.0..=1.0),
+        };
+        ui.add(slider.text(label)).on_hover_text(help);
+        ui.label(format!(
+            "{} = {}",
+            third,
+            fmt_value(third, self.third_value())
+        ));
         ui.add(
-            egui::Slider::new(&mut qb, 4.0..=1024.0)
+            egui::Slider::new(&mut self.st.budget, 0.001..=1.0)
                 .logarithmic(true)
-                .text("Qb (block size)"),
+                .text("ΔL budget"),
         )
-        .on_hover_text("Block size of the low-precision format: elements that share one scale.");
-        self.qb = qb;
+        .on_hover_text("Nats/token of degradation allowed, for the budget curves.");
         ui.separator();
         ui.heading("Parameters");
-        ui.checkbox(&mut self.what_if, "what-if (edit by hand)");
-        let mut changed = false;
+        ui.checkbox(&mut self.st.what_if, "what-if (edit by hand)");
+        self.params_ui(ui);
+        ui.separator();
+        ui.heading("Model sizes in the fit");
+        let mut toggled = false;
+        for n in self.sizes() {
+            let mut on = !self.is_excluded(n);
+            if ui.checkbox(&mut on, format!("N = {}", human(n))).changed() {
+                if on {
+                    self.st.excluded.retain(|e| bits(*e) != bits(n));
+                } else {
+                    self.st.excluded.push(n);
+                }
+                toggled = true;
+            }
+        }
+        if toggled {
+            let warm = self.st.report.as_ref().map(FitReport::values);
+            self.start_fit(warm);
+        }
+        ui.add(egui::Slider::new(&mut self.st.bootstrap, 0..=1000).text("bootstrap resamples"));
+    }
+
+    fn params_ui(&mut self, ui: &mut Ui) {
         egui::Grid::new("params").striped(true).show(ui, |ui| {
             ui.label("name");
             ui.label("value");
@@ -272,17 +463,16 @@ impl LawsPanel {
             ui.end_row();
             for (i, spec) in self.law.params.iter().enumerate() {
                 ui.label(&spec.name).on_hover_text(param_help(&spec.name));
-                if let Some(v) = self.params.get_mut(i) {
-                    if self.what_if {
+                if let Some(v) = self.st.params.get_mut(i) {
+                    if self.st.what_if {
                         let (lo, hi) = slider_range(*v, spec.lower, spec.upper);
-                        changed |= ui
-                            .add(egui::Slider::new(v, lo..=hi).max_decimals(4))
-                            .changed();
+                        ui.add(egui::Slider::new(v, lo..=hi).max_decimals(4));
                     } else {
                         ui.label(format!("{v:.4}"));
                     }
                 }
                 let ci = self
+                    .st
                     .report
                     .as_ref()
                     .and_then(|r| r.params.get(i))
@@ -291,15 +481,12 @@ impl LawsPanel {
                 ui.end_row();
             }
         });
-        if changed {
-            self.grid = None;
-        }
-        if !self.what_if {
-            if let Some(r) = &self.report {
-                self.params = r.values();
+        if !self.st.what_if {
+            if let Some(r) = &self.st.report {
+                self.st.params = r.values();
             }
         }
-        if let Some(r) = &self.report {
+        if let Some(r) = &self.st.report {
             ui.label(format!(
                 "R² log {:.4}  RMSE log {:.4}  MAPE {:.1}%  ({} points, {} bootstrap)",
                 r.r2_log,
@@ -309,184 +496,6 @@ impl LawsPanel {
                 r.bootstrap_resamples
             ));
         }
-        ui.separator();
-        ui.heading("Model sizes in the fit");
-        let mut toggled = false;
-        for n in self.sizes() {
-            let mut on = !self.excluded.contains(&bits(n));
-            if ui.checkbox(&mut on, format!("N = {}", human(n))).changed() {
-                if on {
-                    self.excluded.remove(&bits(n));
-                } else {
-                    self.excluded.insert(bits(n));
-                }
-                toggled = true;
-            }
-        }
-        if toggled {
-            let warm = self.report.as_ref().map(FitReport::values);
-            self.start_fit(warm);
-        }
-    }
-
-    fn plot_ui(&mut self, ui: &mut Ui) {
-        let residual_of: Vec<Option<f64>> = {
-            let mut v = vec![None; self.data.len()];
-            if let Some(r) = &self.report {
-                // Residual indices refer to the kept points; map them back.
-                let kept_idx: Vec<usize> = (0..self.data.len())
-                    .filter(|&i| {
-                        !self
-                            .excluded
-                            .contains(&bits(self.data.rows[i][Var::N.index()]))
-                    })
-                    .collect();
-                for res in &r.residuals {
-                    if let Some(&i) = kept_idx.get(res.index) {
-                        v[i] = Some(res.residual);
-                    }
-                }
-            }
-            v
-        };
-        let qb = self.qb;
-        let points: Vec<([f64; 2], Option<f64>)> = self
-            .data
-            .rows
-            .iter()
-            .zip(&residual_of)
-            .filter(|(r, _)| {
-                let b = r[Var::Qb.index()];
-                !b.is_finite() || (b.log2() - qb.log2()).abs() < 0.5
-            })
-            .map(|(r, res)| ([r[Var::N.index()].log10(), r[Var::Qr.index()]], *res))
-            .collect();
-        let Some((_, g, iso)) = self.grid() else {
-            ui.label("The law cannot be evaluated with these parameters.");
-            return;
-        };
-        let nx = g.xs.len();
-        // Heatmap rows run bottom-up like the grid's (Qr ascending).
-        let vals: Vec<f64> = g
-            .values
-            .iter()
-            .map(|v| if *v > 0.0 { v.log10() } else { f64::NAN })
-            .collect();
-        let (x0, x1) = (g.x.min.log10(), g.x.max.log10());
-        let (vmin, vmax) = vals
-            .iter()
-            .filter(|v| v.is_finite())
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
-                (a.min(*v), b.max(*v))
-            });
-        let heat = Heatmap::new(vals, nx)
-            .at(PlotPoint::new(x0, 0.0))
-            .size((x1 - x0) as f32, 1.0)
-            .show_labels(false)
-            .palette(&VIRIDIS)
-            .range(vmin, vmax.max(vmin + 1e-9))
-            .name("log10 ΔL");
-        let lines: Vec<LabelledLine> = iso
-            .iter()
-            .flat_map(|l| {
-                l.lines.iter().enumerate().map(move |(k, pl)| {
-                    (
-                        l.label.clone(),
-                        pl.iter().map(|p| [p[0].log10(), p[1]]).collect(),
-                        if k == 0 {
-                            l.label_at.map(|p| [p[0].log10(), p[1]])
-                        } else {
-                            None
-                        },
-                    )
-                })
-            })
-            .collect();
-        Plot::new("laws_map")
-            .x_axis_label("N (non-embedding parameters, log)")
-            .y_axis_label("Qr (low-precision fraction)")
-            .x_axis_formatter(|m, _| log_tick(m.value))
-            .legend(Legend::default().position(egui_plot::Corner::RightBottom))
-            .show(ui, |p| {
-                p.heatmap(heat);
-                for (label, pts, at) in lines {
-                    p.line(
-                        Line::new("isolines", PlotPoints::from(pts))
-                            .color(Color32::WHITE)
-                            .width(1.2),
-                    );
-                    if let Some(a) = at {
-                        p.text(Text::new(
-                            "labels",
-                            PlotPoint::new(a[0], a[1]),
-                            RichText::new(label).color(Color32::WHITE).small(),
-                        ));
-                    }
-                }
-                let (good, bad): (Vec<_>, Vec<_>) = points
-                    .iter()
-                    .partition(|(_, r)| r.is_none_or(|r| r.abs() < 0.1));
-                p.points(
-                    Points::new(
-                        "measured (|log residual| < 0.1)",
-                        PlotPoints::from(good.iter().map(|(x, _)| *x).collect::<Vec<_>>()),
-                    )
-                    .radius(3.0)
-                    .color(Color32::from_rgb(80, 220, 120)),
-                );
-                p.points(
-                    Points::new(
-                        "measured (|log residual| ≥ 0.1)",
-                        PlotPoints::from(bad.iter().map(|(x, _)| *x).collect::<Vec<_>>()),
-                    )
-                    .radius(3.0)
-                    .color(Color32::from_rgb(240, 90, 70)),
-                );
-            });
-    }
-}
-
-/// Up to 7 isoline levels at 1-2-5 steps spanning the positive values.
-pub fn nice_levels(values: &[f64]) -> Vec<f64> {
-    let (lo, hi) = values
-        .iter()
-        .fold((f64::INFINITY, 0f64), |(a, b), v| (a.min(*v), b.max(*v)));
-    if !(lo.is_finite() && hi > lo) {
-        return Vec::new();
-    }
-    let mut out = Vec::new();
-    let (e0, e1) = (lo.log10().floor() as i32, hi.log10().ceil() as i32);
-    for e in e0..=e1 {
-        for m in [1.0, 2.0, 5.0] {
-            let v = m * 10f64.powi(e);
-            if v > lo && v < hi {
-                out.push(v);
-            }
-        }
-    }
-    while out.len() > 7 {
-        out = out.into_iter().step_by(2).collect();
-    }
-    out
-}
-
-/// A viridis-like palette (dark blue → green → yellow).
-const VIRIDIS: [Color32; 6] = [
-    Color32::from_rgb(68, 1, 84),
-    Color32::from_rgb(65, 68, 135),
-    Color32::from_rgb(42, 120, 142),
-    Color32::from_rgb(34, 168, 132),
-    Color32::from_rgb(122, 209, 81),
-    Color32::from_rgb(253, 231, 37),
-];
-
-/// Tick label of a log10 axis: `10^k` → "10K"-style numbers at integer and half decades.
-fn log_tick(t: f64) -> String {
-    let v = 10f64.powf(t);
-    if (t - t.round()).abs() < 1e-6 || (t * 2.0 - (t * 2.0).round()).abs() < 1e-6 {
-        human(v)
-    } else {
-        String::new()
     }
 }
 
@@ -495,17 +504,8 @@ fn slider_range(v: f64, lo: f64, hi: f64) -> (f64, f64) {
     ((v - span).max(lo), (v + span).min(hi))
 }
 
-fn human(n: f64) -> String {
-    if n >= 1e6 {
-        format!("{:.2}M", n / 1e6)
-    } else if n >= 1e3 {
-        format!("{:.1}K", n / 1e3)
-    } else {
-        format!("{n:.0}")
-    }
-}
-
-fn law_help(id: &str) -> &'static str {
+/// Hover text of a law, with its source.
+pub fn law_help(id: &str) -> &'static str {
     match id {
         "unified-strong" => {
             "ΔL = C·e^(A·Qr)·N^(−γ_N)·(Qb + d)^γ_c — Cao et al., arXiv 2410.06722: loss grows \
@@ -542,31 +542,46 @@ mod tests {
 
     #[test]
     fn fits_in_the_background_and_refits_without_a_size() {
-        let mut p = LawsPanel::new(Source::Synthetic, synthetic_data(), crate::jobs::no_waker());
-        p.bootstrap = 20;
+        let st = LawsState {
+            source: Source::Synthetic,
+            bootstrap: 20,
+            ..LawsState::default()
+        };
+        let mut p = LawsPanel::new(st, crate::jobs::no_waker());
         wait_fit(&mut p);
-        let r = p.report.clone().expect("a fit");
+        let r = p.st.report.clone().expect("a fit");
         assert!(r.r2_log > 0.95, "R² {}", r.r2_log);
         // Truth: A = 2.2, γ_N = 0.35 (σ = 0.08 noise).
-        assert!((p.params[1] - 2.2).abs() < 0.15 && (p.params[2] - 0.35).abs() < 0.05);
-        let g = p.grid().expect("grid").1.values.len();
-        assert_eq!(g, GRID_N * GRID_N);
+        assert!((p.st.params[1] - 2.2).abs() < 0.15 && (p.st.params[2] - 0.35).abs() < 0.05);
         let n_all = r.n_points;
         let largest = *p.sizes().last().unwrap();
-        p.excluded.insert(bits(largest));
-        p.start_fit(Some(p.params.clone()));
+        p.st.excluded.push(largest);
+        p.start_fit(Some(p.st.params.clone()));
         wait_fit(&mut p);
-        assert_eq!(p.report.as_ref().unwrap().n_points, n_all - n_all / 6);
-        // A new Qb changes the map.
-        let before = p.grid().unwrap().1.values.clone();
-        p.qb = 256.0;
-        assert_ne!(p.grid().unwrap().1.values, before);
+        assert_eq!(p.st.report.as_ref().unwrap().n_points, n_all - n_all / 6);
+        // A new Qb changes the map; a restored session does not refit.
+        let before = p.map_figure().unwrap().heat.clone();
+        p.st.qb = 256.0;
+        assert_ne!(p.map_figure().unwrap().heat, before);
+        let again = LawsPanel::new(p.st.clone(), crate::jobs::no_waker());
+        assert!(!again.fitting());
+        assert_eq!(again.st.params, p.st.params);
     }
 
     #[test]
-    fn levels_are_1_2_5_steps_inside_the_range() {
-        let l = nice_levels(&[0.013, 0.9]);
-        assert_eq!(l, vec![0.02, 0.05, 0.1, 0.2, 0.5]);
-        assert!(nice_levels(&[]).is_empty());
+    fn a_bad_source_falls_back_with_a_message() {
+        let st = LawsState {
+            source: Source::Csv("/nonexistent/points.csv".into()),
+            bootstrap: 0,
+            ..LawsState::default()
+        };
+        let p = LawsPanel::new(st, crate::jobs::no_waker());
+        assert_eq!(p.st.source, Source::Synthetic);
+        assert!(p
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("/nonexistent/points.csv"));
+        assert!(!p.data().is_empty());
     }
 }

@@ -1,66 +1,622 @@
-//! The explorer (feature `gui`): the only module that imports egui. `App` holds the runtime
-//! (jobs, panels' caches); the Laws view is the first panel (DESIGN §7); the other views join as
-//! their engines land (Models, Quantize, Evaluate, Sweep, Landscape, Hardware).
+//! The explorer (feature `gui`): the only module that imports egui. [`App`] is the runtime
+//! (panels, jobs, file dialogs, notifications); [`session::Session`] is what it saves. Views:
+//! Models, Laws, Hardware, and a presenter mode (F5). The UI thread never blocks: fits, checkpoint
+//! reads and file dialogs run as [`crate::jobs::Job`]s whose waker requests a repaint.
 //!
-//! The UI thread never blocks: fits run as [`crate::jobs::Job`]s whose waker requests a repaint.
+//! Flow per frame: UI code pushes [`Command`]s; they are drained once at the start of the next
+//! frame, so every action (menus, keys, dropped files, tests) goes through one place. Errors
+//! become dismissible notices; a corrupt session or a failed export never stops the app.
 
+pub mod export;
+pub mod hardware;
 pub mod laws;
+pub mod laws_figs;
+pub mod models;
+pub mod plots;
+mod presenter;
+pub mod session;
+#[cfg(test)]
+mod tests;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use laws::{synthetic_data, LawsPanel, Source};
+use egui::{Color32, RichText, Ui};
 
-/// Views of the explorer.
+use crate::jobs::{Job, Waker};
+use hardware::HardwarePanel;
+use laws::LawsPanel;
+use models::ModelsPanel;
+use plots::Figure;
+pub use session::{Session, View};
+
+/// What can be exported.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum View {
-    /// Scaling-law contours.
-    Laws,
+pub enum ExportKind {
+    /// The figure on screen, rendered (PNG).
+    FigurePng,
+    /// The figure on screen as vector graphics.
+    FigureSvg,
+    /// The figure's data.
+    FigureCsv,
+    /// The table on screen.
+    TableCsv,
+}
+
+impl ExportKind {
+    fn extension(self) -> &'static str {
+        match self {
+            ExportKind::FigurePng => "png",
+            ExportKind::FigureSvg => "svg",
+            ExportKind::FigureCsv | ExportKind::TableCsv => "csv",
+        }
+    }
+}
+
+/// What a file dialog is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    /// Save the session.
+    SaveSession,
+    /// Load a session.
+    LoadSession,
+    /// Open points for the Laws view (CSV or results store).
+    OpenData,
+    /// Open a checkpoint folder in the Models view.
+    OpenModel,
+    /// Export something.
+    Export(ExportKind),
+}
+
+/// Every action of the explorer.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Command {
+    /// Switch view.
+    ShowView(View),
+    /// Enter or leave presenter mode.
+    TogglePresenter,
+    /// Dark ↔ light.
+    ToggleTheme,
+    /// Ask for a path (file dialog job), then run the matching command.
+    Pick(Purpose),
+    /// Write the session.
+    SaveSession(PathBuf),
+    /// Replace the session with a saved one.
+    LoadSession(PathBuf),
+    /// Open points for the Laws view.
+    OpenData(PathBuf),
+    /// Open a checkpoint folder.
+    OpenModel(PathBuf),
+    /// Export to a path; an existing file is replaced only with `overwrite`.
+    Export {
+        /// What.
+        kind: ExportKind,
+        /// Where.
+        path: PathBuf,
+        /// Replace an existing file.
+        overwrite: bool,
+    },
+}
+
+/// A dismissible message.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Notice {
+    /// Text.
+    pub text: String,
+    /// Error (red) or information.
+    pub error: bool,
 }
 
 /// The running explorer.
 pub struct App {
     view: View,
-    laws: LawsPanel,
+    presenter: bool,
+    dark: bool,
+    /// Laws view.
+    pub laws: LawsPanel,
+    /// Models view.
+    pub models: ModelsPanel,
+    /// Hardware view.
+    pub hardware: HardwarePanel,
+    commands: Vec<Command>,
+    /// Messages on screen.
+    pub notices: Vec<Notice>,
+    dialog: Option<Job<Option<(Purpose, PathBuf)>>>,
+    confirm: Option<(ExportKind, PathBuf)>,
+    shots: Arc<std::sync::Mutex<Vec<Notice>>>,
+    plot_rect: Option<egui::Rect>,
+    waker: Waker,
 }
 
 impl App {
-    /// An app on the bundled data (synthetic until the demo sweep is bundled).
+    /// An app on the bundled demo with a fresh session.
     pub fn new(ctx: &egui::Context) -> Self {
+        Self::with_session(ctx, Session::default())
+    }
+
+    /// An app restoring `session`.
+    pub fn with_session(ctx: &egui::Context, session: Session) -> Self {
         let c = ctx.clone();
-        let waker: crate::jobs::Waker = Arc::new(move || c.request_repaint());
-        Self {
-            view: View::Laws,
-            laws: LawsPanel::new(Source::Synthetic, synthetic_data(), waker),
+        let waker: Waker = Arc::new(move || c.request_repaint());
+        let mut app = Self {
+            view: session.view,
+            presenter: false,
+            dark: session.dark,
+            laws: LawsPanel::new(session.laws, waker.clone()),
+            models: ModelsPanel::new(session.models, waker.clone()),
+            hardware: HardwarePanel::new(session.hardware),
+            commands: Vec::new(),
+            notices: Vec::new(),
+            dialog: None,
+            confirm: None,
+            shots: Arc::default(),
+            plot_rect: None,
+            waker,
+        };
+        if session.presenter {
+            app.commands.push(Command::TogglePresenter);
+        }
+        ctx.set_theme(if app.dark {
+            egui::Theme::Dark
+        } else {
+            egui::Theme::Light
+        });
+        app
+    }
+
+    /// The session as it would be saved now.
+    pub fn session(&self) -> Session {
+        Session {
+            view: self.view,
+            presenter: self.presenter,
+            dark: self.dark,
+            laws: self.laws.st.clone(),
+            models: self.models.st.clone(),
+            hardware: self.hardware.st.clone(),
+            ..Session::default()
         }
     }
 
-    /// The Laws panel (tests).
-    pub fn laws(&mut self) -> &mut LawsPanel {
-        &mut self.laws
+    /// The open view.
+    pub fn view(&self) -> View {
+        self.view
+    }
+
+    /// Whether presenter mode is on.
+    pub fn presenter(&self) -> bool {
+        self.presenter
+    }
+
+    /// Queues a command (run at the start of the next frame).
+    pub fn push(&mut self, c: Command) {
+        self.commands.push(c);
+    }
+
+    fn notify(&mut self, text: String, error: bool) {
+        self.notices.push(Notice { text, error });
+    }
+
+    /// The figure of the open view.
+    pub fn current_figure(&mut self) -> Option<Figure> {
+        match self.view {
+            View::Laws => self.laws.current_figure(),
+            View::Models => Some(self.models.current_figure()),
+            View::Hardware => Some(
+                self.hardware
+                    .current_figure(self.laws.law(), &self.laws.st.params),
+            ),
+        }
+    }
+
+    /// The table of the open view: (header, rows).
+    pub fn current_table(&self) -> (Vec<String>, Vec<Vec<String>>) {
+        let owned =
+            |(h, r): (Vec<&str>, Vec<Vec<String>>)| (h.into_iter().map(String::from).collect(), r);
+        match self.view {
+            View::Models if !self.models.tensors.is_empty() => owned(self.models.tensor_table()),
+            View::Models => owned(self.models.family_table()),
+            View::Hardware => hardware::footprint_table(
+                self.laws.law(),
+                &self.laws.st.params,
+                self.hardware.qb,
+                self.hardware.st.qr,
+                self.hardware.st.target_n,
+            ),
+            View::Laws => {
+                let rows = self
+                    .laws
+                    .st
+                    .report
+                    .iter()
+                    .flat_map(|r| &r.params)
+                    .map(|p| {
+                        let f = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
+                        vec![
+                            p.name.clone(),
+                            p.value.to_string(),
+                            f(p.ci_low),
+                            f(p.ci_high),
+                        ]
+                    })
+                    .collect();
+                let h = ["parameter", "value", "ci_low", "ci_high"];
+                (h.iter().map(|s| s.to_string()).collect(), rows)
+            }
+        }
+    }
+
+    /// Runs the queued commands.
+    pub fn drain_commands(&mut self, ctx: &egui::Context) {
+        for c in std::mem::take(&mut self.commands) {
+            self.run_command(ctx, c);
+        }
+    }
+
+    fn run_command(&mut self, ctx: &egui::Context, c: Command) {
+        match c {
+            Command::ShowView(v) => self.view = v,
+            Command::TogglePresenter => {
+                self.presenter = !self.presenter;
+                ctx.set_zoom_factor(if self.presenter { 1.5 } else { 1.0 });
+            }
+            Command::ToggleTheme => {
+                self.dark = !self.dark;
+                ctx.set_theme(if self.dark {
+                    egui::Theme::Dark
+                } else {
+                    egui::Theme::Light
+                });
+            }
+            Command::Pick(p) => self.pick(p),
+            Command::SaveSession(path) => match self.session().save(&path) {
+                Ok(()) => self.notify(format!("saved the session to {}", path.display()), false),
+                Err(e) => self.notify(format!("cannot save the session: {e}"), true),
+            },
+            Command::LoadSession(path) => match Session::load(&path) {
+                Ok(s) => {
+                    let presenter = self.presenter;
+                    let notices = std::mem::take(&mut self.notices);
+                    *self = Self::with_session(ctx, s);
+                    if presenter && !self.presenter {
+                        ctx.set_zoom_factor(1.0);
+                    }
+                    self.notices = notices;
+                    self.notify(format!("loaded the session {}", path.display()), false);
+                }
+                Err(e) => self.notify(format!("cannot load the session: {e}"), true),
+            },
+            Command::OpenData(path) => {
+                self.laws
+                    .open(session::Source::Csv(path.display().to_string()));
+                self.view = View::Laws;
+            }
+            Command::OpenModel(path) => {
+                self.models.open(path);
+                self.view = View::Models;
+            }
+            Command::Export {
+                kind,
+                path,
+                overwrite,
+            } => self.export(ctx, kind, path, overwrite),
+        }
+    }
+
+    fn export(&mut self, ctx: &egui::Context, kind: ExportKind, path: PathBuf, overwrite: bool) {
+        if path.exists() && !overwrite {
+            self.confirm = Some((kind, path));
+            return;
+        }
+        let bytes = match kind {
+            ExportKind::FigurePng => {
+                let Some(rect) = self.plot_rect else {
+                    self.notify("no plot on screen to render".into(), true);
+                    return;
+                };
+                let (shots, waker, ppp) = (
+                    self.shots.clone(),
+                    self.waker.clone(),
+                    ctx.pixels_per_point(),
+                );
+                let cb = egui::ScreenshotCallback::new(move |image| {
+                    let region = image.region(&rect, Some(ppp));
+                    let rgba: Vec<u8> = region.pixels.iter().flat_map(|c| c.to_array()).collect();
+                    let [w, h] = region.size;
+                    let r = export::png_bytes(&rgba, w as u32, h as u32)
+                        .and_then(|b| export::write_export(&path, &b, overwrite));
+                    let n = match r {
+                        Ok(()) => Notice {
+                            text: format!("exported {}", path.display()),
+                            error: false,
+                        },
+                        Err(e) => Notice {
+                            text: format!("export failed: {e}"),
+                            error: true,
+                        },
+                    };
+                    if let Ok(mut v) = shots.lock() {
+                        v.push(n);
+                    }
+                    waker();
+                });
+                ctx.send_viewport_cmd(egui::ViewportCommand::Screenshot(cb));
+                return;
+            }
+            ExportKind::FigureSvg => self
+                .current_figure()
+                .ok_or_else(|| crate::Error::Input("no figure on screen".into()))
+                .and_then(|f| export::figure_svg(&f))
+                .map(String::into_bytes),
+            ExportKind::FigureCsv => self
+                .current_figure()
+                .map(|f| export::figure_csv(&f).into_bytes())
+                .ok_or_else(|| crate::Error::Input("no figure on screen".into())),
+            ExportKind::TableCsv => {
+                let (h, rows) = self.current_table();
+                let h: Vec<&str> = h.iter().map(String::as_str).collect();
+                Ok(export::table_csv(&h, &rows).into_bytes())
+            }
+        };
+        self.finish_export(bytes, &path, overwrite);
+    }
+
+    fn finish_export(
+        &mut self,
+        bytes: crate::Result<Vec<u8>>,
+        path: &std::path::Path,
+        overwrite: bool,
+    ) {
+        match bytes.and_then(|b| export::write_export(path, &b, overwrite)) {
+            Ok(()) => self.notify(format!("exported {}", path.display()), false),
+            Err(e) => self.notify(format!("export failed: {e}"), true),
+        }
+    }
+
+    /// Moves messages from finished screenshot exports into the notices.
+    fn collect_shots(&mut self) {
+        let done: Vec<Notice> = match self.shots.lock() {
+            Ok(mut v) => std::mem::take(&mut *v),
+            Err(_) => Vec::new(),
+        };
+        self.notices.extend(done);
+    }
+
+    fn pick(&mut self, purpose: Purpose) {
+        if self.dialog.is_some() {
+            return;
+        }
+        self.dialog = Some(Job::spawn("file dialog", self.waker.clone(), move |_| {
+            let d = rfd::FileDialog::new();
+            let path = match purpose {
+                Purpose::SaveSession => d
+                    .add_filter("session", &["ron"])
+                    .set_file_name("session.ron")
+                    .save_file(),
+                Purpose::LoadSession => d.add_filter("session", &["ron"]).pick_file(),
+                Purpose::OpenData => d.add_filter("points", &["csv", "sqlite", "db"]).pick_file(),
+                Purpose::OpenModel => d.pick_folder(),
+                Purpose::Export(k) => d
+                    .set_file_name(format!("quantscape.{}", k.extension()))
+                    .save_file(),
+            };
+            Ok(path.map(|p| (purpose, p)))
+        }));
+    }
+
+    fn poll_dialog(&mut self) {
+        let Some(job) = &mut self.dialog else { return };
+        let Some(r) = job.poll() else { return };
+        self.dialog = None;
+        match r {
+            Ok(Some((purpose, path))) => self.commands.push(match purpose {
+                Purpose::SaveSession => Command::SaveSession(path),
+                Purpose::LoadSession => Command::LoadSession(path),
+                Purpose::OpenData => Command::OpenData(path),
+                Purpose::OpenModel => Command::OpenModel(path),
+                // The dialog itself asked about replacing an existing file.
+                Purpose::Export(kind) => Command::Export {
+                    kind,
+                    path,
+                    overwrite: true,
+                },
+            }),
+            Ok(None) => {}
+            Err(e) => self.notify(format!("file dialog failed: {e}"), true),
+        }
+    }
+
+    fn handle_input(&mut self, ctx: &egui::Context) {
+        let (f5, esc, dropped) = ctx.input(|i| {
+            (
+                i.key_pressed(egui::Key::F5),
+                i.key_pressed(egui::Key::Escape),
+                i.raw
+                    .dropped_files
+                    .iter()
+                    .map(|f| f.path().to_path_buf())
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .collect::<Vec<_>>(),
+            )
+        });
+        if f5 || (esc && self.presenter) {
+            self.commands.push(Command::TogglePresenter);
+        }
+        for p in dropped {
+            let ext = p
+                .extension()
+                .and_then(|e| e.to_str())
+                .unwrap_or("")
+                .to_ascii_lowercase();
+            self.commands.push(match ext.as_str() {
+                _ if p.is_dir() => Command::OpenModel(p),
+                "ron" => Command::LoadSession(p),
+                _ => Command::OpenData(p),
+            });
+        }
     }
 
     /// Draws one frame into `ui`.
-    pub fn show(&mut self, ui: &mut egui::Ui) {
-        egui::Panel::top("top").show(ui, |ui| {
-            ui.horizontal(|ui| {
-                ui.heading("quantscape");
-                ui.separator();
-                ui.selectable_value(&mut self.view, View::Laws, "Laws");
-                for (name, issue) in [
-                    ("Models", "the explorer issue"),
-                    ("Quantize", "the GPU / explorer issues"),
-                    ("Sweep", "the demo sweep"),
-                    ("Landscape", "the landscape issue"),
-                    ("Hardware", "the explorer issue"),
+    pub fn show(&mut self, ui: &mut Ui) {
+        let ctx = ui.ctx().clone();
+        self.drain_commands(&ctx);
+        self.poll_dialog();
+        self.collect_shots();
+        self.handle_input(&ctx);
+        if self.presenter {
+            presenter::show(self, ui);
+            return;
+        }
+        egui::Panel::top("top").show(ui, |ui| self.top_bar(ui));
+        if !self.notices.is_empty() || self.confirm.is_some() {
+            // Toasts in the top-right corner (rows grow downwards, so none moves when one
+            // above it is added), above everything else.
+            egui::Area::new(egui::Id::unique("notices"))
+                .anchor(egui::Align2::RIGHT_TOP, [-10.0, 36.0])
+                .order(egui::Order::Foreground)
+                .show(&ctx, |ui| {
+                    egui::Frame::popup(ui.style()).show(ui, |ui| {
+                        ui.set_max_width(560.0);
+                        self.notices_ui(ui);
+                    });
+                });
+        }
+        let rect = egui::CentralPanel::default()
+            .show(ui, |ui| match self.view {
+                View::Laws => self.laws.ui(ui),
+                View::Models => self.models.ui(ui),
+                View::Hardware => {
+                    let note = self.laws_note();
+                    let params = self.laws.st.params.clone();
+                    self.hardware.ui(ui, self.laws.law(), &params, &note);
+                }
+            })
+            .response
+            .rect;
+        self.plot_rect = Some(rect);
+    }
+
+    fn laws_note(&self) -> String {
+        match &self.laws.st.source {
+            session::Source::Csv(p) => p.clone(),
+            _ if laws::demo_store().is_file() => "the demo sweep".into(),
+            _ => "synthetic points".into(),
+        }
+    }
+
+    fn top_bar(&mut self, ui: &mut Ui) {
+        egui::MenuBar::new().ui(ui, |ui| {
+            ui.menu_button("File", |ui| {
+                for (label, p) in [
+                    ("Open points (CSV or sweep results)…", Purpose::OpenData),
+                    ("Open checkpoint folder…", Purpose::OpenModel),
+                    ("Load session…", Purpose::LoadSession),
+                    ("Save session…", Purpose::SaveSession),
                 ] {
-                    ui.add_enabled(false, egui::Button::new(name))
-                        .on_disabled_hover_text(format!("arrives with {issue}"));
+                    if ui.button(label).clicked() {
+                        self.commands.push(Command::Pick(p));
+                    }
                 }
             });
+            ui.menu_button("Export", |ui| {
+                for (label, k) in [
+                    ("Figure as PNG…", ExportKind::FigurePng),
+                    ("Figure as SVG…", ExportKind::FigureSvg),
+                    ("Figure data as CSV…", ExportKind::FigureCsv),
+                    ("Table as CSV…", ExportKind::TableCsv),
+                ] {
+                    if ui.button(label).clicked() {
+                        self.commands.push(Command::Pick(Purpose::Export(k)));
+                    }
+                }
+            });
+            ui.menu_button("View", |ui| {
+                if ui.button("Presenter mode (F5)").clicked() {
+                    self.commands.push(Command::TogglePresenter);
+                }
+                let theme = if self.dark {
+                    "Light theme"
+                } else {
+                    "Dark theme"
+                };
+                if ui.button(theme).clicked() {
+                    self.commands.push(Command::ToggleTheme);
+                }
+            });
+            ui.separator();
+            ui.label(RichText::new("quantscape").strong());
+            ui.separator();
+            for v in View::ALL {
+                if ui.selectable_label(self.view == v, v.label()).clicked() {
+                    self.commands.push(Command::ShowView(v));
+                }
+            }
+            for (name, issue) in [
+                ("Quantize", "the GPU engine"),
+                ("Evaluate", "the GPU engine"),
+                ("Sweep", "the demo sweep"),
+                ("Landscape", "the landscape engine"),
+            ] {
+                ui.add_enabled(false, egui::Button::new(name))
+                    .on_disabled_hover_text(format!("arrives with {issue}"));
+            }
+            if self.laws.fitting() || self.models.loading() {
+                ui.separator();
+                ui.spinner();
+            }
         });
-        egui::CentralPanel::default().show(ui, |ui| match self.view {
-            View::Laws => self.laws.ui(ui),
-        });
+    }
+
+    fn notices_ui(&mut self, ui: &mut Ui) {
+        if let Some((kind, path)) = self.confirm.clone() {
+            ui.horizontal(|ui| {
+                ui.label(format!("{} exists. Replace it?", path.display()));
+                if ui.button("Replace").clicked() {
+                    self.confirm = None;
+                    self.commands.push(Command::Export {
+                        kind,
+                        path,
+                        overwrite: true,
+                    });
+                }
+                if ui.button("Keep it").clicked() {
+                    self.confirm = None;
+                }
+            });
+        }
+        let mut dismiss = None;
+        for (i, n) in self.notices.iter().enumerate() {
+            let c = if n.error {
+                Color32::LIGHT_RED
+            } else {
+                Color32::LIGHT_GREEN
+            };
+            if dismissible(ui, &n.text, c) {
+                dismiss = Some(i);
+            }
+        }
+        if let Some(i) = dismiss {
+            self.notices.remove(i);
+        }
+    }
+}
+
+/// A message with a Dismiss button before it (a long message wraps instead of pushing the button
+/// off screen); true when dismissed.
+pub(crate) fn dismissible(ui: &mut Ui, text: &str, colour: Color32) -> bool {
+    ui.horizontal(|ui| {
+        let clicked = ui.small_button("Dismiss").clicked();
+        ui.add(egui::Label::new(RichText::new(text).color(colour)).wrap());
+        clicked
+    })
+    .inner
+}
+
+/// An optional error line, cleared when dismissed.
+pub(crate) fn error_row(ui: &mut Ui, error: &mut Option<String>) {
+    if let Some(e) = error.as_deref() {
+        if dismissible(ui, e, Color32::LIGHT_RED) {
+            *error = None;
+        }
     }
 }
 
@@ -68,9 +624,18 @@ impl eframe::App for App {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         self.show(ui);
     }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        if let Ok(text) = self.session().to_ron() {
+            storage.set_string(STORAGE_KEY, text);
+        }
+    }
 }
 
-/// Opens the explorer window (blocks until it is closed).
+/// Key of the last session in eframe's storage.
+const STORAGE_KEY: &str = "quantscape_session";
+
+/// Opens the explorer window (blocks until it is closed), restoring the last session.
 pub fn run() -> crate::Result<()> {
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
@@ -81,7 +646,19 @@ pub fn run() -> crate::Result<()> {
     eframe::run_native(
         "quantscape",
         options,
-        Box::new(|cc| Ok(Box::new(App::new(&cc.egui_ctx)))),
+        Box::new(|cc| {
+            let saved = cc.storage.and_then(|s| s.get_string(STORAGE_KEY));
+            let (session, problem) = match saved.map(|t| Session::from_ron(&t, "last session")) {
+                Some(Ok(s)) => (s, None),
+                Some(Err(e)) => (Session::default(), Some(e.to_string())),
+                None => (Session::default(), None),
+            };
+            let mut app = App::with_session(&cc.egui_ctx, session);
+            if let Some(p) = problem {
+                app.notify(format!("started fresh: {p}"), true);
+            }
+            Ok(Box::new(app))
+        }),
     )
     .map_err(|e| {
         crate::Error::Input(format!(

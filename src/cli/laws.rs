@@ -174,18 +174,7 @@ fn resolve_law(c: &LawChoice) -> anyhow::Result<Law> {
 }
 
 fn read_data(path: &Path, target: Option<&str>, kind: Target) -> anyhow::Result<Dataset> {
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    if matches!(ext.as_str(), "sqlite" | "db" | "sqlite3") {
-        bail!(
-            "{}: SQLite results stores are written by sweeps, which have not landed yet; fit a CSV",
-            path.display()
-        );
-    }
-    Ok(Dataset::from_csv_path(path, target, kind)?)
+    Ok(Dataset::from_path(path, target, kind)?)
 }
 
 /// Fits a law and prints the report.

@@ -302,7 +302,7 @@ pub fn build(austen_rdb: &Path, kjv_dump: &Path, out_dir: &Path) -> Result<Manif
         let file = format!("{}.txt.zst", split.name());
         let packed = zstd::encode_all(text.as_bytes(), 19)
             .map_err(|e| Error::io("compress", out_dir.join(&file), e))?;
-        write_atomic(&out_dir.join(&file), &packed)?;
+        crate::io::write_atomic(&out_dir.join(&file), &packed)?;
         manifest.splits.insert(
             split.name().to_string(),
             SplitInfo {
@@ -315,7 +315,7 @@ pub fn build(austen_rdb: &Path, kjv_dump: &Path, out_dir: &Path) -> Result<Manif
         );
     }
     let json = serde_json::to_string_pretty(&manifest).map_err(|e| Error::Input(e.to_string()))?;
-    write_atomic(
+    crate::io::write_atomic(
         &out_dir.join("manifest.json"),
         format!("{json}\n").as_bytes(),
     )?;
@@ -328,12 +328,6 @@ fn split_paragraphs(text: &str, tail_fraction: f64) -> (String, String) {
     let paras: Vec<&str> = text.split_inclusive("\n\n").collect();
     let cut = ((paras.len() as f64) * (1.0 - tail_fraction)).round() as usize;
     (paras[..cut].concat(), paras[cut..].concat())
-}
-
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).map_err(|e| Error::io("write", &tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io("rename", path, e))
 }
 
 /// Reads `manifest.json` of a corpus folder.

@@ -47,6 +47,11 @@ impl JobCtx {
         self.cancel.load(Ordering::Relaxed)
     }
 
+    /// The cancellation flag itself, for library code that polls it (e.g. a fit's bootstrap).
+    pub fn cancel_flag(&self) -> Arc<AtomicBool> {
+        self.cancel.clone()
+    }
+
     /// `Err(Cancelled)` once cancellation was requested.
     pub fn check(&self) -> Result<()> {
         if self.cancelled() {

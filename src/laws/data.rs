@@ -66,6 +66,39 @@ impl Dataset {
         })
     }
 
+    /// Reads a sweep's SQLite results store: one point per configuration, as `quantscape
+    /// export` summarises it (N, D, Qr achieved, Qb, bits per weight, mean ΔL over trials).
+    pub fn from_results_store(path: &Path, target: Option<&str>, kind: Target) -> Result<Self> {
+        let (store, _) = crate::search::store::Store::open_existing(path)?;
+        let summary = crate::search::export::summarize(&store.trials()?, &store.models()?);
+        let mut w = csv::Writer::from_writer(Vec::new());
+        for row in &summary {
+            w.serialize(row)
+                .map_err(|e| Error::Input(format!("{}: {e}", path.display())))?;
+        }
+        let bytes = w
+            .into_inner()
+            .map_err(|e| Error::Input(format!("{}: {e}", path.display())))?;
+        Self::from_csv_reader(bytes.as_slice(), target, kind).map_err(|e| match e {
+            Error::Input(msg) => Error::Input(format!("{msg} ({})", path.display())),
+            other => other,
+        })
+    }
+
+    /// Reads a CSV file or, by extension (`.sqlite`, `.db`, `.sqlite3`), a results store.
+    pub fn from_path(path: &Path, target: Option<&str>, kind: Target) -> Result<Self> {
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        if matches!(ext.as_str(), "sqlite" | "db" | "sqlite3") {
+            Self::from_results_store(path, target, kind)
+        } else {
+            Self::from_csv_path(path, target, kind)
+        }
+    }
+
     /// Reads CSV from any reader.
     pub fn from_csv_reader<R: Read>(reader: R, target: Option<&str>, kind: Target) -> Result<Self> {
         let mut rdr = csv::ReaderBuilder::new()

@@ -12,6 +12,9 @@
 
 use nalgebra::DMatrix;
 use rand::{Rng as _, SeedableRng as _};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use rayon::prelude::*;
 
 use super::optim::{Problem, Solution};
@@ -19,7 +22,7 @@ use super::{Dataset, Law, Row, Var};
 use crate::{Error, Result};
 
 /// Robust loss on residuals.
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Loss {
     /// Huber with threshold δ (in residual units: log units in log space).
     Huber {
@@ -31,7 +34,7 @@ pub enum Loss {
 }
 
 /// Which residuals are minimised.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Space {
     /// ln ŷ − ln y (points with y ≤ 0 are excluded).
     Log,
@@ -56,6 +59,8 @@ pub struct FitOptions {
     pub leave_one_size_out: bool,
     /// Start from these parameters only (warm refit) instead of the grid.
     pub start: Option<Vec<f64>>,
+    /// Set to stop the fit early with [`Error::Cancelled`] (checked between local solves).
+    pub cancel: Option<Arc<AtomicBool>>,
 }
 
 impl Default for FitOptions {
@@ -68,12 +73,13 @@ impl Default for FitOptions {
             seed: 0,
             leave_one_size_out: true,
             start: None,
+            cancel: None,
         }
     }
 }
 
 /// One parameter's estimate.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ParamEstimate {
     /// Parameter name.
     pub name: String,
@@ -88,7 +94,7 @@ pub struct ParamEstimate {
 }
 
 /// Prediction error for one held-out size.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct HeldOut {
     /// The N held out.
     pub n: f64,
@@ -101,7 +107,7 @@ pub struct HeldOut {
 }
 
 /// One point's fit.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Residual {
     /// Index in the dataset.
     pub index: usize,
@@ -114,7 +120,7 @@ pub struct Residual {
 }
 
 /// Everything known about a fit.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FitReport {
     /// Law id.
     pub law: String,
@@ -283,11 +289,29 @@ pub fn fit(law: &Law, data: &Dataset, opts: &FitOptions) -> Result<FitReport> {
     } else {
         Vec::new()
     };
+    let cancelled = || {
+        opts.cancel
+            .as_ref()
+            .is_some_and(|c| c.load(Ordering::Relaxed))
+    };
+    if cancelled() {
+        return Err(Error::Cancelled);
+    }
     let boots = if opts.bootstrap > 0 {
-        bootstrap(&problem, &p, rows.len(), opts.bootstrap, opts.seed)
+        bootstrap(
+            &problem,
+            &p,
+            rows.len(),
+            opts.bootstrap,
+            opts.seed,
+            &cancelled,
+        )
     } else {
         Vec::new()
     };
+    if cancelled() {
+        return Err(Error::Cancelled);
+    }
     let params = law
         .params
         .iter()
@@ -507,10 +531,14 @@ fn bootstrap(
     n: usize,
     resamples: usize,
     seed: u64,
+    cancelled: &(dyn Fn() -> bool + Sync),
 ) -> Vec<Vec<f64>> {
     (0..resamples)
         .into_par_iter()
         .filter_map(|b| {
+            if cancelled() {
+                return None;
+            }
             let mut rng = rand::rngs::StdRng::seed_from_u64(splitmix(seed ^ splitmix(b as u64)));
             let mut w = vec![0.0; n];
             for _ in 0..n {

@@ -115,7 +115,5 @@ pub fn train_bpe(texts: &[&str], vocab_size: usize, out: &Path) -> Result<()> {
     tok.train(&mut trainer, lines)
         .map_err(|e| fail(e.to_string()))?;
     let json = tok.to_string(true).map_err(|e| fail(e.to_string()))?;
-    let tmp = out.with_extension("tmp");
-    std::fs::write(&tmp, json).map_err(|e| Error::io("write", &tmp, e))?;
-    std::fs::rename(&tmp, out).map_err(|e| Error::io("rename", out, e))
+    crate::io::write_atomic(out, json.as_bytes())
 }

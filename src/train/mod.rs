@@ -240,9 +240,7 @@ fn truncate_log(path: &Path, step: u64) -> Result<()> {
         })
         .map(|(_, l)| l)
         .collect();
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, keep.join("\n") + "\n").map_err(|e| Error::io("write", &tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io("rename", path, e))
+    crate::io::write_atomic(path, (keep.join("\n") + "\n").as_bytes())
 }
 
 fn named_tensors(vars: &Vars) -> Vec<(String, Tensor)> {

@@ -1,0 +1,454 @@
+//! The Models view: the bundled families (run, architecture, N, D, train/eval loss, and the
+//! held-out loss against N per token budget), and the tensors of one checkpoint (shape, dtype,
+//! statistics, quantizable or not) with a histogram of the selected tensor's weights.
+//!
+//! Reading a checkpoint and computing statistics runs as a job; the table shows when it lands.
+//! Units: losses in nats/token; N non-embedding parameters; D tokens seen in training.
+
+use std::path::{Path, PathBuf};
+
+use egui::{RichText, Ui};
+
+use super::plots::{human, Figure, Mark};
+use super::session::ModelsState;
+use crate::jobs::{Job, Waker};
+use crate::model::checkpoint::Checkpoint;
+use crate::model::sites::quantizable;
+use crate::train::RunReport;
+
+/// Histogram bins of a tensor's values.
+pub const HIST_BINS: usize = 61;
+
+/// One bundled run (from its `train.json`).
+#[derive(Clone, Debug)]
+pub struct FamilyRow {
+    /// Checkpoint folder.
+    pub dir: PathBuf,
+    /// The run's report.
+    pub report: RunReport,
+    /// Architecture from config.json.
+    pub architecture: String,
+}
+
+impl FamilyRow {
+    /// Final loss on `split`, if reported.
+    pub fn loss(&self, split: &str) -> Option<f64> {
+        self.report
+            .final_losses
+            .iter()
+            .find(|(s, _)| s == split)
+            .map(|(_, v)| *v)
+    }
+}
+
+/// Every bundled run under `root` (folders with a `train.json`), sorted by family, N, D.
+pub fn scan_families(root: &Path) -> Vec<FamilyRow> {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return Vec::new();
+    };
+    let mut rows: Vec<FamilyRow> = entries
+        .flatten()
+        .filter_map(|e| {
+            let dir = e.path();
+            let text = std::fs::read_to_string(dir.join("train.json")).ok()?;
+            let report: RunReport = serde_json::from_str(&text).ok()?;
+            let architecture = crate::model::config::ArchConfig::load(&dir)
+                .map(|c| c.architecture)
+                .unwrap_or_default();
+            Some(FamilyRow {
+                dir,
+                report,
+                architecture,
+            })
+        })
+        .collect();
+    rows.sort_by(|a, b| {
+        (
+            &a.report.family,
+            a.report.n_params_non_embedding,
+            a.report.budget_tokens,
+        )
+            .cmp(&(
+                &b.report.family,
+                b.report.n_params_non_embedding,
+                b.report.budget_tokens,
+            ))
+    });
+    rows
+}
+
+/// Held-out (`eval_austen`) loss against N, one line per family and token budget.
+pub fn family_figure(rows: &[FamilyRow]) -> Figure {
+    let mut f = Figure::new(
+        "family_loss",
+        "Bundled families: held-out loss against model size",
+        "N (non-embedding parameters)",
+        "eval loss (nats/token, Persuasion)",
+    );
+    f.x_log = true;
+    let mut keys: Vec<(String, u64)> = rows
+        .iter()
+        .map(|r| (r.report.family.clone(), r.report.budget_tokens))
+        .collect();
+    keys.dedup();
+    let colours = [
+        [90, 160, 240],
+        [240, 170, 60],
+        [120, 210, 120],
+        [220, 110, 200],
+    ];
+    for (i, (fam, d)) in keys.iter().enumerate() {
+        let pts: Vec<[f64; 2]> = rows
+            .iter()
+            .filter(|r| &r.report.family == fam && r.report.budget_tokens == *d)
+            .filter_map(|r| {
+                Some([
+                    (r.report.n_params_non_embedding as f64).log10(),
+                    r.loss("eval_austen")?,
+                ])
+            })
+            .collect();
+        f.push(
+            &format!("{fam} D = {}", human(*d as f64)),
+            Mark::Line(2.0),
+            colours[i % colours.len()],
+            pts,
+        );
+    }
+    f
+}
+
+/// Statistics of one tensor.
+#[derive(Clone, Debug)]
+pub struct TensorInfo {
+    /// Tensor name.
+    pub name: String,
+    /// Shape.
+    pub shape: Vec<usize>,
+    /// Stored dtype.
+    pub dtype: String,
+    /// Whether quantscape quantizes it.
+    pub quantizable: bool,
+    /// Mean.
+    pub mean: f64,
+    /// Standard deviation.
+    pub std: f64,
+    /// Largest |w|.
+    pub absmax: f64,
+    /// Excess kurtosis (outlier-heaviness; 0 for a Gaussian).
+    pub kurtosis: f64,
+    /// Counts over [−absmax, absmax] in [`HIST_BINS`] bins.
+    pub histogram: Vec<u64>,
+}
+
+/// Statistics of `values`.
+pub fn tensor_stats(
+    name: &str,
+    shape: &[usize],
+    dtype: &str,
+    quant: bool,
+    values: &[f32],
+) -> TensorInfo {
+    let n = values.len().max(1) as f64;
+    let mean = values.iter().map(|v| f64::from(*v)).sum::<f64>() / n;
+    let (m2, m4) = values.iter().fold((0.0, 0.0), |(a, b), v| {
+        let d = f64::from(*v) - mean;
+        (a + d * d, b + d * d * d * d)
+    });
+    let var = m2 / n;
+    let absmax = values.iter().fold(0f64, |m, v| m.max(f64::from(v.abs())));
+    let mut histogram = vec![0u64; HIST_BINS];
+    if absmax > 0.0 {
+        for v in values {
+            let t = (f64::from(*v) / absmax + 1.0) / 2.0;
+            let b = ((t * HIST_BINS as f64) as usize).min(HIST_BINS - 1);
+            histogram[b] += 1;
+        }
+    }
+    TensorInfo {
+        name: name.into(),
+        shape: shape.to_vec(),
+        dtype: dtype.into(),
+        quantizable: quant,
+        mean,
+        std: var.sqrt(),
+        absmax,
+        kurtosis: if var > 0.0 {
+            m4 / n / (var * var) - 3.0
+        } else {
+            0.0
+        },
+        histogram,
+    }
+}
+
+/// Reads every tensor of the checkpoint in `dir` and computes its statistics.
+pub fn read_tensors(dir: &Path) -> crate::Result<Vec<TensorInfo>> {
+    let ck = Checkpoint::open(dir)?;
+    let model_type = ck.model_type();
+    let mut out = Vec::new();
+    for (name, e) in &ck.tensors {
+        let values = ck.read_f32(name)?;
+        let q = quantizable(&model_type, name, &e.shape).is_some();
+        out.push(tensor_stats(name, &e.shape, &e.dtype.name(), q, &values));
+    }
+    Ok(out)
+}
+
+/// The histogram of one tensor as a step line.
+pub fn histogram_figure(t: &TensorInfo) -> Figure {
+    let mut f = Figure::new(
+        "tensor_histogram",
+        &format!("{}: weight histogram", t.name),
+        "weight value",
+        "count",
+    );
+    let w = 2.0 * t.absmax / HIST_BINS as f64;
+    let mut pts = Vec::with_capacity(2 * HIST_BINS);
+    for (i, c) in t.histogram.iter().enumerate() {
+        let x0 = -t.absmax + w * i as f64;
+        pts.push([x0, *c as f64]);
+        pts.push([x0 + w, *c as f64]);
+    }
+    f.push(&t.name, Mark::Line(1.5), [90, 160, 240], pts);
+    f
+}
+
+/// The view's state.
+pub struct ModelsPanel {
+    /// Saved choices.
+    pub st: ModelsState,
+    /// Bundled runs.
+    pub families: Vec<FamilyRow>,
+    /// Tensors of the selected checkpoint.
+    pub tensors: Vec<TensorInfo>,
+    job: Option<Job<Vec<TensorInfo>>>,
+    /// Last error.
+    pub error: Option<String>,
+    waker: Waker,
+}
+
+impl ModelsPanel {
+    /// A panel on the bundled families, reloading the saved selection.
+    pub fn new(st: ModelsState, waker: Waker) -> Self {
+        let mut p = Self {
+            st,
+            families: scan_families(&crate::search::runner::bundled_models_dir()),
+            tensors: Vec::new(),
+            job: None,
+            error: None,
+            waker,
+        };
+        if let Some(dir) = p.st.selected.clone() {
+            p.open(PathBuf::from(dir));
+        }
+        p
+    }
+
+    /// Loads a checkpoint folder's tensors in the background.
+    pub fn open(&mut self, dir: PathBuf) {
+        if let Some(j) = &self.job {
+            j.cancel();
+        }
+        self.st.selected = Some(dir.display().to_string());
+        self.tensors.clear();
+        self.job = Some(Job::spawn(
+            format!("read {}", dir.display()),
+            self.waker.clone(),
+            move |ctx| {
+                ctx.check()?;
+                read_tensors(&dir)
+            },
+        ));
+    }
+
+    /// Whether a checkpoint is being read.
+    pub fn loading(&self) -> bool {
+        self.job.is_some()
+    }
+
+    /// Collects a finished read.
+    pub fn poll(&mut self) {
+        let Some(job) = &mut self.job else { return };
+        if let Some(r) = job.poll() {
+            self.job = None;
+            match r {
+                Ok(t) => self.tensors = t,
+                Err(crate::Error::Cancelled) => {}
+                Err(e) => self.error = Some(format!("cannot read the checkpoint: {e}")),
+            }
+        }
+    }
+
+    /// The family table as (header, rows) for display and CSV export.
+    pub fn family_table(&self) -> (Vec<&'static str>, Vec<Vec<String>>) {
+        let header = vec![
+            "run",
+            "architecture",
+            "N",
+            "N total",
+            "D",
+            "train",
+            "eval Austen",
+            "eval KJV",
+        ];
+        let f = |v: Option<f64>| v.map_or("–".into(), |v| format!("{v:.3}"));
+        let rows = self
+            .families
+            .iter()
+            .map(|r| {
+                vec![
+                    r.report.run.clone(),
+                    r.architecture.clone(),
+                    r.report.n_params_non_embedding.to_string(),
+                    r.report.n_params_total.to_string(),
+                    r.report.budget_tokens.to_string(),
+                    f(r.loss("train")),
+                    f(r.loss("eval_austen")),
+                    f(r.loss("eval_kjv")),
+                ]
+            })
+            .collect();
+        (header, rows)
+    }
+
+    /// The tensor table as (header, rows).
+    pub fn tensor_table(&self) -> (Vec<&'static str>, Vec<Vec<String>>) {
+        let header = vec![
+            "tensor",
+            "shape",
+            "dtype",
+            "quantized",
+            "std",
+            "absmax",
+            "kurtosis",
+        ];
+        let rows = self
+            .tensors
+            .iter()
+            .map(|t| {
+                vec![
+                    t.name.clone(),
+                    format!("{:?}", t.shape),
+                    t.dtype.clone(),
+                    if t.quantizable { "yes" } else { "no" }.into(),
+                    format!("{:.4}", t.std),
+                    format!("{:.4}", t.absmax),
+                    format!("{:.2}", t.kurtosis),
+                ]
+            })
+            .collect();
+        (header, rows)
+    }
+
+    /// The figure on screen: the selected tensor's histogram, else the family curves.
+    pub fn current_figure(&self) -> Figure {
+        let sel = self.st.tensor.as_ref();
+        match self.tensors.iter().find(|t| Some(&t.name) == sel) {
+            Some(t) => histogram_figure(t),
+            None => family_figure(&self.families),
+        }
+    }
+
+    /// Draws the view.
+    pub fn ui(&mut self, ui: &mut Ui) {
+        self.poll();
+        super::error_row(ui, &mut self.error);
+        ui.heading("Bundled families");
+        let (header, rows) = self.family_table();
+        let mut open = None;
+        egui::ScrollArea::vertical()
+            .id_salt("families")
+            .max_height(ui.available_height() * 0.35)
+            .show(ui, |ui| {
+                egui::Grid::new("family_table")
+                    .striped(true)
+                    .show(ui, |ui| {
+                        for h in &header {
+                            ui.label(RichText::new(*h).strong());
+                        }
+                        ui.end_row();
+                        for (row, fam) in rows.iter().zip(&self.families) {
+                            let selected =
+                                self.st.selected.as_deref() == Some(&fam.dir.display().to_string());
+                            if ui.selectable_label(selected, &row[0]).clicked() {
+                                open = Some(fam.dir.clone());
+                            }
+                            for c in &row[1..] {
+                                ui.label(c);
+                            }
+                            ui.end_row();
+                        }
+                    });
+            });
+        if let Some(d) = open {
+            self.open(d);
+        }
+        ui.separator();
+        ui.columns(2, |cols| {
+            self.tensors_ui(&mut cols[0]);
+            self.current_figure().show(&mut cols[1], None);
+        });
+    }
+
+    fn tensors_ui(&mut self, ui: &mut Ui) {
+        match (&self.st.selected, self.loading()) {
+            (_, true) => {
+                ui.horizontal(|ui| {
+                    ui.spinner();
+                    ui.label("reading tensors…");
+                });
+            }
+            (None, false) => {
+                ui.label("Select a run above (or open a checkpoint folder) to list its tensors.");
+            }
+            (Some(dir), false) => {
+                ui.label(RichText::new(dir.as_str()).small());
+            }
+        }
+        let (header, rows) = self.tensor_table();
+        egui::ScrollArea::both().id_salt("tensors").show(ui, |ui| {
+            egui::Grid::new("tensor_table")
+                .striped(true)
+                .show(ui, |ui| {
+                    for h in &header {
+                        ui.label(RichText::new(*h).strong());
+                    }
+                    ui.end_row();
+                    for row in &rows {
+                        let selected = self.st.tensor.as_deref() == Some(&row[0]);
+                        if ui.selectable_label(selected, &row[0]).clicked() {
+                            self.st.tensor = if selected { None } else { Some(row[0].clone()) };
+                        }
+                        for c in &row[1..] {
+                            ui.label(c);
+                        }
+                        ui.end_row();
+                    }
+                });
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bundled_families_and_tensor_statistics() {
+        let rows = scan_families(&crate::search::runner::bundled_models_dir());
+        assert!(rows.len() >= 3, "bundled runs: {}", rows.len());
+        assert!(rows
+            .iter()
+            .all(|r| r.loss("eval_austen").is_some_and(|l| l > 0.0)));
+        let f = family_figure(&rows);
+        assert!(f.series.iter().all(|s| !s.points.is_empty()));
+        let t = tensor_stats("w", &[2, 2], "f32", true, &[-1.0, 1.0, -1.0, 1.0]);
+        assert_eq!((t.mean, t.std, t.absmax, t.kurtosis), (0.0, 1.0, 1.0, -2.0));
+        assert_eq!(t.histogram.iter().sum::<u64>(), 4);
+        assert_eq!((t.histogram[0], t.histogram[HIST_BINS - 1]), (2, 2));
+        let tensors = read_tensors(&rows[0].dir).unwrap();
+        assert!(tensors.iter().any(|t| t.quantizable) && tensors.iter().any(|t| !t.quantizable));
+        assert!(read_tensors(Path::new("/nonexistent")).is_err());
+    }
+}

@@ -1,0 +1,296 @@
+//! Figures as data: every plot of the explorer is first computed as a [`Figure`] (heatmap,
+//! lines, points, text labels, in plot coordinates), then drawn by egui_plot here, or written as
+//! SVG/CSV by [`super::export`]. Drawing never computes; the same data feeds screen and files.
+//!
+//! Coordinates: an axis marked log stores log10 of the value (ticks are labelled with the value);
+//! CSV exports convert back. Colours are sRGB triples. Heatmap values are row-major, bottom row
+//! first (y ascending), `nx` per row, already in the colour scale's units.
+
+use egui::{Color32, RichText, Ui};
+use egui_plot::{Heatmap, Legend, Line, Plot, PlotPoint, PlotPoints, Points, Text};
+
+/// How a series is drawn.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Mark {
+    /// A polyline of the given width (points).
+    Line(f32),
+    /// Dots of the given radius (points).
+    Dots(f32),
+}
+
+/// One named series.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Series {
+    /// Legend name (series of the same name share one legend entry).
+    pub name: String,
+    /// Line or dots.
+    pub mark: Mark,
+    /// sRGB colour.
+    pub rgb: [u8; 3],
+    /// Points in plot coordinates.
+    pub points: Vec<[f64; 2]>,
+}
+
+/// A heatmap under the series.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Heat {
+    /// Legend name (what the colour means).
+    pub name: String,
+    /// Values, row-major from the bottom row; NaN cells are left blank.
+    pub values: Vec<f64>,
+    /// Cells per row.
+    pub nx: usize,
+    /// Lower-left corner in plot coordinates.
+    pub origin: [f64; 2],
+    /// Width and height in plot coordinates.
+    pub size: [f64; 2],
+    /// Colour scale range.
+    pub range: [f64; 2],
+}
+
+/// A text label placed in plot coordinates.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Label {
+    /// Position.
+    pub at: [f64; 2],
+    /// Text.
+    pub text: String,
+}
+
+/// A complete plot.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Figure {
+    /// Stable id (egui id, export file stem).
+    pub id: String,
+    /// Title (SVG header).
+    pub title: String,
+    /// X axis label.
+    pub x_label: String,
+    /// Y axis label.
+    pub y_label: String,
+    /// X stores log10 of the value.
+    pub x_log: bool,
+    /// Y stores log10 of the value.
+    pub y_log: bool,
+    /// Optional heatmap drawn first.
+    pub heat: Option<Heat>,
+    /// Series drawn in order over the heatmap.
+    pub series: Vec<Series>,
+    /// Text labels drawn last.
+    pub labels: Vec<Label>,
+}
+
+impl Figure {
+    /// An empty figure with axes.
+    pub fn new(id: &str, title: &str, x_label: &str, y_label: &str) -> Self {
+        Self {
+            id: id.into(),
+            title: title.into(),
+            x_label: x_label.into(),
+            y_label: y_label.into(),
+            ..Self::default()
+        }
+    }
+
+    /// Adds a series.
+    pub fn push(&mut self, name: &str, mark: Mark, rgb: [u8; 3], points: Vec<[f64; 2]>) {
+        self.series.push(Series {
+            name: name.into(),
+            mark,
+            rgb,
+            points,
+        });
+    }
+
+    /// Bounds of everything drawn: ([x0, y0], [x1, y1]); None when nothing is finite.
+    pub fn bounds(&self) -> Option<([f64; 2], [f64; 2])> {
+        let mut lo = [f64::INFINITY; 2];
+        let mut hi = [f64::NEG_INFINITY; 2];
+        let mut add = |p: [f64; 2]| {
+            if p[0].is_finite() && p[1].is_finite() {
+                for k in 0..2 {
+                    lo[k] = lo[k].min(p[k]);
+                    hi[k] = hi[k].max(p[k]);
+                }
+            }
+        };
+        if let Some(h) = &self.heat {
+            add(h.origin);
+            add([h.origin[0] + h.size[0], h.origin[1] + h.size[1]]);
+        }
+        self.series
+            .iter()
+            .flat_map(|s| &s.points)
+            .for_each(|p| add(*p));
+        (lo[0] <= hi[0] && lo[1] <= hi[1]).then_some((lo, hi))
+    }
+
+    /// Draws the figure with egui_plot into the remaining space (at most `height` points tall
+    /// when given).
+    pub fn show(&self, ui: &mut Ui, height: Option<f32>) {
+        let (x_log, y_log) = (self.x_log, self.y_log);
+        let mut plot = Plot::new(self.id.as_str())
+            .x_axis_label(self.x_label.as_str())
+            .y_axis_label(self.y_label.as_str())
+            .legend(Legend::default().position(egui_plot::Corner::RightBottom))
+            .x_axis_formatter(move |m, _| tick(m.value, x_log))
+            .y_axis_formatter(move |m, _| tick(m.value, y_log));
+        if let Some(h) = height {
+            plot = plot.height(h);
+        }
+        plot.show(ui, |p| {
+            if let Some(h) = &self.heat {
+                p.heatmap(
+                    Heatmap::new(h.values.clone(), h.nx.max(1))
+                        .at(PlotPoint::new(h.origin[0], h.origin[1]))
+                        .size(h.size[0] as f32, h.size[1] as f32)
+                        .show_labels(false)
+                        .palette(&VIRIDIS)
+                        .range(h.range[0], h.range[1].max(h.range[0] + 1e-9))
+                        .name(h.name.as_str()),
+                );
+            }
+            for s in &self.series {
+                let c = Color32::from_rgb(s.rgb[0], s.rgb[1], s.rgb[2]);
+                let pts = PlotPoints::from(s.points.clone());
+                match s.mark {
+                    Mark::Line(w) => p.line(Line::new(s.name.as_str(), pts).color(c).width(w)),
+                    Mark::Dots(r) => p.points(Points::new(s.name.as_str(), pts).color(c).radius(r)),
+                }
+            }
+            for l in &self.labels {
+                p.text(Text::new(
+                    "labels",
+                    PlotPoint::new(l.at[0], l.at[1]),
+                    RichText::new(l.text.as_str()).color(Color32::WHITE).small(),
+                ));
+            }
+        });
+    }
+}
+
+/// Up to 7 isoline levels at 1-2-5 steps spanning the positive values.
+pub fn nice_levels(values: &[f64]) -> Vec<f64> {
+    let (lo, hi) = values
+        .iter()
+        .filter(|v| v.is_finite() && **v > 0.0)
+        .fold((f64::INFINITY, 0f64), |(a, b), v| (a.min(*v), b.max(*v)));
+    if !(lo.is_finite() && hi > lo) {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let (e0, e1) = (lo.log10().floor() as i32, hi.log10().ceil() as i32);
+    for e in e0..=e1 {
+        for m in [1.0, 2.0, 5.0] {
+            let v = m * 10f64.powi(e);
+            if v > lo && v < hi {
+                out.push(v);
+            }
+        }
+    }
+    while out.len() > 7 {
+        out = out.into_iter().step_by(2).collect();
+    }
+    out
+}
+
+/// The viridis palette at six stops (dark blue → green → yellow), sRGB.
+pub const VIRIDIS_RGB: [[u8; 3]; 6] = [
+    [68, 1, 84],
+    [65, 68, 135],
+    [42, 120, 142],
+    [34, 168, 132],
+    [122, 209, 81],
+    [253, 231, 37],
+];
+
+const VIRIDIS: [Color32; 6] = [
+    Color32::from_rgb(68, 1, 84),
+    Color32::from_rgb(65, 68, 135),
+    Color32::from_rgb(42, 120, 142),
+    Color32::from_rgb(34, 168, 132),
+    Color32::from_rgb(122, 209, 81),
+    Color32::from_rgb(253, 231, 37),
+];
+
+/// The palette colour of `t` in [0, 1] (linear between stops), as egui's heatmap draws it.
+pub fn viridis(t: f64) -> [u8; 3] {
+    let t = if t.is_finite() {
+        t.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    let x = t * (VIRIDIS_RGB.len() - 1) as f64;
+    let i = (x.floor() as usize).min(VIRIDIS_RGB.len() - 2);
+    let f = x - i as f64;
+    let (a, b) = (VIRIDIS_RGB[i], VIRIDIS_RGB[i + 1]);
+    std::array::from_fn(|k| {
+        (f64::from(a[k]) + f * (f64::from(b[k]) - f64::from(a[k]))).round() as u8
+    })
+}
+
+/// Tick label: on a log axis `t` is log10 of the value and only integer and half decades are
+/// labelled; on a linear axis the value itself.
+pub fn tick(t: f64, log: bool) -> String {
+    if !log {
+        return trim_number(t);
+    }
+    if (t * 2.0 - (t * 2.0).round()).abs() < 1e-6 {
+        human(10f64.powf(t))
+    } else {
+        String::new()
+    }
+}
+
+fn trim_number(v: f64) -> String {
+    let s = format!("{v:.3}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" {
+        "0".into()
+    } else {
+        s.into()
+    }
+}
+
+/// A count in K/M/B/T units ("213.6K", "7.00B").
+pub fn human(n: f64) -> String {
+    let a = n.abs();
+    if a >= 1e12 {
+        format!("{:.2}T", n / 1e12)
+    } else if a >= 1e9 {
+        format!("{:.2}B", n / 1e9)
+    } else if a >= 1e6 {
+        format!("{:.2}M", n / 1e6)
+    } else if a >= 1e3 {
+        format!("{:.1}K", n / 1e3)
+    } else {
+        trim_number(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels_ticks_and_palette() {
+        assert_eq!(nice_levels(&[0.013, 0.9]), vec![0.02, 0.05, 0.1, 0.2, 0.5]);
+        assert!(nice_levels(&[]).is_empty());
+        assert_eq!(tick(5.0, true), "100.0K");
+        assert_eq!(tick(5.25, true), "");
+        assert_eq!(tick(0.25, false), "0.25");
+        assert_eq!(human(7e9), "7.00B");
+        assert_eq!(viridis(0.0), VIRIDIS_RGB[0]);
+        assert_eq!(viridis(1.0), VIRIDIS_RGB[5]);
+        assert_eq!(viridis(0.1), [67, 35, 110]);
+        let mut f = Figure::new("f", "t", "x", "y");
+        assert!(f.bounds().is_none());
+        f.push(
+            "a",
+            Mark::Dots(2.0),
+            [0, 0, 0],
+            vec![[1.0, 2.0], [f64::NAN, 0.0], [3.0, -1.0]],
+        );
+        assert_eq!(f.bounds(), Some(([1.0, -1.0], [3.0, 2.0])));
+    }
+}

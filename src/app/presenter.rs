@@ -1,0 +1,55 @@
+//! Presenter mode (F5, Escape to leave): large type, one "predicted degradation" slider over
+//! model size with the frozen fit, the map with no editing chrome. Nothing here refits.
+
+use egui::{RichText, Ui};
+
+use super::plots::human;
+use super::App;
+use crate::laws::{Var, EMPTY_ROW};
+
+/// Predicted ΔL (nats/token) of the Laws view's law at (n, qr, qb).
+pub fn predicted(app: &App, n: f64, qr: f64, qb: f64) -> f64 {
+    let mut r = EMPTY_ROW;
+    r[Var::N.index()] = n;
+    r[Var::Qr.index()] = qr;
+    r[Var::Qb.index()] = qb;
+    app.laws.law().eval(&app.laws.st.params, &r)
+}
+
+/// Draws presenter mode.
+pub fn show(app: &mut App, ui: &mut Ui) {
+    egui::CentralPanel::default().show(ui, |ui| {
+        ui.horizontal(|ui| {
+            ui.heading(RichText::new("Predicted degradation after quantization").strong());
+            if ui.button("Leave presenter mode (Esc)").clicked() {
+                app.push(super::Command::TogglePresenter);
+            }
+        });
+        let st = &mut app.hardware.st;
+        ui.add(
+            egui::Slider::new(&mut st.target_n, 1e5..=1e12)
+                .logarithmic(true)
+                .text("model size N")
+                .custom_formatter(|v, _| human(v)),
+        );
+        let (n, qr, qb) = (st.target_n, app.laws.st.qr.max(0.0), app.laws.st.qb);
+        let qr = if qr > 0.0 { qr } else { 1.0 };
+        let dl = predicted(app, n, qr, qb);
+        ui.label(
+            RichText::new(format!(
+                "ΔL = {dl:.4} nats/token  (perplexity ×{:.3})",
+                dl.exp()
+            ))
+            .size(40.0)
+            .strong(),
+        );
+        ui.label(format!(
+            "{} of the weights in the low format, blocks of {qb:.0}; law {} as fitted on the loaded data.",
+            if qr >= 1.0 { "All".to_string() } else { format!("{:.0}%", 100.0 * qr) },
+            app.laws.law().id,
+        ));
+        if let Some(f) = app.laws.map_figure() {
+            f.show(ui, None);
+        }
+    });
+}

@@ -1,0 +1,301 @@
+//! The explorer's saved state: which view is open, the presenter/theme settings, and each
+//! panel's choices (data source, law, fitted or what-if parameters, slider values, excluded
+//! sizes, selected model, hardware targets). Runtime things (jobs, caches, loaded tensors) are
+//! not part of it; they are rebuilt from it.
+//!
+//! Format: RON with a `version` field. Every struct is `#[serde(default)]`, so a file written by
+//! an older build (missing fields) still loads with defaults for what it lacks, and fields this
+//! build does not know are ignored. A file from a newer format version, a file that does not
+//! parse, or one that holds non-finite slider values is a clear error naming the file; the app
+//! shows it and keeps running. Saves are atomic ([`crate::io::write_atomic`]).
+
+use std::path::Path;
+
+use crate::laws::{FitReport, Var};
+use crate::{Error, Result};
+
+/// The session format this build writes (and the newest it reads).
+pub const SESSION_VERSION: u32 = 1;
+
+/// Views of the explorer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum View {
+    /// Bundled families and the tensors of one checkpoint.
+    Models,
+    /// Scaling-law contours.
+    #[default]
+    Laws,
+    /// Bits per weight against predicted ΔL, block-size trade-offs and memory footprints.
+    Hardware,
+}
+
+impl View {
+    /// Every view, in tab order.
+    pub const ALL: [View; 3] = [View::Models, View::Laws, View::Hardware];
+
+    /// Tab label.
+    pub fn label(self) -> &'static str {
+        match self {
+            View::Models => "Models",
+            View::Laws => "Laws",
+            View::Hardware => "Hardware",
+        }
+    }
+}
+
+/// Where the Laws view's points come from.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub enum Source {
+    /// The bundled demo sweep's summary (`assets/demo/demo_summary.csv`) when present, else
+    /// points drawn from the strong law with known parameters.
+    #[default]
+    Demo,
+    /// Drawn from the strong law with known parameters.
+    Synthetic,
+    /// A CSV file (a sweep's `export` summary, or any table `quantscape fit` reads).
+    Csv(String),
+}
+
+/// The two variables of the Laws map (the third gets a slider).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Plane {
+    /// N across, Qr up, Qb on the slider.
+    #[default]
+    NQr,
+    /// N across, Qb up, Qr on the slider.
+    NQb,
+    /// Qr across, Qb up, N on the slider.
+    QrQb,
+}
+
+impl Plane {
+    /// Every plane.
+    pub const ALL: [Plane; 3] = [Plane::NQr, Plane::NQb, Plane::QrQb];
+
+    /// (x, y, slider) variables.
+    pub fn vars(self) -> (Var, Var, Var) {
+        match self {
+            Plane::NQr => (Var::N, Var::Qr, Var::Qb),
+            Plane::NQb => (Var::N, Var::Qb, Var::Qr),
+            Plane::QrQb => (Var::Qr, Var::Qb, Var::N),
+        }
+    }
+
+    /// Selector label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Plane::NQr => "N × Qr",
+            Plane::NQb => "N × Qb",
+            Plane::QrQb => "Qr × Qb",
+        }
+    }
+}
+
+/// The Laws view's choices.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct LawsState {
+    /// Data source.
+    pub source: Source,
+    /// Law id (`unified-strong`, `unified-weak`).
+    pub law_id: String,
+    /// Current parameters (fitted, or edited in what-if mode); empty = the law's start values.
+    pub params: Vec<f64>,
+    /// Edit parameters by hand instead of showing the fit.
+    pub what_if: bool,
+    /// Variables of the map.
+    pub plane: Plane,
+    /// Qb of the map when Qb is on the slider, and of the budget curves.
+    pub qb: f64,
+    /// Qr of the map when Qr is on the slider.
+    pub qr: f64,
+    /// N of the map when N is on the slider.
+    pub n: f64,
+    /// Model sizes (N) left out of the fit.
+    pub excluded: Vec<f64>,
+    /// Bootstrap resamples of a fit.
+    pub bootstrap: usize,
+    /// ΔL budget (nats/token) of the budget curves.
+    pub budget: f64,
+    /// The last fit, restored without refitting.
+    pub report: Option<FitReport>,
+}
+
+impl Default for LawsState {
+    fn default() -> Self {
+        Self {
+            source: Source::Demo,
+            law_id: "unified-strong".into(),
+            params: Vec::new(),
+            what_if: false,
+            plane: Plane::NQr,
+            qb: 32.0,
+            qr: 1.0,
+            n: 1e6,
+            excluded: Vec::new(),
+            bootstrap: 200,
+            budget: 0.05,
+            report: None,
+        }
+    }
+}
+
+/// The Models view's choices.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct ModelsState {
+    /// Folder of the checkpoint whose tensors are shown.
+    pub selected: Option<String>,
+    /// Tensor whose histogram is shown.
+    pub tensor: Option<String>,
+}
+
+/// The Hardware view's choices.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct HardwareState {
+    /// Target model size N for predictions and footprints.
+    pub target_n: f64,
+    /// Fraction of the target's weights in the low format.
+    pub qr: f64,
+}
+
+impl Default for HardwareState {
+    fn default() -> Self {
+        Self {
+            target_n: 7e9,
+            qr: 1.0,
+        }
+    }
+}
+
+/// Everything the explorer saves.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct Session {
+    /// Format version ([`SESSION_VERSION`] when written by this build).
+    pub version: u32,
+    /// Open view.
+    pub view: View,
+    /// Presenter mode: large fonts, one prediction slider, no editing chrome.
+    pub presenter: bool,
+    /// Dark theme (else light).
+    pub dark: bool,
+    /// Laws view.
+    pub laws: LawsState,
+    /// Models view.
+    pub models: ModelsState,
+    /// Hardware view.
+    pub hardware: HardwareState,
+}
+
+impl Default for Session {
+    fn default() -> Self {
+        Self {
+            version: SESSION_VERSION,
+            view: View::Laws,
+            presenter: false,
+            dark: true,
+            laws: LawsState::default(),
+            models: ModelsState::default(),
+            hardware: HardwareState::default(),
+        }
+    }
+}
+
+impl Session {
+    /// Parses a session written by this or an older build; `origin` names it in errors.
+    pub fn from_ron(text: &str, origin: &str) -> Result<Self> {
+        let s: Session = ron::from_str(text)
+            .map_err(|e| Error::Input(format!("{origin}: not a quantscape session: {e}")))?;
+        if s.version > SESSION_VERSION {
+            return Err(Error::Input(format!(
+                "{origin}: session format {} is newer than this build reads ({SESSION_VERSION}); \
+                 update quantscape",
+                s.version
+            )));
+        }
+        let l = &s.laws;
+        let finite = l.qb.is_finite()
+            && l.qb > 0.0
+            && l.n.is_finite()
+            && l.n > 0.0
+            && (0.0..=1.0).contains(&l.qr)
+            && l.budget.is_finite()
+            && l.params.iter().all(|v| v.is_finite())
+            && s.hardware.target_n.is_finite()
+            && s.hardware.target_n > 0.0
+            && (0.0..=1.0).contains(&s.hardware.qr);
+        if !finite {
+            return Err(Error::Input(format!(
+                "{origin}: the session holds an out-of-range slider value (NaN, Inf, Qb ≤ 0, N ≤ 0 \
+                 or Qr outside [0, 1])"
+            )));
+        }
+        Ok(Self {
+            version: SESSION_VERSION,
+            ..s
+        })
+    }
+
+    /// The session as RON text.
+    pub fn to_ron(&self) -> Result<String> {
+        ron::ser::to_string_pretty(self, ron::ser::PrettyConfig::default())
+            .map_err(|e| Error::Input(format!("cannot serialize the session: {e}")))
+    }
+
+    /// Reads a session file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io("read", path, e))?;
+        Self::from_ron(&text, &path.display().to_string())
+    }
+
+    /// Writes the session atomically.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        crate::io::write_atomic(path, self.to_ron()?.as_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_old_files_load_with_defaults() {
+        let mut s = Session {
+            view: View::Hardware,
+            ..Session::default()
+        };
+        s.laws.qb = 128.0;
+        s.laws.excluded = vec![1e5];
+        s.hardware.target_n = 70e9;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.ron");
+        s.save(&p).unwrap();
+        assert_eq!(Session::load(&p).unwrap(), s);
+        // A minimal file from version 1 with an unknown future field.
+        let old = Session::from_ron("(version: 1, view: Models, future_knob: 3)", "old").unwrap();
+        assert_eq!(old.view, View::Models);
+        assert_eq!(old.laws, LawsState::default());
+        // The committed fixture of the first format keeps loading.
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/session_v1.ron");
+        let f = Session::load(&fixture).unwrap();
+        assert_eq!(f.laws.law_id, "unified-weak");
+        assert_eq!(f.laws.qb, 64.0);
+    }
+
+    #[test]
+    fn corrupt_newer_and_out_of_range_files_are_named_errors() {
+        let e = Session::from_ron("(version: 1, view: Nope)", "x.ron").unwrap_err();
+        assert!(
+            e.to_string().starts_with("x.ron: not a quantscape session"),
+            "{e}"
+        );
+        let e = Session::from_ron("(version: 9)", "y.ron").unwrap_err();
+        assert!(e.to_string().contains("newer"), "{e}");
+        let e = Session::from_ron("(laws: (qb: -1.0))", "z.ron").unwrap_err();
+        assert!(e.to_string().contains("out-of-range"), "{e}");
+        let e = Session::load(Path::new("/nonexistent/s.ron")).unwrap_err();
+        assert!(e.to_string().contains("/nonexistent/s.ron"), "{e}");
+    }
+}

@@ -1,0 +1,258 @@
+//! egui_kittest tests driving the explorer by its accessibility labels: open the demo, fit, move
+//! a slider and see the map change, switch views, cancel a job, save and reload a session, and
+//! export PNG/SVG/CSV. Image snapshots of the Laws and Hardware views run where a wgpu adapter
+//! exists (lavapipe in CI) and are skipped with a message elsewhere.
+
+use std::time::{Duration, Instant};
+
+use egui_kittest::kittest::Queryable;
+use egui_kittest::Harness;
+
+use super::session::{LawsState, Source};
+use super::{App, Command, ExportKind, Session, View};
+
+fn harness(session: Session) -> Harness<'static, App> {
+    Harness::builder()
+        .with_size(egui::vec2(1280.0, 800.0))
+        .with_max_steps(10_000)
+        .build_eframe(move |cc| App::with_session(&cc.egui_ctx, session))
+}
+
+fn quick() -> Session {
+    Session {
+        laws: LawsState {
+            source: Source::Synthetic,
+            bootstrap: 10,
+            ..LawsState::default()
+        },
+        ..Session::default()
+    }
+}
+
+/// Steps frames until `done` holds (jobs finish on other threads).
+fn step_until(h: &mut Harness<'static, App>, what: &str, done: impl Fn(&mut App) -> bool) {
+    let t = Instant::now();
+    while !done(h.state_mut()) {
+        assert!(
+            t.elapsed() < Duration::from_secs(120),
+            "timed out waiting for {what}"
+        );
+        h.step();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    h.step();
+}
+
+#[test]
+fn opens_fits_slides_and_switches_views() {
+    let mut h = harness(quick());
+    step_until(&mut h, "the first fit", |a| {
+        a.laws.st.report.is_some() && !a.laws.fitting()
+    });
+    assert!(h.state().laws.st.report.as_ref().unwrap().r2_log > 0.95);
+    let before = h.state_mut().laws.map_figure().unwrap().heat.clone();
+    // The Qb slider, driven the way assistive technology does.
+    h.get_by_role_and_label(egui::accesskit::Role::Slider, "Qb (block size)")
+        .set_value_accesskit(256.0);
+    h.step();
+    assert_eq!(h.state().laws.st.qb, 256.0);
+    assert_ne!(h.state_mut().laws.map_figure().unwrap().heat, before);
+    h.get_by_label("ΔL budget curves").click();
+    h.step();
+    assert_eq!(h.state().laws.tab, super::laws::LawsTab::Budget);
+    h.get_by_label("Hardware").click();
+    h.step();
+    h.step();
+    assert_eq!(h.state().view(), View::Hardware);
+    assert!(
+        h.query_by_label("Pareto front").is_some()
+            || h.query_by_label_contains("bits/weight").is_some()
+    );
+    h.get_by_label("Models").click();
+    h.step();
+    h.step();
+    assert_eq!(h.state().view(), View::Models);
+    let first = h.state().models.families[0].report.run.clone();
+    h.get_by_label(&first).click();
+    step_until(&mut h, "the tensor table", |a| {
+        !a.models.loading() && !a.models.tensors.is_empty()
+    });
+    assert!(h.query_by_label_contains("embed").is_some());
+    // Presenter mode by its key, and back.
+    h.key_press(egui::Key::F5);
+    h.step();
+    h.step();
+    assert!(h.state().presenter());
+    assert!(h.query_by_label_contains("Predicted degradation").is_some());
+    h.key_press(egui::Key::Escape);
+    h.step();
+    h.step();
+    assert!(!h.state().presenter());
+}
+
+#[test]
+fn a_running_fit_cancels() {
+    let mut h = harness(quick());
+    step_until(&mut h, "the first fit", |a| !a.laws.fitting());
+    let first = h.state().laws.st.report.clone().expect("a fit");
+    h.state_mut().laws.st.bootstrap = 20_000;
+    h.state_mut().laws.start_fit(None);
+    h.step();
+    assert!(h.state().laws.fitting());
+    h.get_by_label("Cancel fit").click();
+    step_until(&mut h, "the cancelled fit", |a| !a.laws.fitting());
+    let kept = h.state().laws.st.report.clone().expect("the earlier fit");
+    assert_eq!(
+        kept.bootstrap_resamples, first.bootstrap_resamples,
+        "a cancelled fit changes nothing"
+    );
+    assert!(h.state().notices.iter().all(|n| !n.error));
+}
+
+/// Compares sessions field by field (a whole-session diff is too long to read).
+fn same(a: &Session, b: &Session) {
+    assert_eq!((a.view, a.presenter, a.dark), (b.view, b.presenter, b.dark));
+    assert_eq!(a.models, b.models);
+    assert_eq!(a.hardware, b.hardware);
+    let (x, y) = (&a.laws, &b.laws);
+    assert_eq!(
+        (&x.source, &x.law_id, &x.params),
+        (&y.source, &y.law_id, &y.params)
+    );
+    assert_eq!(
+        (x.qb, x.qr, x.n, x.budget, x.bootstrap),
+        (y.qb, y.qr, y.n, y.budget, y.bootstrap)
+    );
+    assert_eq!(
+        x.report.as_ref().map(|r| r.values()),
+        y.report.as_ref().map(|r| r.values())
+    );
+}
+
+#[test]
+fn sessions_save_reload_and_survive_corrupt_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.ron");
+    let mut h = harness(quick());
+    step_until(&mut h, "the first fit", |a| !a.laws.fitting());
+    h.state_mut().laws.st.qb = 128.0;
+    h.state_mut().push(Command::ShowView(View::Hardware));
+    h.state_mut().push(Command::SaveSession(path.clone()));
+    h.step();
+    let saved = h.state().session();
+    h.state_mut().laws.st.qb = 16.0;
+    h.state_mut().push(Command::ShowView(View::Models));
+    h.state_mut().push(Command::LoadSession(path.clone()));
+    h.step();
+    same(&h.state().session(), &saved);
+    assert!(!h.state().laws.fitting(), "a restored fit is not refitted");
+    std::fs::write(&path, "(version: 1, view: [").unwrap();
+    h.state_mut().push(Command::LoadSession(path.clone()));
+    h.step();
+    let last = h.state().notices.last().unwrap().clone();
+    assert!(last.error && last.text.contains("s.ron"), "{last:?}");
+    same(&h.state().session(), &saved);
+    let n = h.state().notices.len();
+    for _ in 0..n {
+        h.get_all_by_label("Dismiss")
+            .next()
+            .unwrap()
+            .click_accesskit();
+        h.run_steps(2);
+    }
+    assert!(h.state().notices.is_empty(), "{:?}", h.state().notices);
+}
+
+#[test]
+fn exports_write_files_and_never_overwrite_without_asking() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(quick());
+    step_until(&mut h, "the first fit", |a| !a.laws.fitting());
+    let svg = dir.path().join("map.svg");
+    let csv = dir.path().join("map.csv");
+    let table = dir.path().join("params.csv");
+    for (kind, path) in [
+        (ExportKind::FigureSvg, &svg),
+        (ExportKind::FigureCsv, &csv),
+        (ExportKind::TableCsv, &table),
+    ] {
+        h.state_mut().push(Command::Export {
+            kind,
+            path: path.clone(),
+            overwrite: false,
+        });
+    }
+    h.step();
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(text.starts_with("<svg") && text.contains("<text"));
+    let data = std::fs::read_to_string(&csv).unwrap();
+    assert!(data.starts_with("series,x,y,z") && data.lines().count() > 96 * 96);
+    let params = std::fs::read_to_string(&table).unwrap();
+    assert!(
+        params.starts_with("parameter,value") && params.contains("gamma_N"),
+        "{params}"
+    );
+    // A second export to the same file asks first; keeping it leaves the file alone.
+    std::fs::write(&csv, "mine").unwrap();
+    h.state_mut().push(Command::Export {
+        kind: ExportKind::FigureCsv,
+        path: csv.clone(),
+        overwrite: false,
+    });
+    h.step();
+    h.step();
+    h.get_by_label("Keep it").click();
+    h.step();
+    assert_eq!(std::fs::read_to_string(&csv).unwrap(), "mine");
+    h.state_mut().push(Command::Export {
+        kind: ExportKind::FigureCsv,
+        path: csv.clone(),
+        overwrite: false,
+    });
+    h.step();
+    h.step();
+    h.get_by_label("Replace").click();
+    h.step();
+    h.step();
+    assert!(std::fs::read_to_string(&csv).unwrap().starts_with("series"));
+    // PNG: rendered by the harness's wgpu renderer when an adapter exists.
+    if h.render().is_err() {
+        eprintln!("skipped the PNG export: no wgpu adapter");
+        return;
+    }
+    let png = dir.path().join("map.png");
+    h.state_mut().push(Command::Export {
+        kind: ExportKind::FigurePng,
+        path: png.clone(),
+        overwrite: false,
+    });
+    step_until(&mut h, "the PNG export", |_| png.exists());
+    let img = image::open(&png).unwrap().to_rgba8();
+    assert!(
+        img.width() > 400 && img.height() > 300,
+        "{:?}",
+        img.dimensions()
+    );
+    let first = *img.get_pixel(img.width() / 2, img.height() / 2);
+    assert!(img.pixels().any(|p| *p != first), "the PNG is blank");
+}
+
+#[test]
+fn snapshots_of_the_laws_and_hardware_views() {
+    let mut h = harness(quick());
+    step_until(&mut h, "the first fit", |a| !a.laws.fitting());
+    h.set_size(egui::vec2(960.0, 600.0));
+    h.run_steps(3);
+    if let Err(e) = h.render() {
+        eprintln!("skipped the snapshots: no wgpu adapter ({e})");
+        return;
+    }
+    let opts = egui_kittest::SnapshotOptions::new()
+        .threshold(2.0)
+        .max_failed_pixels(4000);
+    h.snapshot_options("laws_view", &opts);
+    h.state_mut().push(Command::ShowView(View::Hardware));
+    h.step();
+    h.step();
+    h.snapshot_options("hardware_view", &opts);
+}
