@@ -12,7 +12,8 @@
 //! (mixed-precision sweeps and their SQLite store), [`laws`] (scaling-law forms, robust fits with
 //! bootstrap CIs, random-forest predictor, grids and isolines), [`jobs`] (background work), [`io`]
 //! (crash-safe writes) and,
-//! with feature `gui`, `app` (the explorer's Laws view). The GPU engine and the landscape land
+//! with feature `gui`, `app` (the explorer: Models, Laws and Hardware views, sessions, exports).
+//! The GPU engine and the landscape land
 //! issue by issue.
 
 #[cfg(feature = "gui")]

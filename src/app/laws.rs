@@ -9,7 +9,7 @@
 
 use egui::{RichText, Ui};
 
-use super::laws_figs::{budget_figures, fmt_value, map_figure, range_of, residual_figure};
+use super::laws_figs::{budget_figures, map_figure, range_of, residual_figure};
 use super::plots::{human, Figure};
 use super::session::{LawsState, Plane, Source};
 use crate::jobs::{Job, Waker};
@@ -374,6 +374,18 @@ impl LawsPanel {
             ui.selectable_value(&mut self.tab, LawsTab::Residuals, "Measured vs predicted");
             ui.selectable_value(&mut self.tab, LawsTab::Budget, "ΔL budget curves");
         });
+        if self.st.report.is_none() && !self.st.what_if {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label(format!(
+                    "fitting {} to {} points ({} bootstrap resamples)…",
+                    self.law.id,
+                    self.data.len(),
+                    self.st.bootstrap
+                ));
+            });
+            return;
+        }
         match self.tab {
             LawsTab::Map => match self.map_figure() {
                 Some(f) => f.show(ui, None),
@@ -415,15 +427,12 @@ impl LawsPanel {
         };
         let slider = match third {
             Var::Qb => egui::Slider::new(&mut self.st.qb, 4.0..=1024.0).logarithmic(true),
-            Var::N => egui::Slider::new(&mut self.st.n, lo_n..=hi_n.max(1e12)).logarithmic(true),
+            Var::N => egui::Slider::new(&mut self.st.n, lo_n..=hi_n.max(1e12))
+                .logarithmic(true)
+                .custom_formatter(|v, _| human(v)),
             _ => egui::Slider::new(&mut self.st.qr, 0.0..=1.0),
         };
         ui.add(slider.text(label)).on_hover_text(help);
-        ui.label(format!(
-            "{} = {}",
-            third,
-            fmt_value(third, self.third_value())
-        ));
         ui.add(
             egui::Slider::new(&mut self.st.budget, 0.001..=1.0)
                 .logarithmic(true)
