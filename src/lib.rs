@@ -10,11 +10,9 @@
 //! the CPU forward pass with its hooks, sequential calibration), [`eval`] (NLL, ΔL with bootstrap
 //! CI, KL, top-1; the bundled corpus), [`train`] (the bundled families' trainer), [`search`]
 //! (mixed-precision sweeps and their SQLite store), [`laws`] (scaling-law forms, robust fits with
-//! bootstrap CIs, random-forest predictor, grids and isolines), [`jobs`] (background work), [`io`]
-//! (crash-safe writes) and,
-//! with feature `gui`, `app` (the explorer: Models, Laws and Hardware views, sessions, exports).
-//! The GPU engine and the landscape land
-//! issue by issue.
+//! bootstrap CIs, random-forest predictor, grids and isolines), [`jobs`] (background work),
+//! [`io`] (crash-safe writes) and, with feature `gui`, `app` (the explorer: Models, Laws and
+//! Hardware views, sessions, exports). The GPU engine and the landscape land issue by issue.
 
 #[cfg(feature = "gui")]
 pub mod app;
