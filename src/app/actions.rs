@@ -107,6 +107,7 @@ impl App {
                 Purpose::LoadSession => d.add_filter("session", &["ron"]).pick_file(),
                 Purpose::OpenData => d.add_filter("points", &["csv", "sqlite", "db"]).pick_file(),
                 Purpose::OpenModel => d.pick_folder(),
+                Purpose::OpenSpec => d.add_filter("sweep spec", &["ron"]).pick_file(),
                 Purpose::Export(k) => d
                     .set_file_name(format!("quantscape.{}", k.extension()))
                     .save_file(),
@@ -125,6 +126,7 @@ impl App {
                 Purpose::LoadSession => Command::LoadSession(path),
                 Purpose::OpenData => Command::OpenData(path),
                 Purpose::OpenModel => Command::OpenModel(path),
+                Purpose::OpenSpec => Command::OpenSpec(path),
                 // The dialog itself asked about replacing an existing file.
                 Purpose::Export(kind) => Command::Export {
                     kind,

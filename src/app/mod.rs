@@ -16,6 +16,7 @@ pub mod models;
 pub mod plots;
 mod presenter;
 pub mod session;
+pub mod sweep;
 #[cfg(test)]
 mod tests;
 
@@ -65,6 +66,8 @@ pub enum Purpose {
     OpenData,
     /// Open a checkpoint folder in the Models view.
     OpenModel,
+    /// Choose a sweep spec.
+    OpenSpec,
     /// Export something.
     Export(ExportKind),
 }
@@ -88,6 +91,8 @@ pub enum Command {
     OpenData(PathBuf),
     /// Open a checkpoint folder.
     OpenModel(PathBuf),
+    /// Choose the sweep spec of the Sweep view.
+    OpenSpec(PathBuf),
     /// Export to a path; an existing file is replaced only with `overwrite`.
     Export {
         /// What.
@@ -119,6 +124,8 @@ pub struct App {
     pub models: ModelsPanel,
     /// Hardware view.
     pub hardware: HardwarePanel,
+    /// Sweep view.
+    pub sweep: sweep::SweepPanel,
     commands: Vec<Command>,
     /// Messages on screen.
     pub notices: Vec<Notice>,
@@ -146,6 +153,7 @@ impl App {
             laws: LawsPanel::new(session.laws, waker.clone()),
             models: ModelsPanel::new(session.models, waker.clone()),
             hardware: HardwarePanel::new(session.hardware),
+            sweep: sweep::SweepPanel::new(waker.clone()),
             commands: Vec::new(),
             notices: Vec::new(),
             dialog: None,
@@ -202,6 +210,7 @@ impl App {
         match self.view {
             View::Laws => self.laws.current_figure(),
             View::Models => Some(self.models.current_figure()),
+            View::Sweep => Some(self.sweep.current_figure()),
             View::Hardware => Some(
                 self.hardware
                     .current_figure(self.laws.law(), &self.laws.st.params),
@@ -216,6 +225,41 @@ impl App {
         match self.view {
             View::Models if !self.models.tensors.is_empty() => owned(self.models.tensor_table()),
             View::Models => owned(self.models.family_table()),
+            View::Sweep => {
+                let rows = self
+                    .sweep
+                    .loaded
+                    .summary
+                    .iter()
+                    .map(|c| {
+                        vec![
+                            c.model.clone(),
+                            c.granularity.clone(),
+                            c.low.clone(),
+                            c.high.clone(),
+                            c.qb_spec.clone(),
+                            c.qr_target.to_string(),
+                            c.qr.to_string(),
+                            c.n_trials.to_string(),
+                            c.delta_nll_mean.to_string(),
+                            c.delta_nll_best.to_string(),
+                        ]
+                    })
+                    .collect();
+                let h = [
+                    "model",
+                    "granularity",
+                    "low",
+                    "high",
+                    "qb",
+                    "qr_target",
+                    "qr",
+                    "trials",
+                    "delta_nll_mean",
+                    "delta_nll_best",
+                ];
+                (h.iter().map(|s| s.to_string()).collect(), rows)
+            }
             View::Hardware => hardware::footprint_table(
                 self.laws.law(),
                 &self.laws.st.params,
@@ -287,9 +331,17 @@ impl App {
                 Err(e) => self.notify(format!("cannot load the session: {e}"), true),
             },
             Command::OpenData(path) => {
+                let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+                if matches!(ext, "sqlite" | "db" | "sqlite3") {
+                    self.sweep.open_results(path.clone());
+                }
                 self.laws
                     .open(session::Source::Csv(path.display().to_string()));
                 self.view = View::Laws;
+            }
+            Command::OpenSpec(path) => {
+                self.sweep.spec_path = path;
+                self.view = View::Sweep;
             }
             Command::OpenModel(path) => {
                 self.models.open(path);
@@ -327,6 +379,9 @@ impl App {
                 .to_ascii_lowercase();
             self.commands.push(match ext.as_str() {
                 _ if p.is_dir() => Command::OpenModel(p),
+                "ron" if std::fs::read_to_string(&p).is_ok_and(|t| t.contains("SweepSpec(")) => {
+                    Command::OpenSpec(p)
+                }
                 "ron" => Command::LoadSession(p),
                 _ => Command::OpenData(p),
             });
@@ -362,6 +417,7 @@ impl App {
             .show(ui, |ui| match self.view {
                 View::Laws => self.laws.ui(ui),
                 View::Models => self.models.ui(ui),
+                View::Sweep => self.sweep.ui(ui),
                 View::Hardware => {
                     let note = self.laws_note();
                     let params = self.laws.st.params.clone();
@@ -387,6 +443,7 @@ impl App {
                 for (label, p) in [
                     ("Open points (CSV or sweep results)…", Purpose::OpenData),
                     ("Open checkpoint folder…", Purpose::OpenModel),
+                    ("Open sweep spec…", Purpose::OpenSpec),
                     ("Load session…", Purpose::LoadSession),
                     ("Save session…", Purpose::SaveSession),
                 ] {
@@ -431,13 +488,12 @@ impl App {
             for (name, issue) in [
                 ("Quantize", "the GPU engine"),
                 ("Evaluate", "the GPU engine"),
-                ("Sweep", "the demo sweep"),
                 ("Landscape", "the landscape engine"),
             ] {
                 ui.add_enabled(false, egui::Button::new(name))
                     .on_disabled_hover_text(format!("arrives with {issue}"));
             }
-            if self.laws.fitting() || self.models.loading() {
+            if self.laws.fitting() || self.models.loading() || self.sweep.running() {
                 ui.separator();
                 ui.spinner();
             }

@@ -25,19 +25,22 @@ pub enum View {
     /// Scaling-law contours.
     #[default]
     Laws,
+    /// Mixed-precision sweeps: run, resume, watch trials stream in.
+    Sweep,
     /// Bits per weight against predicted ΔL, block-size trade-offs and memory footprints.
     Hardware,
 }
 
 impl View {
     /// Every view, in tab order.
-    pub const ALL: [View; 3] = [View::Models, View::Laws, View::Hardware];
+    pub const ALL: [View; 4] = [View::Models, View::Laws, View::Sweep, View::Hardware];
 
     /// Tab label.
     pub fn label(self) -> &'static str {
         match self {
             View::Models => "Models",
             View::Laws => "Laws",
+            View::Sweep => "Sweep",
             View::Hardware => "Hardware",
         }
     }

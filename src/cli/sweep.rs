@@ -1,11 +1,10 @@
 //! `quantscape sweep | merge | export`: run a mixed-precision sweep into a SQLite results store
 //! (resumable, shardable for Slurm job arrays), join shard stores, write CSV.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{bail, Context as _};
+use anyhow::bail;
 use indicatif::{ProgressBar, ProgressStyle};
 use quantscape::search::cache::DEFAULT_CACHE_BYTES;
 use quantscape::search::export::{summarize, write_csv};
@@ -55,47 +54,8 @@ pub struct ExportArgs {
     pub summary: Option<PathBuf>,
 }
 
-/// Git revision, machine and version, stored with the results.
-fn provenance() -> BTreeMap<String, String> {
-    let mut m = BTreeMap::new();
-    m.insert(
-        "quantscape_version".into(),
-        env!("CARGO_PKG_VERSION").into(),
-    );
-    let rev = std::process::Command::new("git")
-        .args(["rev-parse", "HEAD"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
-    m.insert(
-        "git_revision".into(),
-        rev.unwrap_or_else(|| "unknown".into()),
-    );
-    let host = std::fs::read_to_string("/etc/hostname")
-        .ok()
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_default();
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    m.insert(
-        "machine".into(),
-        format!(
-            "{} ({} {}, {cores} threads)",
-            host.trim(),
-            std::env::consts::OS,
-            std::env::consts::ARCH
-        ),
-    );
-    m
-}
-
 fn read_spec(path: &Path) -> anyhow::Result<SweepSpec> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read the sweep spec ({})", path.display()))?;
-    let spec = SweepSpec::from_ron(&text, &path.display().to_string())?;
-    spec.validate()?;
-    Ok(spec)
+    Ok(SweepSpec::load(path)?)
 }
 
 /// Runs `sweep`.
@@ -103,7 +63,7 @@ pub fn run_sweep(a: &SweepArgs) -> anyhow::Result<ExitCode> {
     let shard: Shard = a.shard.parse()?;
     let spec = read_spec(&a.spec)?;
     let models = expand_models(&spec, &bundled_models_dir())?;
-    let store = Store::open(&a.out, &spec, &provenance())?;
+    let store = Store::open(&a.out, &spec, &quantscape::search::store::provenance())?;
     let bar = if a.quiet {
         ProgressBar::hidden()
     } else {
@@ -163,7 +123,7 @@ pub fn run_merge(a: &MergeArgs) -> anyhow::Result<ExitCode> {
     if a.inputs.iter().any(|p| p == &a.out) {
         bail!("--out must not be one of the inputs ({})", a.out.display());
     }
-    let out = Store::open(&a.out, &spec, &provenance())?;
+    let out = Store::open(&a.out, &spec, &quantscape::search::store::provenance())?;
     let mut added = 0;
     for p in &a.inputs {
         let n = out.merge_from(p)?;

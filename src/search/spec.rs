@@ -205,6 +205,14 @@ impl SweepSpec {
         ron::from_str(text).map_err(|e| bad(format!("{what}: {e}")))
     }
 
+    /// Reads and validates a spec file.
+    pub fn load(path: &std::path::Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io("read", path, e))?;
+        let spec = Self::from_ron(&text, &path.display().to_string())?;
+        spec.validate()?;
+        Ok(spec)
+    }
+
     /// Canonical JSON of the spec (stored with results; equal specs give equal text).
     pub fn canonical(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()

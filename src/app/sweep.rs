@@ -1,0 +1,453 @@
+//! The Sweep view: run or resume a sweep spec into a results store as a job, and watch trials
+//! stream in — ΔL against achieved Qr per model for one (granularity, low format, Qb) slice, and
+//! the trial distribution per configuration (whiskers q10–q90, box q25–q75, median).
+//!
+//! The store is re-read in a job every [`REFRESH_SECS`] while a sweep runs (SQLite WAL lets the
+//! reader and the writer work at once), and when a store is opened. ΔL in nats/token (log axis;
+//! trials with ΔL ≤ 0 are listed in the counts but cannot be drawn on it).
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use egui::{RichText, Ui};
+
+use super::plots::{human, Figure, Mark};
+use crate::jobs::{Job, Waker};
+use crate::search::export::{summarize, ConfigSummary};
+use crate::search::runner::{bundled_models_dir, expand_models, run, RunSummary};
+use crate::search::spec::{Shard, SweepSpec};
+
+use crate::search::store::{provenance, ModelRow, Store, TrialRow};
+
+/// Seconds between re-reads of the store while a sweep runs.
+pub const REFRESH_SECS: f64 = 2.0;
+
+const COLOURS: [[u8; 3]; 8] = [
+    [90, 160, 240],
+    [240, 170, 60],
+    [120, 210, 120],
+    [220, 110, 200],
+    [230, 90, 80],
+    [160, 130, 230],
+    [90, 200, 200],
+    [200, 200, 90],
+];
+
+/// What was read from a store.
+#[derive(Clone, Debug, Default)]
+pub struct Loaded {
+    /// Trials.
+    pub trials: Vec<TrialRow>,
+    /// Models.
+    pub models: Vec<ModelRow>,
+    /// Per-configuration summaries.
+    pub summary: Vec<ConfigSummary>,
+}
+
+/// Reads a results store.
+pub fn load_store(path: &std::path::Path) -> crate::Result<Loaded> {
+    let (store, _) = Store::open_existing(path)?;
+    let trials = store.trials()?;
+    let models = store.models()?;
+    let summary = summarize(&trials, &models);
+    Ok(Loaded {
+        trials,
+        models,
+        summary,
+    })
+}
+
+/// The slice of trials shown: granularity, low format, Qb.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Slice {
+    /// Granularity id.
+    pub granularity: String,
+    /// Low format.
+    pub low: String,
+    /// Qb as spelled.
+    pub qb: String,
+}
+
+fn distinct(values: impl Iterator<Item = String>) -> Vec<String> {
+    let mut v: Vec<String> = values.collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// Models in a stable order (by N) with their N.
+fn model_order(l: &Loaded) -> Vec<(String, f64)> {
+    let mut m: Vec<(String, f64)> = l
+        .models
+        .iter()
+        .map(|m| (m.model.clone(), m.n_params_non_embedding as f64))
+        .collect();
+    m.sort_by(|a, b| a.1.total_cmp(&b.1));
+    m
+}
+
+/// ΔL against achieved Qr, one colour per model, for the slice.
+pub fn scatter_figure(l: &Loaded, s: &Slice) -> Figure {
+    let mut f = Figure::new(
+        "sweep_scatter",
+        &format!("{} · {} · Qb {}: ΔL per trial", s.granularity, s.low, s.qb),
+        "achieved Qr",
+        "ΔL (nats/token)",
+    );
+    f.y_log = true;
+    for (i, (model, n)) in model_order(l).iter().enumerate() {
+        let pts: Vec<[f64; 2]> = l
+            .trials
+            .iter()
+            .filter(|t| {
+                &t.model == model
+                    && t.granularity == s.granularity
+                    && t.low == s.low
+                    && t.qb == s.qb
+            })
+            .filter(|t| t.delta_nll > 0.0)
+            .map(|t| [t.qr_achieved, t.delta_nll.log10()])
+            .collect();
+        f.push(
+            &format!("N = {}", human(*n)),
+            Mark::Dots(2.5),
+            COLOURS[i % COLOURS.len()],
+            pts,
+        );
+    }
+    f
+}
+
+/// Box plots of ΔL over the trials of each configuration in the slice, at x = target Qr (offset
+/// per model so the boxes sit side by side).
+pub fn boxes_figure(l: &Loaded, s: &Slice) -> Figure {
+    let mut f = Figure::new(
+        "sweep_boxes",
+        "Trial distribution per configuration (q10–q90, q25–q75, median)",
+        "target Qr",
+        "ΔL (nats/token)",
+    );
+    f.y_log = true;
+    let order = model_order(l);
+    let k = order.len().max(1) as f64;
+    for (i, (model, n)) in order.iter().enumerate() {
+        let c = COLOURS[i % COLOURS.len()];
+        let dx = 0.1 / k;
+        let x_off = (i as f64 - (k - 1.0) / 2.0) * dx;
+        let mut whiskers = Vec::new();
+        let mut boxes = Vec::new();
+        let mut medians = Vec::new();
+        let lg = |v: f64| if v > 0.0 { v.log10() } else { f64::NAN };
+        for cs in l.summary.iter().filter(|c| {
+            &c.model == model
+                && c.granularity == s.granularity
+                && c.low == s.low
+                && c.qb_spec == s.qb
+        }) {
+            let x = cs.qr_target + x_off;
+            let w = dx * 0.35;
+            whiskers.extend([
+                [x, lg(cs.delta_nll_q10)],
+                [x, lg(cs.delta_nll_q90)],
+                [f64::NAN, f64::NAN],
+            ]);
+            boxes.extend([
+                [x - w, lg(cs.delta_nll_q25)],
+                [x + w, lg(cs.delta_nll_q25)],
+                [x + w, lg(cs.delta_nll_q75)],
+                [x - w, lg(cs.delta_nll_q75)],
+                [x - w, lg(cs.delta_nll_q25)],
+                [f64::NAN, f64::NAN],
+            ]);
+            medians.extend([
+                [x - w, lg(cs.delta_nll_median)],
+                [x + w, lg(cs.delta_nll_median)],
+                [f64::NAN, f64::NAN],
+            ]);
+        }
+        let name = format!("N = {}", human(*n));
+        f.push(&name, Mark::Line(1.0), c, whiskers);
+        f.push(&name, Mark::Line(1.5), c, boxes);
+        f.push(&name, Mark::Line(2.5), c, medians);
+    }
+    f
+}
+
+/// The view's state.
+pub struct SweepPanel {
+    /// Spec to run.
+    pub spec_path: PathBuf,
+    /// Results store shown (and written by a run).
+    pub results: PathBuf,
+    /// What was last read.
+    pub loaded: Loaded,
+    /// Slice shown.
+    pub slice: Slice,
+    run_job: Option<Job<RunSummary>>,
+    load_job: Option<Job<Loaded>>,
+    last_load: Option<Instant>,
+    /// Last run's summary line.
+    pub status: String,
+    /// Last error.
+    pub error: Option<String>,
+    waker: Waker,
+}
+
+impl SweepPanel {
+    /// A panel on the demo spec and store.
+    pub fn new(waker: Waker) -> Self {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut p = Self {
+            spec_path: root.join("assets/sweeps/demo.ron"),
+            results: super::laws::demo_store(),
+            loaded: Loaded::default(),
+            slice: Slice::default(),
+            run_job: None,
+            load_job: None,
+            last_load: None,
+            status: String::new(),
+            error: None,
+            waker,
+        };
+        if p.results.is_file() {
+            p.reload();
+        }
+        p
+    }
+
+    /// Shows another results store.
+    pub fn open_results(&mut self, path: PathBuf) {
+        self.results = path;
+        self.loaded = Loaded::default();
+        self.reload();
+    }
+
+    /// Re-reads the store in the background (nothing to read until a run has created it).
+    pub fn reload(&mut self) {
+        if self.load_job.is_some() || !self.results.is_file() {
+            return;
+        }
+        let path = self.results.clone();
+        self.last_load = Some(Instant::now());
+        self.load_job = Some(Job::spawn("read results", self.waker.clone(), move |_| {
+            load_store(&path)
+        }));
+    }
+
+    /// Starts (or resumes) the sweep of `spec_path` into `results`.
+    pub fn start_run(&mut self) {
+        if self.run_job.is_some() {
+            return;
+        }
+        let (spec_path, results) = (self.spec_path.clone(), self.results.clone());
+        self.status = format!("running {}…", spec_path.display());
+        self.run_job = Some(Job::spawn("sweep", self.waker.clone(), move |ctx| {
+            let spec = SweepSpec::load(&spec_path)?;
+            let models = expand_models(&spec, &bundled_models_dir())?;
+            let store = Store::open(&results, &spec, &provenance())?;
+            run(&spec, &models, &store, Shard::ALL, 1 << 30, &mut |p| {
+                ctx.set_progress(p.done, p.total);
+                !ctx.cancelled()
+            })
+        }));
+        self.reload();
+    }
+
+    /// Whether a sweep runs.
+    pub fn running(&self) -> bool {
+        self.run_job.is_some()
+    }
+
+    /// Progress of the running sweep in [0, 1].
+    pub fn progress(&self) -> f32 {
+        self.run_job.as_ref().map_or(0.0, Job::progress)
+    }
+
+    /// Asks the running sweep to stop after the trial in flight.
+    pub fn cancel(&mut self) {
+        if let Some(j) = &self.run_job {
+            j.cancel();
+        }
+    }
+
+    /// Collects finished jobs and schedules refreshes (call once per frame).
+    pub fn poll(&mut self, ctx: &egui::Context) {
+        if let Some(j) = &mut self.load_job {
+            if let Some(r) = j.poll() {
+                self.load_job = None;
+                match r {
+                    Ok(l) => {
+                        self.loaded = l;
+                        self.fix_slice();
+                    }
+                    // While a run creates the store, a read can land before its schema; retry.
+                    Err(_) if self.run_job.is_some() => {}
+                    Err(e) => self.error = Some(format!("cannot read the results: {e}")),
+                }
+            }
+        }
+        if let Some(j) = &mut self.run_job {
+            if let Some(r) = j.poll() {
+                self.run_job = None;
+                self.status = match r {
+                    Ok(s) => format!(
+                        "done: {} evaluated, {} reused, {} already stored, {} unreachable in {:.0} s",
+                        s.evaluated, s.reused, s.already_done, s.unreachable, s.elapsed_secs
+                    ),
+                    Err(crate::Error::Cancelled) => "cancelled; run again to resume".into(),
+                    Err(e) => {
+                        self.error = Some(format!("sweep failed: {e}"));
+                        String::new()
+                    }
+                };
+                self.reload();
+            } else {
+                let due = self
+                    .last_load
+                    .is_none_or(|t| t.elapsed().as_secs_f64() > REFRESH_SECS);
+                if due {
+                    self.reload();
+                }
+                ctx.request_repaint_after(std::time::Duration::from_secs_f64(REFRESH_SECS));
+            }
+        }
+    }
+
+    /// Picks a slice that exists in the data when the current one does not.
+    fn fix_slice(&mut self) {
+        let t = &self.loaded.trials;
+        let exists = t.iter().any(|r| {
+            r.granularity == self.slice.granularity
+                && r.low == self.slice.low
+                && r.qb == self.slice.qb
+        });
+        if !exists {
+            if let Some(r) = t.iter().find(|r| r.qr_target > 0.0).or(t.first()) {
+                self.slice = Slice {
+                    granularity: r.granularity.clone(),
+                    low: r.low.clone(),
+                    qb: r.qb.clone(),
+                };
+            }
+        }
+    }
+
+    /// The scatter on screen (exports).
+    pub fn current_figure(&self) -> Figure {
+        scatter_figure(&self.loaded, &self.slice)
+    }
+
+    /// Draws the view.
+    pub fn ui(&mut self, ui: &mut Ui) {
+        self.poll(ui.ctx());
+        super::error_row(ui, &mut self.error);
+        ui.horizontal(|ui| {
+            ui.label(RichText::new("spec").strong());
+            ui.label(self.spec_path.display().to_string());
+            ui.separator();
+            ui.label(RichText::new("results").strong());
+            ui.label(self.results.display().to_string());
+        });
+        ui.horizontal(|ui| {
+            if self.running() {
+                ui.add(
+                    egui::ProgressBar::new(self.progress())
+                        .desired_width(240.0)
+                        .show_percentage(),
+                );
+                if ui.button("Cancel sweep").clicked() {
+                    self.cancel();
+                }
+            } else if ui.button("Run / resume").clicked() {
+                self.start_run();
+            }
+            if ui.button("Reload results").clicked() {
+                self.reload();
+            }
+            ui.label(&self.status);
+        });
+        let l = &self.loaded;
+        ui.label(format!(
+            "{} trials over {} configurations and {} models",
+            l.trials.len(),
+            l.summary.len(),
+            l.models.len()
+        ));
+        let grans = distinct(l.trials.iter().map(|t| t.granularity.clone()));
+        let lows = distinct(l.trials.iter().map(|t| t.low.clone()));
+        let mut qbs = distinct(l.trials.iter().map(|t| t.qb.clone()));
+        qbs.sort_by_key(|q| q.parse::<u64>().unwrap_or(u64::MAX));
+        ui.horizontal(|ui| {
+            for (label, options, value) in [
+                ("granularity", &grans, &mut self.slice.granularity),
+                ("low format", &lows, &mut self.slice.low),
+                ("Qb", &qbs, &mut self.slice.qb),
+            ] {
+                egui::ComboBox::from_label(label)
+                    .selected_text(value.as_str())
+                    .show_ui(ui, |ui| {
+                        for o in options.iter() {
+                            ui.selectable_value(value, o.clone(), o);
+                        }
+                    });
+            }
+        });
+        let h = ui.available_height();
+        ui.columns(2, |cols| {
+            scatter_figure(&self.loaded, &self.slice).show(&mut cols[0], Some(h));
+            boxes_figure(&self.loaded, &self.slice).show(&mut cols[1], Some(h));
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_small_sweep_runs_as_a_job_and_its_figures_show_every_trial() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec_path = dir.path().join("s.ron");
+        let tiny = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/tiny/llama");
+        std::fs::write(
+            &spec_path,
+            format!(
+                r#"SweepSpec(name: "t", models: ["{}"], granularities: [layer], low_formats: ["mxint4"],
+                high_formats: ["bf16"], methods: ["rtn"], block_sizes: ["32"], qr: [0.5, 1.0], trials: 2,
+                qr_tolerance: 0.5, seed: 0, eval: (data: "eval_austen", windows: 2, ctx: 16, seed: 0,
+                resamples: 10, top_k: 4))"#,
+                tiny.display()
+            ),
+        )
+        .unwrap();
+        let mut p = SweepPanel::new(crate::jobs::no_waker());
+        p.spec_path = spec_path;
+        p.results = dir.path().join("r.sqlite");
+        p.start_run();
+        let ctx = egui::Context::default();
+        let t = Instant::now();
+        while p.running() || p.load_job.is_some() {
+            p.poll(&ctx);
+            assert!(t.elapsed().as_secs() < 120, "sweep did not finish");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(p.error.is_none(), "{:?}", p.error);
+        assert!(p.status.starts_with("done"), "{}", p.status);
+        assert!(!p.loaded.trials.is_empty());
+        let s = &p.slice;
+        assert_eq!(
+            (s.granularity.as_str(), s.low.as_str(), s.qb.as_str()),
+            ("layer", "mxint4", "32")
+        );
+        let drawn: usize = scatter_figure(&p.loaded, s)
+            .series
+            .iter()
+            .map(|x| x.points.len())
+            .sum();
+        let positive = p.loaded.trials.iter().filter(|t| t.delta_nll > 0.0).count();
+        assert_eq!(drawn, positive);
+        let boxes = boxes_figure(&p.loaded, s);
+        assert_eq!(boxes.series.len(), 3);
+        assert!(load_store(&dir.path().join("missing.sqlite")).is_err());
+    }
+}
