@@ -41,6 +41,8 @@ pub struct LawsPanel {
     job: Option<Job<FitReport>>,
     /// Figure shown.
     pub tab: LawsTab,
+    /// Map samples per axis.
+    pub grid_n: usize,
     map: Option<(Vec<u64>, Figure)>,
     budget: Option<(Vec<u64>, (Figure, Figure))>,
     /// Last error, shown until dismissed.
@@ -119,6 +121,7 @@ impl LawsPanel {
             law,
             job: None,
             tab: LawsTab::Map,
+            grid_n: super::laws_figs::GRID_N,
             map: None,
             budget: None,
             error,
@@ -144,6 +147,14 @@ impl LawsPanel {
             }
             Err(e) => self.error = Some(format!("cannot open the data: {e}")),
         }
+    }
+
+    /// Replaces the points without refitting (benchmarks, tests); `note` says what they are.
+    pub fn set_data(&mut self, data: Dataset, note: String) {
+        self.data = data;
+        self.data_note = note;
+        self.map = None;
+        self.budget = None;
     }
 
     /// The loaded points.
@@ -292,7 +303,7 @@ impl LawsPanel {
             .iter()
             .position(|p| *p == self.st.plane)
             .unwrap_or(0);
-        let key = self.key(&[self.third_value(), plane_code as f64]);
+        let key = self.key(&[self.third_value(), plane_code as f64, self.grid_n as f64]);
         if self.map.as_ref().map(|m| &m.0) != Some(&key) {
             let f = map_figure(
                 &self.law,
@@ -302,6 +313,7 @@ impl LawsPanel {
                 &self.data,
                 &self.residuals(),
                 &self.sizes(),
+                self.grid_n,
             )
             .ok()?;
             self.map = Some((key, f));

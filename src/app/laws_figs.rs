@@ -12,7 +12,7 @@ use crate::laws::grid::{evaluate, Axis};
 use crate::laws::{Dataset, FitReport, Law, Row, Var, EMPTY_ROW};
 use crate::Result;
 
-/// Grid samples per map axis.
+/// Grid samples per map axis (default).
 pub const GRID_N: usize = 96;
 
 const GOOD: [u8; 3] = [80, 220, 120];
@@ -71,6 +71,7 @@ pub fn map_figure(
     data: &Dataset,
     residuals: &[Option<f64>],
     sizes: &[f64],
+    grid_n: usize,
 ) -> Result<Figure> {
     let (xv, yv, third) = plane.vars();
     let (x0, x1) = range_of(xv, sizes);
@@ -80,8 +81,8 @@ pub fn map_figure(
     let g = evaluate(
         law,
         params,
-        Axis::new(xv, x0, x1, GRID_N),
-        Axis::new(yv, y0, y1, GRID_N),
+        Axis::new(xv, x0, x1, grid_n),
+        Axis::new(yv, y0, y1, grid_n),
         &base,
     )?;
     let levels = nice_levels(&g.values);
@@ -306,7 +307,7 @@ mod tests {
                 Plane::NQb => 0.5,
                 Plane::QrQb => 1e5,
             };
-            let f = map_figure(&law, &p, plane, third, &data, &res, &sizes).unwrap();
+            let f = map_figure(&law, &p, plane, third, &data, &res, &sizes, GRID_N).unwrap();
             assert_eq!(f.heat.as_ref().unwrap().values.len(), GRID_N * GRID_N);
             assert!(f.series.iter().any(|s| s.name == "isolines"));
             let shown: usize = f

@@ -6,8 +6,10 @@
 //! CSV exports convert back. Colours are sRGB triples. Heatmap values are row-major, bottom row
 //! first (y ascending), `nx` per row, already in the colour scale's units.
 
-use egui::{Color32, RichText, Ui};
-use egui_plot::{Heatmap, Legend, Line, Plot, PlotPoint, PlotPoints, Points, Text};
+use std::hash::{Hash, Hasher};
+
+use egui::{Color32, RichText, TextureHandle, Ui};
+use egui_plot::{Legend, Line, Plot, PlotImage, PlotPoint, PlotPoints, Points, Text};
 
 /// How a series is drawn.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -138,17 +140,16 @@ impl Figure {
         if let Some(h) = height {
             plot = plot.height(h);
         }
+        let texture = self.heat.as_ref().map(|h| heat_texture(ui, &self.id, h));
         plot.show(ui, |p| {
-            if let Some(h) = &self.heat {
-                p.heatmap(
-                    Heatmap::new(h.values.clone(), h.nx.max(1))
-                        .at(PlotPoint::new(h.origin[0], h.origin[1]))
-                        .size(h.size[0] as f32, h.size[1] as f32)
-                        .show_labels(false)
-                        .palette(&VIRIDIS)
-                        .range(h.range[0], h.range[1].max(h.range[0] + 1e-9))
-                        .name(h.name.as_str()),
-                );
+            if let (Some(h), Some(tex)) = (&self.heat, &texture) {
+                // One textured quad (uploaded when the values change), not a shape per cell.
+                p.image(PlotImage::new(
+                    h.name.as_str(),
+                    tex.id(),
+                    PlotPoint::new(h.origin[0] + h.size[0] / 2.0, h.origin[1] + h.size[1] / 2.0),
+                    [h.size[0] as f32, h.size[1] as f32],
+                ));
             }
             for s in &self.series {
                 let c = Color32::from_rgb(s.rgb[0], s.rgb[1], s.rgb[2]);
@@ -167,6 +168,46 @@ impl Figure {
             }
         });
     }
+}
+
+/// The heatmap as a texture, cached in egui's memory under the figure id and re-uploaded only
+/// when the values or the colour range change. Rows are flipped (images run top-down); NaN cells
+/// are transparent.
+fn heat_texture(ui: &Ui, id: &str, h: &Heat) -> TextureHandle {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    h.nx.hash(&mut hasher);
+    for v in h.values.iter().chain(&h.range) {
+        v.to_bits().hash(&mut hasher);
+    }
+    let key = hasher.finish();
+    let mem = egui::Id::unique(("quantscape_heat", id));
+    let cached = ui
+        .ctx()
+        .data(|d| d.get_temp::<(u64, TextureHandle)>(mem))
+        .filter(|(k, _)| *k == key);
+    if let Some((_, t)) = cached {
+        return t;
+    }
+    let nx = h.nx.max(1);
+    let ny = h.values.len() / nx;
+    let span = (h.range[1] - h.range[0]).max(1e-12);
+    let mut pixels = Vec::with_capacity(nx * ny);
+    for row in (0..ny).rev() {
+        for v in &h.values[row * nx..(row + 1) * nx] {
+            pixels.push(if v.is_finite() {
+                let c = viridis((v - h.range[0]) / span);
+                Color32::from_rgb(c[0], c[1], c[2])
+            } else {
+                Color32::TRANSPARENT
+            });
+        }
+    }
+    let image = egui::ColorImage::new([nx, ny], pixels);
+    let t = ui
+        .ctx()
+        .load_texture(format!("{id}_heat"), image, egui::TextureOptions::NEAREST);
+    ui.ctx().data_mut(|d| d.insert_temp(mem, (key, t.clone())));
+    t
 }
 
 /// Up to 7 isoline levels at 1-2-5 steps spanning the positive values.
@@ -202,15 +243,6 @@ pub const VIRIDIS_RGB: [[u8; 3]; 6] = [
     [34, 168, 132],
     [122, 209, 81],
     [253, 231, 37],
-];
-
-const VIRIDIS: [Color32; 6] = [
-    Color32::from_rgb(68, 1, 84),
-    Color32::from_rgb(65, 68, 135),
-    Color32::from_rgb(42, 120, 142),
-    Color32::from_rgb(34, 168, 132),
-    Color32::from_rgb(122, 209, 81),
-    Color32::from_rgb(253, 231, 37),
 ];
 
 /// The palette colour of `t` in [0, 1] (linear between stops), as egui's heatmap draws it.

@@ -8,6 +8,7 @@
 
 use super::{Law, Row, Var};
 use crate::{Error, Result};
+use rayon::prelude::*;
 
 /// One grid axis.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
@@ -115,15 +116,19 @@ pub fn evaluate(law: &Law, p: &[f64], x: Axis, y: Axis, base: &Row) -> Result<Gr
     }
     law.check_params(p)?;
     let (xs, ys) = (x.values(), y.values());
-    let mut values = Vec::with_capacity(xs.len() * ys.len());
-    let mut row = *base;
-    for &yv in &ys {
-        row[y.var.index()] = yv;
-        for &xv in &xs {
-            row[x.var.index()] = xv;
-            values.push(law.eval(p, &row));
-        }
-    }
+    let mut values = vec![0.0; xs.len() * ys.len()];
+    // Rows in parallel: a 200 × 200 map is re-evaluated every frame while a slider moves.
+    values
+        .par_chunks_mut(xs.len().max(1))
+        .zip(&ys)
+        .for_each(|(out, &yv)| {
+            let mut row = *base;
+            row[y.var.index()] = yv;
+            for (o, &xv) in out.iter_mut().zip(&xs) {
+                row[x.var.index()] = xv;
+                *o = law.eval(p, &row);
+            }
+        });
     Ok(GridValues {
         x,
         y,
@@ -142,10 +147,18 @@ impl GridValues {
             .iter()
             .map(|v| if v.is_finite() { *v } else { f64::MIN })
             .collect();
-        let builder = contour::ContourBuilder::new(nx, ny, true);
-        let lines = builder
-            .lines(&vals, levels)
-            .map_err(|e| Error::Input(format!("contouring failed: {e:?}")))?;
+        // One level per task (the levels are independent).
+        let lines: Vec<contour::Line> = levels
+            .par_iter()
+            .map(|l| {
+                contour::ContourBuilder::new(nx, ny, true)
+                    .lines(&vals, std::slice::from_ref(l))
+                    .map_err(|e| Error::Input(format!("contouring failed: {e:?}")))
+            })
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+            .flatten()
+            .collect();
         let (tx0, tx1) = (self.x.value_to_t(self.x.min), self.x.value_to_t(self.x.max));
         let (ty0, ty1) = (self.y.value_to_t(self.y.min), self.y.value_to_t(self.y.max));
         let sx = (tx1 - tx0) / (nx - 1) as f64;
