@@ -8,7 +8,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use super::plots::{human, viridis, Figure, Mark};
+use super::plots::{finite_pieces, human, viridis, Figure, Mark};
 use crate::{Error, Result};
 
 /// Writes `bytes` to `path`; an existing file is replaced only when `overwrite` is true.
@@ -177,17 +177,18 @@ pub fn figure_svg(f: &Figure) -> Result<String> {
         let c = rgb(ser.rgb);
         match ser.mark {
             Mark::Line(width) => {
-                let pts: Vec<String> = ser
-                    .points
-                    .iter()
-                    .filter(|p| p[0].is_finite() && p[1].is_finite())
-                    .map(|p| format!("{:.2},{:.2}", px(p[0]), py(p[1])))
-                    .collect();
-                let _ = writeln!(
-                    s,
-                    r#"<polyline fill="none" stroke="{c}" stroke-width="{width}" points="{}"/>"#,
-                    pts.join(" ")
-                );
+                // A non-finite point breaks the line.
+                for piece in finite_pieces(&ser.points) {
+                    let pts: Vec<String> = piece
+                        .iter()
+                        .map(|p| format!("{:.2},{:.2}", px(p[0]), py(p[1])))
+                        .collect();
+                    let _ = writeln!(
+                        s,
+                        r#"<polyline fill="none" stroke="{c}" stroke-width="{width}" points="{}"/>"#,
+                        pts.join(" ")
+                    );
+                }
             }
             Mark::Dots(radius) => {
                 for p in ser
@@ -312,7 +313,13 @@ mod tests {
             "ΔL = 0.1",
             Mark::Line(1.0),
             [255, 255, 255],
-            vec![[4.5, 0.2], [5.5, 0.8]],
+            vec![
+                [4.5, 0.2],
+                [5.5, 0.8],
+                [f64::NAN, f64::NAN],
+                [4.6, 0.3],
+                [5.0, 0.4],
+            ],
         );
         f.push("measured", Mark::Dots(3.0), [0, 200, 0], vec![[5.0, 0.5]]);
         f
@@ -324,7 +331,7 @@ mod tests {
         let csv = figure_csv(&f);
         let lines: Vec<&str> = csv.lines().collect();
         assert_eq!(lines[0], "series,x,y,z");
-        assert_eq!(lines.len(), 1 + 4 + 2 + 1);
+        assert_eq!(lines.len(), 1 + 4 + 5 + 1);
         // First heat cell centre: x = 10^4.5, y = 0.25.
         let cell: Vec<f64> = lines[1]
             .split(',')
@@ -332,10 +339,14 @@ mod tests {
             .map(|v| v.parse().unwrap())
             .collect();
         assert!((cell[0] - 10f64.powf(4.5)).abs() < 1e-6 && cell[1] == 0.25 && cell[2] == 0.0);
-        assert_eq!(lines[7], "measured,100000,0.5,");
+        assert_eq!(lines[10], "measured,100000,0.5,");
         let svg = figure_svg(&f).unwrap();
         assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
-        assert_eq!(svg.matches("<polyline").count(), 1);
+        assert_eq!(
+            svg.matches("<polyline").count(),
+            2,
+            "the NaN breaks the line"
+        );
         assert_eq!(svg.matches("<circle").count(), 1);
         // Three finite heat cells + background + frame + legend swatches (2).
         assert_eq!(svg.matches("<rect").count(), 3 + 1 + 1 + 2 + 1);

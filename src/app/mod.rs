@@ -15,6 +15,7 @@ pub mod laws_figs;
 pub mod models;
 pub mod plots;
 mod presenter;
+pub mod quantize;
 pub mod session;
 pub mod sweep;
 #[cfg(test)]
@@ -126,6 +127,8 @@ pub struct App {
     pub hardware: HardwarePanel,
     /// Sweep view.
     pub sweep: sweep::SweepPanel,
+    /// Quantize view.
+    pub quantize: quantize::QuantizePanel,
     commands: Vec<Command>,
     /// Messages on screen.
     pub notices: Vec<Notice>,
@@ -154,6 +157,7 @@ impl App {
             models: ModelsPanel::new(session.models, waker.clone()),
             hardware: HardwarePanel::new(session.hardware),
             sweep: sweep::SweepPanel::new(waker.clone()),
+            quantize: quantize::QuantizePanel::new(waker.clone()),
             commands: Vec::new(),
             notices: Vec::new(),
             dialog: None,
@@ -211,6 +215,7 @@ impl App {
             View::Laws => self.laws.current_figure(),
             View::Models => Some(self.models.current_figure()),
             View::Sweep => Some(self.sweep.current_figure()),
+            View::Quantize => self.quantize.current_figure(),
             View::Hardware => Some(
                 self.hardware
                     .current_figure(self.laws.law(), &self.laws.st.params),
@@ -225,6 +230,7 @@ impl App {
         match self.view {
             View::Models if !self.models.tensors.is_empty() => owned(self.models.tensor_table()),
             View::Models => owned(self.models.family_table()),
+            View::Quantize => owned(self.quantize.table()),
             View::Sweep => {
                 let rows = self
                     .sweep
@@ -418,6 +424,26 @@ impl App {
                 View::Laws => self.laws.ui(ui),
                 View::Models => self.models.ui(ui),
                 View::Sweep => self.sweep.ui(ui),
+                View::Quantize => {
+                    // The checkpoint chosen in Models, else the largest bundled run.
+                    let chosen =
+                        self.models
+                            .st
+                            .selected
+                            .as_ref()
+                            .map(PathBuf::from)
+                            .or_else(|| {
+                                self.models
+                                    .families
+                                    .iter()
+                                    .max_by_key(|f| f.report.n_params_non_embedding)
+                                    .map(|f| f.dir.clone())
+                            });
+                    if self.quantize.model_dir != chosen {
+                        self.quantize.model_dir = chosen;
+                    }
+                    self.quantize.ui(ui);
+                }
                 View::Hardware => {
                     let note = self.laws_note();
                     let params = self.laws.st.params.clone();
@@ -486,14 +512,17 @@ impl App {
                 }
             }
             for (name, issue) in [
-                ("Quantize", "the GPU engine"),
-                ("Evaluate", "the GPU engine"),
+                ("Evaluate", "the evaluation view"),
                 ("Landscape", "the landscape engine"),
             ] {
                 ui.add_enabled(false, egui::Button::new(name))
                     .on_disabled_hover_text(format!("arrives with {issue}"));
             }
-            if self.laws.fitting() || self.models.loading() || self.sweep.running() {
+            let busy = self.laws.fitting()
+                || self.models.loading()
+                || self.sweep.running()
+                || self.quantize.running().is_some();
+            if busy {
                 ui.separator();
                 ui.spinner();
             }

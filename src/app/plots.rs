@@ -151,12 +151,33 @@ impl Figure {
                     [h.size[0] as f32, h.size[1] as f32],
                 ));
             }
+            // egui_plot must never see a non-finite coordinate: lines break there (a NaN
+            // point separates pieces of one series), dots are dropped.
             for s in &self.series {
                 let c = Color32::from_rgb(s.rgb[0], s.rgb[1], s.rgb[2]);
-                let pts = PlotPoints::from(s.points.clone());
                 match s.mark {
-                    Mark::Line(w) => p.line(Line::new(s.name.as_str(), pts).color(c).width(w)),
-                    Mark::Dots(r) => p.points(Points::new(s.name.as_str(), pts).color(c).radius(r)),
+                    Mark::Line(w) => {
+                        for piece in finite_pieces(&s.points) {
+                            p.line(
+                                Line::new(s.name.as_str(), PlotPoints::from(piece))
+                                    .color(c)
+                                    .width(w),
+                            );
+                        }
+                    }
+                    Mark::Dots(r) => {
+                        let pts: Vec<[f64; 2]> = s
+                            .points
+                            .iter()
+                            .copied()
+                            .filter(|q| q[0].is_finite() && q[1].is_finite())
+                            .collect();
+                        p.points(
+                            Points::new(s.name.as_str(), PlotPoints::from(pts))
+                                .color(c)
+                                .radius(r),
+                        );
+                    }
                 }
             }
             for l in &self.labels {
@@ -168,6 +189,15 @@ impl Figure {
             }
         });
     }
+}
+
+/// Runs of consecutive finite points (each at least one point long).
+pub fn finite_pieces(points: &[[f64; 2]]) -> Vec<Vec<[f64; 2]>> {
+    points
+        .split(|p| !(p[0].is_finite() && p[1].is_finite()))
+        .filter(|s| !s.is_empty())
+        .map(<[[f64; 2]]>::to_vec)
+        .collect()
 }
 
 /// The heatmap as a texture, cached in egui's memory under the figure id and re-uploaded only
@@ -268,7 +298,16 @@ pub fn tick(t: f64, log: bool) -> String {
         return trim_number(t);
     }
     if (t * 2.0 - (t * 2.0).round()).abs() < 1e-6 {
-        human(10f64.powf(t))
+        // "10M", "316.2K": no trailing zeros on ticks.
+        let h = human(10f64.powf(t));
+        let split = h.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(h.len());
+        let (num, unit) = h.split_at(split);
+        let num = if num.contains('.') {
+            num.trim_end_matches('0').trim_end_matches('.')
+        } else {
+            num
+        };
+        format!("{num}{unit}")
     } else {
         String::new()
     }
@@ -308,13 +347,18 @@ mod tests {
     fn levels_ticks_and_palette() {
         assert_eq!(nice_levels(&[0.013, 0.9]), vec![0.02, 0.05, 0.1, 0.2, 0.5]);
         assert!(nice_levels(&[]).is_empty());
-        assert_eq!(tick(5.0, true), "100.0K");
+        assert_eq!(tick(5.0, true), "100K");
+        assert_eq!(tick(7.0, true), "10M");
+        assert_eq!(tick(4.5, true), "31.6K");
         assert_eq!(tick(5.25, true), "");
         assert_eq!(tick(0.25, false), "0.25");
         assert_eq!(human(7e9), "7.00B");
         assert_eq!(viridis(0.0), VIRIDIS_RGB[0]);
         assert_eq!(viridis(1.0), VIRIDIS_RGB[5]);
         assert_eq!(viridis(0.1), [67, 35, 110]);
+        let nan = [f64::NAN, 0.0];
+        let pieces = finite_pieces(&[nan, [1.0, 1.0], [2.0, 2.0], nan, nan, [3.0, 3.0], nan]);
+        assert_eq!(pieces, vec![vec![[1.0, 1.0], [2.0, 2.0]], vec![[3.0, 3.0]]]);
         let mut f = Figure::new("f", "t", "x", "y");
         assert!(f.bounds().is_none());
         f.push(

@@ -3,7 +3,7 @@
 
 use egui::{RichText, Ui};
 
-use super::plots::human;
+use super::plots::{human, Figure, Mark};
 use super::App;
 use crate::laws::{Var, EMPTY_ROW};
 
@@ -14,6 +14,33 @@ pub fn predicted(app: &App, n: f64, qr: f64, qb: f64) -> f64 {
     r[Var::Qr.index()] = qr;
     r[Var::Qb.index()] = qb;
     app.laws.law().eval(&app.laws.st.params, &r)
+}
+
+/// Predicted ΔL against N (log–log) from the smallest measured size to 10^12 at (qr, qb), with
+/// the slider's model marked.
+pub fn curve(app: &App, n: f64, qr: f64, qb: f64) -> Figure {
+    let lo = app.laws.sizes().first().copied().unwrap_or(1e4).max(1.0);
+    let mut f = Figure::new(
+        "presenter_curve",
+        "Predicted ΔL against model size",
+        "N (parameters)",
+        "predicted ΔL (nats/token)",
+    );
+    f.x_log = true;
+    f.y_log = true;
+    let (a, b) = (lo.log10(), 12f64);
+    let pts: Vec<[f64; 2]> = (0..=200)
+        .map(|i| a + (b - a) * f64::from(i) / 200.0)
+        .map(|t| [t, predicted(app, 10f64.powf(t), qr, qb).log10()])
+        .collect();
+    f.push("law", Mark::Line(3.0), [240, 170, 60], pts);
+    f.push(
+        &format!("N = {}", human(n)),
+        Mark::Dots(8.0),
+        [90, 200, 240],
+        vec![[n.log10(), predicted(app, n, qr, qb).log10()]],
+    );
+    f
 }
 
 /// Draws presenter mode.
@@ -48,8 +75,6 @@ pub fn show(app: &mut App, ui: &mut Ui) {
             if qr >= 1.0 { "All".to_string() } else { format!("{:.0}%", 100.0 * qr) },
             app.laws.law().id,
         ));
-        if let Some(f) = app.laws.map_figure() {
-            f.show(ui, None);
-        }
+        curve(app, n, qr, qb).show(ui, None);
     });
 }

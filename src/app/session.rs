@@ -25,6 +25,8 @@ pub enum View {
     /// Scaling-law contours.
     #[default]
     Laws,
+    /// Quantize one checkpoint: per-tensor errors and the format's grid.
+    Quantize,
     /// Mixed-precision sweeps: run, resume, watch trials stream in.
     Sweep,
     /// Bits per weight against predicted ΔL, block-size trade-offs and memory footprints.
@@ -33,13 +35,20 @@ pub enum View {
 
 impl View {
     /// Every view, in tab order.
-    pub const ALL: [View; 4] = [View::Models, View::Laws, View::Sweep, View::Hardware];
+    pub const ALL: [View; 5] = [
+        View::Models,
+        View::Quantize,
+        View::Laws,
+        View::Sweep,
+        View::Hardware,
+    ];
 
     /// Tab label.
     pub fn label(self) -> &'static str {
         match self {
             View::Models => "Models",
             View::Laws => "Laws",
+            View::Quantize => "Quantize",
             View::Sweep => "Sweep",
             View::Hardware => "Hardware",
         }

@@ -256,3 +256,47 @@ fn snapshots_of_the_laws_and_hardware_views() {
     h.step();
     h.snapshot_options("hardware_view", &opts);
 }
+
+/// Renders every view to `$QS_SHOTS/<view>.png` (default target/shots) for a human to look at:
+/// `cargo test --all-features --lib render_every_view -- --ignored`.
+#[test]
+#[ignore = "writes screenshots for people; run on demand"]
+fn render_every_view() {
+    let dir = std::env::var("QS_SHOTS").unwrap_or_else(|_| "target/shots".into());
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut h = harness(Session::default());
+    step_until(&mut h, "the first fit", |a| !a.laws.fitting());
+    let first = h.state().models.families.last().map(|f| f.dir.clone());
+    if let Some(d) = first {
+        h.state_mut().push(Command::OpenModel(d));
+    }
+    h.step();
+    step_until(&mut h, "the tensors", |a| !a.models.loading());
+    h.state_mut().models.st.tensor = h
+        .state()
+        .models
+        .tensors
+        .iter()
+        .find(|t| t.quantizable)
+        .map(|t| t.name.clone());
+    h.state_mut().push(Command::ShowView(View::Quantize));
+    h.run_steps(2);
+    h.state_mut().quantize.start();
+    step_until(&mut h, "the quantize run", |a| {
+        a.quantize.running().is_none()
+    });
+    for v in View::ALL {
+        h.state_mut().push(Command::ShowView(v));
+        h.run_steps(4);
+        h.render()
+            .unwrap()
+            .save(format!("{dir}/{}.png", v.label().to_lowercase()))
+            .unwrap();
+    }
+    h.state_mut().push(Command::TogglePresenter);
+    h.run_steps(4);
+    h.render()
+        .unwrap()
+        .save(format!("{dir}/presenter.png"))
+        .unwrap();
+}

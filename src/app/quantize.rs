@@ -1,0 +1,477 @@
+//! The Quantize view: choose a format (a preset, or any spelling — element ExMy/int, scale type,
+//! zero point, block size, rounding: the custom-format editor), a block size and a method, and
+//! quantize every linear layer of a checkpoint on the CPU reference path as a job. Shows a
+//! sortable per-tensor error table (MSE, max |error|, SQNR, bits per weight) and, for the selected
+//! tensor, a histogram of its weights with the format's grid overlaid: the representable values
+//! of the block that holds the tensor's largest |w| (the coarsest grid in the tensor).
+//!
+//! Units: errors in weight units (MSE in squared units), SQNR in dB, bits per stored weight
+//! including the tensor's scale/zero overhead ([`Format::bits_per_weight`]).
+
+use std::path::PathBuf;
+
+use egui::{RichText, Ui};
+
+use super::models::{tensor_stats, HIST_BINS};
+use super::plots::{Figure, Mark};
+use crate::codecs::{fake_quant, BlockSize, ErrorStats, Format, Method, PRESET_NAMES};
+use crate::jobs::{Job, Waker};
+use crate::model::Transformer;
+
+/// Block sizes offered.
+pub const QB_CHOICES: [&str; 9] = [
+    "8", "16", "32", "64", "128", "256", "1024", "channel", "tensor",
+];
+
+/// One quantized tensor.
+#[derive(Clone, Debug)]
+pub struct TensorResult {
+    /// Checkpoint name.
+    pub name: String,
+    /// `[out, in]`.
+    pub shape: [usize; 2],
+    /// Stored bits per weight of this tensor.
+    pub bits_per_weight: f64,
+    /// Error statistics.
+    pub stats: ErrorStats,
+    /// Histogram of the original weights over ±absmax.
+    pub histogram: Vec<u64>,
+    /// Largest |w|.
+    pub absmax: f64,
+    /// Distinct dequantized values in the block holding the largest |w|.
+    pub grid: Vec<f32>,
+}
+
+/// Quantizes every linear layer of the checkpoint in `dir` (sites in order; `progress(i, n)`
+/// after each; `Err(Cancelled)` when `cancelled()` turns true).
+pub fn quantize_checkpoint(
+    dir: &std::path::Path,
+    format: &Format,
+    method: &Method,
+    progress: &dyn Fn(usize, usize),
+    cancelled: &dyn Fn() -> bool,
+) -> crate::Result<Vec<TensorResult>> {
+    let model = Transformer::load(dir)?;
+    let n = model.linears.len();
+    let mut out = Vec::with_capacity(n);
+    for (i, site) in model.linears.iter().enumerate() {
+        if cancelled() {
+            return Err(crate::Error::Cancelled);
+        }
+        let lin = model.linear(i)?;
+        let (rows, cols) = lin.weight.dims2()?;
+        let w = lin.weight.flatten_all()?.to_vec1::<f32>()?;
+        let q = fake_quant(&w, rows, cols, format, method)?;
+        let st = tensor_stats(&site.name, &[rows, cols], "", true, &w);
+        let imax = w
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.abs().total_cmp(&b.1.abs()))
+            .map_or(0, |(i, _)| i);
+        let blen = format.block.block_len(cols).max(1);
+        let (r, c) = (imax / cols.max(1), imax % cols.max(1));
+        let start = match format.block {
+            BlockSize::PerTensor => 0,
+            _ => r * cols + (c / blen) * blen,
+        };
+        let end = match format.block {
+            BlockSize::PerTensor => q.len(),
+            _ => (start + blen).min((r + 1) * cols),
+        };
+        let mut grid: Vec<f32> = q[start..end].to_vec();
+        grid.retain(|v| v.is_finite());
+        grid.sort_by(f32::total_cmp);
+        grid.dedup();
+        out.push(TensorResult {
+            name: site.name.clone(),
+            shape: [rows, cols],
+            bits_per_weight: format.bits_per_weight(rows, cols),
+            stats: ErrorStats::compute(&w, &q),
+            histogram: st.histogram,
+            absmax: st.absmax,
+            grid,
+        });
+        progress(i + 1, n);
+    }
+    Ok(out)
+}
+
+/// Histogram of one tensor's weights (steps) with its grid as vertical lines.
+pub fn grid_figure(t: &TensorResult, format_label: &str) -> Figure {
+    let mut f = Figure::new(
+        "quantize_histogram",
+        &format!(
+            "{}: weights and the {format_label} grid of its max-|w| block",
+            t.name
+        ),
+        "weight value",
+        "count",
+    );
+    let w = 2.0 * t.absmax / HIST_BINS as f64;
+    let top = t.histogram.iter().copied().max().unwrap_or(1) as f64;
+    let mut pts = Vec::with_capacity(2 * HIST_BINS);
+    for (i, c) in t.histogram.iter().enumerate() {
+        let x0 = -t.absmax + w * i as f64;
+        pts.push([x0, *c as f64]);
+        pts.push([x0 + w, *c as f64]);
+    }
+    f.push("weights", Mark::Line(1.5), [90, 160, 240], pts);
+    let mut grid = Vec::with_capacity(3 * t.grid.len());
+    for g in &t.grid {
+        let x = f64::from(*g);
+        grid.extend([[x, 0.0], [x, top * 1.05], [f64::NAN, f64::NAN]]);
+    }
+    f.push("format grid", Mark::Line(1.0), [240, 170, 60], grid);
+    f
+}
+
+/// Sort key of the table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SortBy {
+    /// Site order.
+    Site,
+    /// Mean squared error, largest first.
+    Mse,
+    /// Max |error|, largest first.
+    MaxErr,
+    /// SQNR, lowest first.
+    Sqnr,
+}
+
+/// The view's state.
+pub struct QuantizePanel {
+    /// Checkpoint folder.
+    pub model_dir: Option<PathBuf>,
+    /// Format spelling (a preset name or `key=value` list).
+    pub spelling: String,
+    /// Block size choice.
+    pub qb: String,
+    /// Method spelling (`rtn`, `hqq`).
+    pub method: String,
+    /// Results of the last run.
+    pub results: Vec<TensorResult>,
+    /// Label of the format of the results.
+    pub results_format: String,
+    /// Selected tensor.
+    pub selected: Option<usize>,
+    /// Table order.
+    pub sort: SortBy,
+    job: Option<Job<Vec<TensorResult>>>,
+    /// Last error.
+    pub error: Option<String>,
+    waker: Waker,
+}
+
+impl QuantizePanel {
+    /// A panel with MXFP4 at Qb = 32 and RTN.
+    pub fn new(waker: Waker) -> Self {
+        Self {
+            model_dir: None,
+            spelling: "mxfp4".into(),
+            qb: "32".into(),
+            method: "rtn".into(),
+            results: Vec::new(),
+            results_format: String::new(),
+            selected: None,
+            sort: SortBy::Site,
+            job: None,
+            error: None,
+            waker,
+        }
+    }
+
+    /// The format the controls describe, or why not.
+    pub fn format(&self) -> crate::Result<Format> {
+        let f = Format::parse(&self.spelling)?;
+        Ok(f.with_block(self.qb.parse::<BlockSize>()?))
+    }
+
+    /// Starts quantizing `model_dir`.
+    pub fn start(&mut self) {
+        let Some(dir) = self.model_dir.clone() else {
+            self.error = Some("choose a checkpoint first (Models view, or File → Open)".into());
+            return;
+        };
+        let format = match self.format() {
+            Ok(f) => f,
+            Err(e) => {
+                self.error = Some(e.to_string());
+                return;
+            }
+        };
+        let method: Method = match self.method.parse() {
+            Ok(m) => m,
+            Err(e) => {
+                self.error = Some(format!("{e}"));
+                return;
+            }
+        };
+        if let Some(j) = &self.job {
+            j.cancel();
+        }
+        self.results_format = format.to_string();
+        self.job = Some(Job::spawn("quantize", self.waker.clone(), move |ctx| {
+            quantize_checkpoint(
+                &dir,
+                &format,
+                &method,
+                &|i, n| ctx.set_progress(i, n),
+                &|| ctx.cancelled(),
+            )
+        }));
+    }
+
+    /// Whether a run is in progress, and its progress.
+    pub fn running(&self) -> Option<f32> {
+        self.job.as_ref().map(Job::progress)
+    }
+
+    /// Collects a finished run.
+    pub fn poll(&mut self) {
+        let Some(job) = &mut self.job else { return };
+        if let Some(r) = job.poll() {
+            self.job = None;
+            match r {
+                Ok(t) => {
+                    self.results = t;
+                    self.selected = (!self.results.is_empty()).then_some(0);
+                }
+                Err(crate::Error::Cancelled) => {}
+                Err(e) => self.error = Some(format!("quantize failed: {e}")),
+            }
+        }
+    }
+
+    /// Row order of the table.
+    pub fn order(&self) -> Vec<usize> {
+        let mut idx: Vec<usize> = (0..self.results.len()).collect();
+        let r = &self.results;
+        match self.sort {
+            SortBy::Site => {}
+            SortBy::Mse => idx.sort_by(|a, b| r[*b].stats.mse.total_cmp(&r[*a].stats.mse)),
+            SortBy::MaxErr => {
+                idx.sort_by(|a, b| r[*b].stats.max_abs_err.total_cmp(&r[*a].stats.max_abs_err))
+            }
+            SortBy::Sqnr => {
+                idx.sort_by(|a, b| r[*a].stats.sqnr_db().total_cmp(&r[*b].stats.sqnr_db()))
+            }
+        }
+        idx
+    }
+
+    /// The error table as (header, rows) in display order.
+    pub fn table(&self) -> (Vec<&'static str>, Vec<Vec<String>>) {
+        let rows = self
+            .order()
+            .into_iter()
+            .map(|i| {
+                let t = &self.results[i];
+                vec![
+                    t.name.clone(),
+                    format!("{}×{}", t.shape[0], t.shape[1]),
+                    format!("{:.4}", t.bits_per_weight),
+                    format!("{:.3e}", t.stats.mse),
+                    format!("{:.3e}", t.stats.max_abs_err),
+                    format!("{:.2}", t.stats.sqnr_db()),
+                ]
+            })
+            .collect();
+        (
+            vec![
+                "tensor",
+                "shape",
+                "bits/weight",
+                "MSE",
+                "max |err|",
+                "SQNR dB",
+            ],
+            rows,
+        )
+    }
+
+    /// The histogram of the selected tensor (exports).
+    pub fn current_figure(&self) -> Option<Figure> {
+        let t = self.results.get(self.selected?)?;
+        Some(grid_figure(t, &self.results_format))
+    }
+
+    /// Draws the view.
+    pub fn ui(&mut self, ui: &mut Ui) {
+        self.poll();
+        super::error_row(ui, &mut self.error);
+        ui.horizontal(|ui| {
+            ui.label(RichText::new("checkpoint").strong());
+            ui.label(
+                self.model_dir
+                    .as_ref()
+                    .map_or("none: pick a run in Models".into(), |d| {
+                        d.display().to_string()
+                    }),
+            );
+        });
+        ui.horizontal(|ui| {
+            egui::ComboBox::from_label("preset")
+                .selected_text(self.spelling.split(',').next().unwrap_or(""))
+                .show_ui(ui, |ui| {
+                    for p in PRESET_NAMES {
+                        if ui.selectable_label(self.spelling == p, p).clicked() {
+                            self.spelling = p.to_string();
+                        }
+                    }
+                });
+            ui.add(egui::TextEdit::singleline(&mut self.spelling).desired_width(300.0))
+                .on_hover_text(
+                    "A preset with overrides, or any format: elem=e3m2,scale=e8m0,block=32 · \
+                     elem=uint3,scale=fp16,zero=int · round=away · overflow=saturate",
+                );
+            egui::ComboBox::from_label("Qb")
+                .selected_text(self.qb.as_str())
+                .show_ui(ui, |ui| {
+                    for q in QB_CHOICES {
+                        ui.selectable_value(&mut self.qb, q.to_string(), q);
+                    }
+                });
+            egui::ComboBox::from_label("method")
+                .selected_text(self.method.as_str())
+                .show_ui(ui, |ui| {
+                    for m in ["rtn", "hqq"] {
+                        ui.selectable_value(&mut self.method, m.to_string(), m);
+                    }
+                    for m in ["gptq", "awq"] {
+                        ui.add_enabled(false, egui::Button::new(m))
+                            .on_disabled_hover_text(
+                                "needs calibration data: `quantscape quantize --method gptq`",
+                            );
+                    }
+                });
+        });
+        match self.format() {
+            Ok(f) => {
+                ui.label(format!(
+                    "{f}: {:.4} bits per weight at this Qb (CPU reference path)",
+                    f.bits_per_weight_at(f.block.block_len(4096))
+                ));
+            }
+            Err(e) => {
+                ui.colored_label(egui::Color32::LIGHT_RED, e.to_string());
+            }
+        }
+        ui.horizontal(|ui| match self.running() {
+            Some(p) => {
+                ui.add(
+                    egui::ProgressBar::new(p)
+                        .desired_width(200.0)
+                        .show_percentage(),
+                );
+                if ui.button("Cancel quantize").clicked() {
+                    if let Some(j) = &self.job {
+                        j.cancel();
+                    }
+                }
+            }
+            None => {
+                if ui.button("Quantize").clicked() {
+                    self.start();
+                }
+            }
+        });
+        ui.separator();
+        ui.columns(2, |cols| {
+            self.table_ui(&mut cols[0]);
+            if let Some(f) = self.current_figure() {
+                f.show(&mut cols[1], None);
+            }
+        });
+    }
+
+    fn table_ui(&mut self, ui: &mut Ui) {
+        let (header, rows) = self.table();
+        let order = self.order();
+        egui::ScrollArea::both()
+            .id_salt("quantize_table")
+            .show(ui, |ui| {
+                egui::Grid::new("quantize_grid")
+                    .striped(true)
+                    .show(ui, |ui| {
+                        let sorts = [
+                            SortBy::Site,
+                            SortBy::Site,
+                            SortBy::Site,
+                            SortBy::Mse,
+                            SortBy::MaxErr,
+                            SortBy::Sqnr,
+                        ];
+                        for (h, s) in header.iter().zip(sorts) {
+                            if ui
+                                .selectable_label(
+                                    self.sort == s && s != SortBy::Site,
+                                    RichText::new(*h).strong(),
+                                )
+                                .clicked()
+                            {
+                                self.sort = s;
+                            }
+                        }
+                        ui.end_row();
+                        for (row, i) in rows.iter().zip(order) {
+                            if ui
+                                .selectable_label(self.selected == Some(i), &row[0])
+                                .clicked()
+                            {
+                                self.selected = Some(i);
+                            }
+                            for c in &row[1..] {
+                                ui.label(c);
+                            }
+                            ui.end_row();
+                        }
+                    });
+            });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantizes_a_checkpoint_with_a_custom_format_and_sorts_its_errors() {
+        let mut p = QuantizePanel::new(crate::jobs::no_waker());
+        p.model_dir =
+            Some(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/tiny/llama"));
+        p.spelling = "elem=e2m1,scale=e8m0".into();
+        p.qb = "16".into();
+        assert!(p.format().is_ok());
+        p.start();
+        let t = std::time::Instant::now();
+        while p.running().is_some() {
+            p.poll();
+            assert!(t.elapsed().as_secs() < 60);
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(p.error.is_none(), "{:?}", p.error);
+        assert!(!p.results.is_empty());
+        // E2M1 has 8 magnitudes: at most 15 distinct values in one block.
+        for r in &p.results {
+            assert!(
+                !r.grid.is_empty() && r.grid.len() <= 15,
+                "{}: {}",
+                r.name,
+                r.grid.len()
+            );
+            assert!((r.bits_per_weight - (4.0 + 8.0 / 16.0)).abs() < 0.1);
+        }
+        p.sort = SortBy::Mse;
+        let o = p.order();
+        assert!(o
+            .windows(2)
+            .all(|w| p.results[w[0]].stats.mse >= p.results[w[1]].stats.mse));
+        let f = p.current_figure().unwrap();
+        assert_eq!(f.series.len(), 2);
+        p.spelling = "elem=e9m9".into();
+        assert!(p.format().is_err());
+        p.model_dir = None;
+        p.start();
+        assert!(p.error.as_deref().unwrap().contains("checkpoint"));
+    }
+}
