@@ -9,7 +9,8 @@
 
 use egui::{RichText, Ui};
 
-use super::laws_figs::{budget_figures, map_figure, range_of, residual_figure};
+use super::help::{law_help, param_help};
+use super::laws_figs::{budget_figures, map_figure, range_of, residual_figure, MapSlice};
 use super::plots::{human, Figure};
 use super::session::{LawsState, Plane, Source};
 use crate::jobs::{Job, Waker};
@@ -305,15 +306,18 @@ impl LawsPanel {
             .unwrap_or(0);
         let key = self.key(&[self.third_value(), plane_code as f64, self.grid_n as f64]);
         if self.map.as_ref().map(|m| &m.0) != Some(&key) {
+            let slice = MapSlice {
+                plane: self.st.plane,
+                third_value: self.third_value(),
+                grid_n: self.grid_n,
+            };
             let f = map_figure(
                 &self.law,
                 &self.st.params,
-                self.st.plane,
-                self.third_value(),
+                slice,
                 &self.data,
                 &self.residuals(),
                 &self.sizes(),
-                self.grid_n,
             )
             .ok()?;
             self.map = Some((key, f));
@@ -523,29 +527,6 @@ impl LawsPanel {
 fn slider_range(v: f64, lo: f64, hi: f64) -> (f64, f64) {
     let span = if v.abs() > 1e-9 { v.abs() * 3.0 } else { 1.0 };
     ((v - span).max(lo), (v + span).min(hi))
-}
-
-/// Hover text of a law, with its source.
-pub fn law_help(id: &str) -> &'static str {
-    match id {
-        "unified-strong" => {
-            "ΔL = C·e^(A·Qr)·N^(−γ_N)·(Qb + d)^γ_c — Cao et al., arXiv 2410.06722: loss grows \
-             exponentially with the low-precision ratio, shrinks as a power of model size, and \
-             grows sub-linearly with the block size."
-        }
-        _ => "ΔL = C·e^(A·Qr)·N^(−γ_N) — the same law without the block-size term.",
-    }
-}
-
-fn param_help(name: &str) -> &'static str {
-    match name {
-        "C" => "Overall scale of the degradation.",
-        "A" => "Ratio term: how fast ΔL grows as more of the model is in low precision (e^(A·Qr)).",
-        "gamma_N" => "Size term: larger models degrade less, as N^(−γ_N).",
-        "d" => "Offset of the block size in the granularity term (Qb + d).",
-        "gamma_c" => "Granularity exponent (0 < γ_c < 1): coarser blocks cost more, sub-linearly.",
-        _ => "",
-    }
 }
 
 #[cfg(test)]

@@ -61,18 +61,32 @@ pub fn on_slice(third: Var, value: f64, row: &Row) -> bool {
     }
 }
 
+/// Which map: the plane, the slider variable's value, and the samples per axis.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MapSlice {
+    /// The two axes (the third variable is on the slider).
+    pub plane: Plane,
+    /// Value of the slider variable.
+    pub third_value: f64,
+    /// Samples per axis.
+    pub grid_n: usize,
+}
+
 /// The contour map: heatmap of log10 ΔL, labelled isolines, and the measured points on the
 /// slice coloured by |log residual| (< 0.1 green, else red; unfitted points green).
 pub fn map_figure(
     law: &Law,
     params: &[f64],
-    plane: Plane,
-    third_value: f64,
+    slice: MapSlice,
     data: &Dataset,
     residuals: &[Option<f64>],
     sizes: &[f64],
-    grid_n: usize,
 ) -> Result<Figure> {
+    let MapSlice {
+        plane,
+        third_value,
+        grid_n,
+    } = slice;
     let (xv, yv, third) = plane.vars();
     let (x0, x1) = range_of(xv, sizes);
     let (y0, y1) = range_of(yv, sizes);
@@ -307,7 +321,19 @@ mod tests {
                 Plane::NQb => 0.5,
                 Plane::QrQb => 1e5,
             };
-            let f = map_figure(&law, &p, plane, third, &data, &res, &sizes, GRID_N).unwrap();
+            let f = map_figure(
+                &law,
+                &p,
+                MapSlice {
+                    plane,
+                    third_value: third,
+                    grid_n: GRID_N,
+                },
+                &data,
+                &res,
+                &sizes,
+            )
+            .unwrap();
             assert_eq!(f.heat.as_ref().unwrap().values.len(), GRID_N * GRID_N);
             assert!(f.series.iter().any(|s| s.name == "isolines"));
             let shown: usize = f

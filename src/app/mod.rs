@@ -8,8 +8,12 @@
 //! become dismissible notices; a corrupt session or a failed export never stops the app.
 
 mod actions;
+mod chrome;
+pub(crate) use chrome::error_row;
+pub mod evaluate;
 pub mod export;
 pub mod hardware;
+pub mod help;
 pub mod laws;
 pub mod laws_figs;
 pub mod models;
@@ -24,7 +28,7 @@ mod tests;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use egui::{Color32, RichText, Ui};
+use egui::Ui;
 
 use crate::jobs::{Job, Waker};
 use hardware::HardwarePanel;
@@ -129,6 +133,8 @@ pub struct App {
     pub sweep: sweep::SweepPanel,
     /// Quantize view.
     pub quantize: quantize::QuantizePanel,
+    /// Evaluate view.
+    pub evaluate: evaluate::EvaluatePanel,
     commands: Vec<Command>,
     /// Messages on screen.
     pub notices: Vec<Notice>,
@@ -158,6 +164,7 @@ impl App {
             hardware: HardwarePanel::new(session.hardware),
             sweep: sweep::SweepPanel::new(waker.clone()),
             quantize: quantize::QuantizePanel::new(waker.clone()),
+            evaluate: evaluate::EvaluatePanel::new(waker.clone()),
             commands: Vec::new(),
             notices: Vec::new(),
             dialog: None,
@@ -216,6 +223,7 @@ impl App {
             View::Models => Some(self.models.current_figure()),
             View::Sweep => Some(self.sweep.current_figure()),
             View::Quantize => self.quantize.current_figure(),
+            View::Evaluate => Some(self.evaluate.current_figure()),
             View::Hardware => Some(
                 self.hardware
                     .current_figure(self.laws.law(), &self.laws.st.params),
@@ -231,6 +239,7 @@ impl App {
             View::Models if !self.models.tensors.is_empty() => owned(self.models.tensor_table()),
             View::Models => owned(self.models.family_table()),
             View::Quantize => owned(self.quantize.table()),
+            View::Evaluate => owned(self.evaluate.table()),
             View::Sweep => {
                 let rows = self
                     .sweep
@@ -425,24 +434,12 @@ impl App {
                 View::Models => self.models.ui(ui),
                 View::Sweep => self.sweep.ui(ui),
                 View::Quantize => {
-                    // The checkpoint chosen in Models, else the largest bundled run.
-                    let chosen =
-                        self.models
-                            .st
-                            .selected
-                            .as_ref()
-                            .map(PathBuf::from)
-                            .or_else(|| {
-                                self.models
-                                    .families
-                                    .iter()
-                                    .max_by_key(|f| f.report.n_params_non_embedding)
-                                    .map(|f| f.dir.clone())
-                            });
-                    if self.quantize.model_dir != chosen {
-                        self.quantize.model_dir = chosen;
-                    }
+                    self.quantize.model_dir = self.chosen_model();
                     self.quantize.ui(ui);
+                }
+                View::Evaluate => {
+                    self.evaluate.model_dir = self.chosen_model();
+                    self.evaluate.ui(ui);
                 }
                 View::Hardware => {
                     let note = self.laws_note();
@@ -455,130 +452,27 @@ impl App {
         self.plot_rect = Some(rect);
     }
 
+    /// The checkpoint chosen in Models, else the largest bundled run.
+    fn chosen_model(&self) -> Option<PathBuf> {
+        self.models
+            .st
+            .selected
+            .as_ref()
+            .map(PathBuf::from)
+            .or_else(|| {
+                self.models
+                    .families
+                    .iter()
+                    .max_by_key(|f| f.report.n_params_non_embedding)
+                    .map(|f| f.dir.clone())
+            })
+    }
+
     fn laws_note(&self) -> String {
         match &self.laws.st.source {
             session::Source::Csv(p) => p.clone(),
             _ if laws::demo_store().is_file() => "the demo sweep".into(),
             _ => "synthetic points".into(),
-        }
-    }
-
-    fn top_bar(&mut self, ui: &mut Ui) {
-        egui::MenuBar::new().ui(ui, |ui| {
-            ui.menu_button("File", |ui| {
-                for (label, p) in [
-                    ("Open points (CSV or sweep results)…", Purpose::OpenData),
-                    ("Open checkpoint folder…", Purpose::OpenModel),
-                    ("Open sweep spec…", Purpose::OpenSpec),
-                    ("Load session…", Purpose::LoadSession),
-                    ("Save session…", Purpose::SaveSession),
-                ] {
-                    if ui.button(label).clicked() {
-                        self.commands.push(Command::Pick(p));
-                    }
-                }
-            });
-            ui.menu_button("Export", |ui| {
-                for (label, k) in [
-                    ("Figure as PNG…", ExportKind::FigurePng),
-                    ("Figure as SVG…", ExportKind::FigureSvg),
-                    ("Figure data as CSV…", ExportKind::FigureCsv),
-                    ("Table as CSV…", ExportKind::TableCsv),
-                ] {
-                    if ui.button(label).clicked() {
-                        self.commands.push(Command::Pick(Purpose::Export(k)));
-                    }
-                }
-            });
-            ui.menu_button("View", |ui| {
-                if ui.button("Presenter mode (F5)").clicked() {
-                    self.commands.push(Command::TogglePresenter);
-                }
-                let theme = if self.dark {
-                    "Light theme"
-                } else {
-                    "Dark theme"
-                };
-                if ui.button(theme).clicked() {
-                    self.commands.push(Command::ToggleTheme);
-                }
-            });
-            ui.separator();
-            ui.label(RichText::new("quantscape").strong());
-            ui.separator();
-            for v in View::ALL {
-                if ui.selectable_label(self.view == v, v.label()).clicked() {
-                    self.commands.push(Command::ShowView(v));
-                }
-            }
-            for (name, issue) in [
-                ("Evaluate", "the evaluation view"),
-                ("Landscape", "the landscape engine"),
-            ] {
-                ui.add_enabled(false, egui::Button::new(name))
-                    .on_disabled_hover_text(format!("arrives with {issue}"));
-            }
-            let busy = self.laws.fitting()
-                || self.models.loading()
-                || self.sweep.running()
-                || self.quantize.running().is_some();
-            if busy {
-                ui.separator();
-                ui.spinner();
-            }
-        });
-    }
-
-    fn notices_ui(&mut self, ui: &mut Ui) {
-        if let Some((kind, path)) = self.confirm.clone() {
-            ui.horizontal(|ui| {
-                ui.label(format!("{} exists. Replace it?", path.display()));
-                if ui.button("Replace").clicked() {
-                    self.confirm = None;
-                    self.commands.push(Command::Export {
-                        kind,
-                        path,
-                        overwrite: true,
-                    });
-                }
-                if ui.button("Keep it").clicked() {
-                    self.confirm = None;
-                }
-            });
-        }
-        let mut dismiss = None;
-        for (i, n) in self.notices.iter().enumerate() {
-            let c = if n.error {
-                Color32::LIGHT_RED
-            } else {
-                Color32::LIGHT_GREEN
-            };
-            if dismissible(ui, &n.text, c) {
-                dismiss = Some(i);
-            }
-        }
-        if let Some(i) = dismiss {
-            self.notices.remove(i);
-        }
-    }
-}
-
-/// A message with a Dismiss button before it (a long message wraps instead of pushing the button
-/// off screen); true when dismissed.
-pub(crate) fn dismissible(ui: &mut Ui, text: &str, colour: Color32) -> bool {
-    ui.horizontal(|ui| {
-        let clicked = ui.small_button("Dismiss").clicked();
-        ui.add(egui::Label::new(RichText::new(text).color(colour)).wrap());
-        clicked
-    })
-    .inner
-}
-
-/// An optional error line, cleared when dismissed.
-pub(crate) fn error_row(ui: &mut Ui, error: &mut Option<String>) {
-    if let Some(e) = error.as_deref() {
-        if dismissible(ui, e, Color32::LIGHT_RED) {
-            *error = None;
         }
     }
 }

@@ -189,7 +189,9 @@ impl QuantizePanel {
     /// Starts quantizing `model_dir`.
     pub fn start(&mut self) {
         let Some(dir) = self.model_dir.clone() else {
-            self.error = Some("choose a checkpoint first (Models view, or File → Open)".into());
+            self.error = Some(
+                "choose a checkpoint first (Models view, or File > Open checkpoint folder)".into(),
+            );
             return;
         };
         let format = match self.format() {

@@ -27,6 +27,8 @@ pub enum View {
     Laws,
     /// Quantize one checkpoint: per-tensor errors and the format's grid.
     Quantize,
+    /// Compare configurations of one checkpoint side by side.
+    Evaluate,
     /// Mixed-precision sweeps: run, resume, watch trials stream in.
     Sweep,
     /// Bits per weight against predicted ΔL, block-size trade-offs and memory footprints.
@@ -35,9 +37,10 @@ pub enum View {
 
 impl View {
     /// Every view, in tab order.
-    pub const ALL: [View; 5] = [
+    pub const ALL: [View; 6] = [
         View::Models,
         View::Quantize,
+        View::Evaluate,
         View::Laws,
         View::Sweep,
         View::Hardware,
@@ -49,6 +52,7 @@ impl View {
             View::Models => "Models",
             View::Laws => "Laws",
             View::Quantize => "Quantize",
+            View::Evaluate => "Evaluate",
             View::Sweep => "Sweep",
             View::Hardware => "Hardware",
         }

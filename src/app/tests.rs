@@ -285,6 +285,10 @@ fn render_every_view() {
     step_until(&mut h, "the quantize run", |a| {
         a.quantize.running().is_none()
     });
+    h.state_mut().push(Command::ShowView(View::Evaluate));
+    h.run_steps(2);
+    h.state_mut().evaluate.start();
+    step_until(&mut h, "the evaluation", |a| a.evaluate.running().is_none());
     for v in View::ALL {
         h.state_mut().push(Command::ShowView(v));
         h.run_steps(4);

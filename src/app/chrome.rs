@@ -1,0 +1,123 @@
+//! The explorer's chrome: the menu bar with the view tabs, the notices in the top-right corner
+//! (with the overwrite confirmation of exports), and the dismissible message rows the panels use.
+
+use egui::{Color32, RichText, Ui};
+
+use super::{App, Command, ExportKind, Purpose, View};
+
+impl App {
+    pub(super) fn top_bar(&mut self, ui: &mut Ui) {
+        egui::MenuBar::new().ui(ui, |ui| {
+            ui.menu_button("File", |ui| {
+                for (label, p) in [
+                    ("Open points (CSV or sweep results)…", Purpose::OpenData),
+                    ("Open checkpoint folder…", Purpose::OpenModel),
+                    ("Open sweep spec…", Purpose::OpenSpec),
+                    ("Load session…", Purpose::LoadSession),
+                    ("Save session…", Purpose::SaveSession),
+                ] {
+                    if ui.button(label).clicked() {
+                        self.commands.push(Command::Pick(p));
+                    }
+                }
+            });
+            ui.menu_button("Export", |ui| {
+                for (label, k) in [
+                    ("Figure as PNG…", ExportKind::FigurePng),
+                    ("Figure as SVG…", ExportKind::FigureSvg),
+                    ("Figure data as CSV…", ExportKind::FigureCsv),
+                    ("Table as CSV…", ExportKind::TableCsv),
+                ] {
+                    if ui.button(label).clicked() {
+                        self.commands.push(Command::Pick(Purpose::Export(k)));
+                    }
+                }
+            });
+            ui.menu_button("View", |ui| {
+                if ui.button("Presenter mode (F5)").clicked() {
+                    self.commands.push(Command::TogglePresenter);
+                }
+                let theme = if self.dark {
+                    "Light theme"
+                } else {
+                    "Dark theme"
+                };
+                if ui.button(theme).clicked() {
+                    self.commands.push(Command::ToggleTheme);
+                }
+            });
+            ui.separator();
+            ui.label(RichText::new("quantscape").strong());
+            ui.separator();
+            for v in View::ALL {
+                if ui.selectable_label(self.view == v, v.label()).clicked() {
+                    self.commands.push(Command::ShowView(v));
+                }
+            }
+            ui.add_enabled(false, egui::Button::new("Landscape"))
+                .on_disabled_hover_text("arrives with the landscape engine");
+            let busy = self.laws.fitting()
+                || self.models.loading()
+                || self.sweep.running()
+                || self.quantize.running().is_some()
+                || self.evaluate.running().is_some();
+            if busy {
+                ui.separator();
+                ui.spinner();
+            }
+        });
+    }
+
+    pub(super) fn notices_ui(&mut self, ui: &mut Ui) {
+        if let Some((kind, path)) = self.confirm.clone() {
+            ui.horizontal(|ui| {
+                ui.label(format!("{} exists. Replace it?", path.display()));
+                if ui.button("Replace").clicked() {
+                    self.confirm = None;
+                    self.commands.push(Command::Export {
+                        kind,
+                        path,
+                        overwrite: true,
+                    });
+                }
+                if ui.button("Keep it").clicked() {
+                    self.confirm = None;
+                }
+            });
+        }
+        let mut dismiss = None;
+        for (i, n) in self.notices.iter().enumerate() {
+            let c = if n.error {
+                Color32::LIGHT_RED
+            } else {
+                Color32::LIGHT_GREEN
+            };
+            if dismissible(ui, &n.text, c) {
+                dismiss = Some(i);
+            }
+        }
+        if let Some(i) = dismiss {
+            self.notices.remove(i);
+        }
+    }
+}
+
+/// A message with a Dismiss button before it (a long message wraps instead of pushing the button
+/// off screen); true when dismissed.
+pub(crate) fn dismissible(ui: &mut Ui, text: &str, colour: Color32) -> bool {
+    ui.horizontal(|ui| {
+        let clicked = ui.small_button("Dismiss").clicked();
+        ui.add(egui::Label::new(RichText::new(text).color(colour)).wrap());
+        clicked
+    })
+    .inner
+}
+
+/// An optional error line, cleared when dismissed.
+pub(crate) fn error_row(ui: &mut Ui, error: &mut Option<String>) {
+    if let Some(e) = error.as_deref() {
+        if dismissible(ui, e, Color32::LIGHT_RED) {
+            *error = None;
+        }
+    }
+}

@@ -1,0 +1,411 @@
+//! The Evaluate view: compare several weight configurations (format × Qb × method) of one
+//! checkpoint side by side on the same held-out windows — ΔL with its paired-bootstrap 95% CI,
+//! perplexity, KL(base‖quant) and top-1 agreement — as a table and a bar chart with CI whiskers.
+//!
+//! One job: tokenize the bundled split, pick the windows (seeded), run the base model once, then
+//! quantize and compare each configuration (progress per configuration, cancellable between
+//! windows). Units: nats/token; KL in nats/token; top-1 as a fraction.
+
+use std::path::PathBuf;
+
+use egui::{RichText, Ui};
+
+use super::plots::{Figure, Mark};
+use crate::codecs::{BlockSize, Format, Method};
+use crate::eval::metrics::Report;
+use crate::eval::windows::{make_windows, WindowSpec};
+use crate::eval::Evaluator;
+use crate::jobs::{Job, Waker};
+use crate::model::quantized::quantize_all;
+use crate::model::tokenizer::Tokenizer;
+use crate::model::Transformer;
+
+/// One configuration to compare.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// Format spelling.
+    pub format: String,
+    /// Qb spelling.
+    pub qb: String,
+    /// Method spelling (`rtn`, `hqq`).
+    pub method: String,
+}
+
+impl Config {
+    /// `mxfp4 · 32 · rtn`.
+    pub fn label(&self) -> String {
+        format!("{} · {} · {}", self.format, self.qb, self.method)
+    }
+
+    fn parse(&self) -> crate::Result<(Format, Method)> {
+        let f = Format::parse(&self.format)?.with_block(self.qb.parse::<BlockSize>()?);
+        Ok((f, self.method.parse()?))
+    }
+}
+
+/// Evaluation settings.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EvalSettings {
+    /// Bundled split or text file.
+    pub data: String,
+    /// Windows.
+    pub windows: usize,
+    /// Tokens per window.
+    pub ctx: usize,
+    /// Window and bootstrap seed.
+    pub seed: u64,
+}
+
+/// Runs every configuration against the base model of `dir`.
+pub fn compare_all(
+    dir: &std::path::Path,
+    configs: &[Config],
+    s: &EvalSettings,
+    progress: &dyn Fn(usize, usize),
+    cancelled: &(dyn Fn() -> bool + Sync),
+) -> crate::Result<Vec<Report>> {
+    let parsed = configs
+        .iter()
+        .map(Config::parse)
+        .collect::<crate::Result<Vec<_>>>()?;
+    let model = Transformer::load(dir)?;
+    let tok = Tokenizer::load(dir)?;
+    let (text, label) = crate::eval::corpus::load_named(&s.data)?;
+    let tokens = tok.encode(&text)?;
+    let spec = WindowSpec {
+        ctx: s.ctx.min(model.config.max_positions),
+        stride: None,
+        n_windows: s.windows,
+        seed: s.seed,
+    };
+    let windows = make_windows(&tokens, tok.bos, &spec, &label)?;
+    let ev = Evaluator::new(&model, &windows)?;
+    let steps = configs.len() + 1;
+    let base = ev.base(32, &mut |_, _| !cancelled())?;
+    progress(1, steps);
+    let mut out = Vec::with_capacity(configs.len());
+    for (i, (f, m)) in parsed.iter().enumerate() {
+        let (hooks, _) = quantize_all(&model, f, m)?;
+        out.push(ev.compare(&base, &hooks, 1000, s.seed, &mut |_, _| !cancelled())?);
+        progress(i + 2, steps);
+    }
+    if cancelled() {
+        return Err(crate::Error::Cancelled);
+    }
+    Ok(out)
+}
+
+/// Bars of ΔL per configuration with 95% CI whiskers (x = configuration index).
+pub fn bars_figure(configs: &[Config], reports: &[Report]) -> Figure {
+    let mut f = Figure::new(
+        "evaluate_bars",
+        "ΔL per configuration (95% CI, paired bootstrap over windows)",
+        "configuration",
+        "ΔL (nats/token)",
+    );
+    for (i, (c, r)) in configs.iter().zip(reports).enumerate() {
+        let x = i as f64;
+        let w = 0.3;
+        let y = r.delta_nll;
+        f.push(
+            &c.label(),
+            Mark::Line(2.0),
+            COLOURS[i % COLOURS.len()],
+            vec![
+                [x - w, 0.0],
+                [x - w, y],
+                [x + w, y],
+                [x + w, 0.0],
+                [x - w, 0.0],
+            ],
+        );
+        f.push(
+            "95% CI",
+            Mark::Line(1.5),
+            [220, 220, 220],
+            vec![[x, r.delta_nll_ci95.lo], [x, r.delta_nll_ci95.hi]],
+        );
+    }
+    f
+}
+
+const COLOURS: [[u8; 3]; 6] = [
+    [90, 160, 240],
+    [240, 170, 60],
+    [120, 210, 120],
+    [220, 110, 200],
+    [230, 90, 80],
+    [160, 130, 230],
+];
+
+/// The view's state.
+pub struct EvaluatePanel {
+    /// Checkpoint folder.
+    pub model_dir: Option<PathBuf>,
+    /// Configurations to compare.
+    pub configs: Vec<Config>,
+    /// Settings.
+    pub settings: EvalSettings,
+    /// Results of the last run, one per configuration of `ran`.
+    pub reports: Vec<Report>,
+    /// Configurations of the last run.
+    pub ran: Vec<Config>,
+    job: Option<Job<Vec<Report>>>,
+    /// Last error.
+    pub error: Option<String>,
+    waker: Waker,
+}
+
+impl EvaluatePanel {
+    /// A panel comparing MXFP4, MXINT4 and NVFP4 at their usual block sizes.
+    pub fn new(waker: Waker) -> Self {
+        let c = |f: &str, qb: &str| Config {
+            format: f.into(),
+            qb: qb.into(),
+            method: "rtn".into(),
+        };
+        Self {
+            model_dir: None,
+            configs: vec![
+                c("mxfp4", "32"),
+                c("mxint4", "32"),
+                c("nvfp4", "16"),
+                c("int4_asym", "128"),
+            ],
+            settings: EvalSettings {
+                data: "eval_austen".into(),
+                windows: 32,
+                ctx: 128,
+                seed: 0,
+            },
+            reports: Vec::new(),
+            ran: Vec::new(),
+            job: None,
+            error: None,
+            waker,
+        }
+    }
+
+    /// Starts the comparison.
+    pub fn start(&mut self) {
+        let Some(dir) = self.model_dir.clone() else {
+            self.error = Some("choose a checkpoint first (Models view)".into());
+            return;
+        };
+        if let Some(e) = self.configs.iter().find_map(|c| c.parse().err()) {
+            self.error = Some(e.to_string());
+            return;
+        }
+        if let Some(j) = &self.job {
+            j.cancel();
+        }
+        let (configs, settings) = (self.configs.clone(), self.settings.clone());
+        self.ran = configs.clone();
+        self.job = Some(Job::spawn("evaluate", self.waker.clone(), move |ctx| {
+            let flag = ctx.cancel_flag();
+            let cancelled = move || flag.load(std::sync::atomic::Ordering::Relaxed);
+            compare_all(
+                &dir,
+                &configs,
+                &settings,
+                &|i, n| ctx.set_progress(i, n),
+                &cancelled,
+            )
+        }));
+    }
+
+    /// Progress of a running comparison.
+    pub fn running(&self) -> Option<f32> {
+        self.job.as_ref().map(Job::progress)
+    }
+
+    /// Collects a finished run.
+    pub fn poll(&mut self) {
+        let Some(job) = &mut self.job else { return };
+        if let Some(r) = job.poll() {
+            self.job = None;
+            match r {
+                Ok(r) => self.reports = r,
+                Err(crate::Error::Cancelled) => {}
+                Err(e) => self.error = Some(format!("evaluation failed: {e}")),
+            }
+        }
+    }
+
+    /// The comparison table as (header, rows).
+    pub fn table(&self) -> (Vec<&'static str>, Vec<Vec<String>>) {
+        let rows = self
+            .ran
+            .iter()
+            .zip(&self.reports)
+            .map(|(c, r)| {
+                vec![
+                    c.label(),
+                    format!("{:+.4}", r.delta_nll),
+                    format!("[{:+.4}, {:+.4}]", r.delta_nll_ci95.lo, r.delta_nll_ci95.hi),
+                    format!("{:.3} / {:.3}", r.ppl_base, r.ppl_quant),
+                    format!("{:.4}", r.kl_mean),
+                    format!("{:.1}%", 100.0 * r.top1_agreement),
+                ]
+            })
+            .collect();
+        (
+            vec![
+                "configuration",
+                "ΔL",
+                "95% CI",
+                "perplexity",
+                "KL mean",
+                "top-1",
+            ],
+            rows,
+        )
+    }
+
+    /// The bar chart (exports).
+    pub fn current_figure(&self) -> Figure {
+        bars_figure(&self.ran, &self.reports)
+    }
+
+    /// Draws the view.
+    pub fn ui(&mut self, ui: &mut Ui) {
+        self.poll();
+        super::error_row(ui, &mut self.error);
+        ui.horizontal(|ui| {
+            ui.label(RichText::new("checkpoint").strong());
+            ui.label(
+                self.model_dir
+                    .as_ref()
+                    .map_or("none: pick a run in Models".into(), |d| {
+                        d.display().to_string()
+                    }),
+            );
+        });
+        ui.horizontal(|ui| {
+            ui.label("data");
+            ui.add(egui::TextEdit::singleline(&mut self.settings.data).desired_width(140.0));
+            ui.add(
+                egui::DragValue::new(&mut self.settings.windows)
+                    .range(1..=4096)
+                    .prefix("windows "),
+            );
+            ui.add(
+                egui::DragValue::new(&mut self.settings.ctx)
+                    .range(2..=8192)
+                    .prefix("ctx "),
+            );
+            ui.add(egui::DragValue::new(&mut self.settings.seed).prefix("seed "));
+        });
+        let mut remove = None;
+        egui::Grid::new("eval_configs").show(ui, |ui| {
+            for (i, c) in self.configs.iter_mut().enumerate() {
+                ui.add_sized([220.0, 20.0], egui::TextEdit::singleline(&mut c.format))
+                    .on_hover_text("format: a preset or a spelling such as elem=e3m2,scale=e8m0");
+                ui.add_sized([70.0, 20.0], egui::TextEdit::singleline(&mut c.qb))
+                    .on_hover_text("Qb: a number, channel or tensor");
+                egui::ComboBox::from_id_salt(("eval_method", i))
+                    .selected_text(c.method.as_str())
+                    .show_ui(ui, |ui| {
+                        for m in ["rtn", "hqq"] {
+                            ui.selectable_value(&mut c.method, m.to_string(), m);
+                        }
+                    });
+                if ui.small_button("Remove").clicked() {
+                    remove = Some(i);
+                }
+                ui.end_row();
+            }
+        });
+        if let Some(i) = remove {
+            self.configs.remove(i);
+        }
+        ui.horizontal(|ui| {
+            if ui.button("Add configuration").clicked() {
+                let last = self.configs.last().cloned().unwrap_or(Config {
+                    format: "mxfp4".into(),
+                    qb: "32".into(),
+                    method: "rtn".into(),
+                });
+                self.configs.push(last);
+            }
+            match self.running() {
+                Some(p) => {
+                    ui.add(
+                        egui::ProgressBar::new(p)
+                            .desired_width(200.0)
+                            .show_percentage(),
+                    );
+                    if ui.button("Cancel evaluation").clicked() {
+                        if let Some(j) = &self.job {
+                            j.cancel();
+                        }
+                    }
+                }
+                None => {
+                    if ui.button("Compare").clicked() {
+                        self.start();
+                    }
+                }
+            }
+        });
+        ui.separator();
+        let (header, rows) = self.table();
+        egui::Grid::new("eval_table").striped(true).show(ui, |ui| {
+            for h in &header {
+                ui.label(RichText::new(*h).strong());
+            }
+            ui.end_row();
+            for r in &rows {
+                for c in r {
+                    ui.label(c);
+                }
+                ui.end_row();
+            }
+        });
+        if !self.reports.is_empty() {
+            self.current_figure().show(ui, None);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compares_configurations_on_shared_windows() {
+        let mut p = EvaluatePanel::new(crate::jobs::no_waker());
+        p.model_dir =
+            Some(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/tiny/llama"));
+        p.settings.windows = 4;
+        p.settings.ctx = 16;
+        p.configs.truncate(2);
+        p.configs.push(Config {
+            format: "int8".into(),
+            qb: "channel".into(),
+            method: "rtn".into(),
+        });
+        p.start();
+        let t = std::time::Instant::now();
+        while p.running().is_some() {
+            p.poll();
+            assert!(t.elapsed().as_secs() < 120);
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(p.error.is_none(), "{:?}", p.error);
+        assert_eq!(p.reports.len(), 3);
+        // One base for all: the base NLL is the same in every row.
+        assert!(p
+            .reports
+            .iter()
+            .all(|r| r.nll_base == p.reports[0].nll_base));
+        // int8 per-channel is far closer to the base than the 4-bit formats.
+        assert!(p.reports[2].kl_mean < p.reports[0].kl_mean);
+        let (h, rows) = p.table();
+        assert_eq!((h.len(), rows.len()), (6, 3));
+        assert_eq!(p.current_figure().series.len(), 6);
+        p.configs[0].format = "nope".into();
+        p.start();
+        assert!(p.error.is_some());
+    }
+}
