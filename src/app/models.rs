@@ -220,6 +220,8 @@ pub struct ModelsPanel {
     pub st: ModelsState,
     /// Bundled runs.
     pub families: Vec<FamilyRow>,
+    /// Models in the Hugging Face cache: (`org/name`, folder).
+    pub cached: Vec<(String, PathBuf)>,
     /// Tensors of the selected checkpoint.
     pub tensors: Vec<TensorInfo>,
     job: Option<Job<Vec<TensorInfo>>>,
@@ -234,6 +236,9 @@ impl ModelsPanel {
         let mut p = Self {
             st,
             families: scan_families(&crate::search::runner::bundled_models_dir()),
+            cached: crate::model::hub::cache_root()
+                .map(|r| crate::model::hub::list_cached(&r))
+                .unwrap_or_default(),
             tensors: Vec::new(),
             job: None,
             error: None,
@@ -380,6 +385,17 @@ impl ModelsPanel {
                             ui.end_row();
                         }
                     });
+            });
+        egui::CollapsingHeader::new(format!("Hugging Face cache ({} models)", self.cached.len()))
+            .show(ui, |ui| {
+                if self.cached.is_empty() {
+                    ui.label("No models in the local cache (HF_HUB_CACHE, HF_HOME or ~/.cache/huggingface/hub); quantscape never downloads.");
+                }
+                for (spec, dir) in &self.cached {
+                    if ui.selectable_label(self.st.selected.as_deref() == Some(&dir.display().to_string()), spec).clicked() {
+                        open = Some(dir.clone());
+                    }
+                }
             });
         if let Some(d) = open {
             self.open(d);

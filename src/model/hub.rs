@@ -64,6 +64,26 @@ pub fn resolve_in(spec: &str, root: Option<&Path>) -> Result<PathBuf> {
     })
 }
 
+/// Models in the Hugging Face cache under `root` that quantscape can open (a snapshot with a
+/// `config.json`): (`org/name`, snapshot folder), sorted by name.
+pub fn list_cached(root: &Path) -> Vec<(String, PathBuf)> {
+    let mut out: Vec<(String, PathBuf)> = std::fs::read_dir(root)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().to_string();
+            let rest = name.strip_prefix("models--")?;
+            let (org, repo) = rest.split_once("--")?;
+            let spec = format!("{org}/{repo}");
+            let dir = resolve_in(&spec, Some(root)).ok()?;
+            dir.join("config.json").is_file().then_some((spec, dir))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
 /// Resolves `spec` against the environment's cache (`.gguf` files through [`gguf_folder`]).
 pub fn resolve(spec: &str) -> Result<PathBuf> {
     let p = Path::new(spec);
@@ -114,4 +134,22 @@ pub fn gguf_folder(gguf: &Path, root: &Path) -> Result<PathBuf> {
     }
     super::gguf::convert(gguf, &dir)?;
     Ok(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_cached_models_with_a_config() {
+        let root = tempfile::tempdir().unwrap();
+        let snap = root.path().join("models--org--good/snapshots/abc");
+        std::fs::create_dir_all(&snap).unwrap();
+        std::fs::write(snap.join("config.json"), "{}").unwrap();
+        std::fs::create_dir_all(root.path().join("models--org--noconfig/snapshots/abc")).unwrap();
+        std::fs::create_dir_all(root.path().join("datasets--org--data/snapshots/abc")).unwrap();
+        let l = list_cached(root.path());
+        assert_eq!(l, vec![("org/good".to_string(), snap)]);
+        assert!(list_cached(Path::new("/nonexistent")).is_empty());
+    }
 }
