@@ -14,6 +14,7 @@ use super::plots::{human, Figure, Mark};
 use super::session::HardwareState;
 use crate::codecs::Format;
 use crate::laws::{Law, Var, EMPTY_ROW};
+use crate::search::export::ConfigSummary;
 
 /// Block formats compared (low precision, block-scaled).
 pub const FORMATS: [&str; 9] = [
@@ -88,7 +89,12 @@ pub fn choices(law: &Law, params: &[f64], n: f64, qr: f64) -> Vec<Choice> {
 }
 
 /// Bits per weight against predicted ΔL, Pareto front as a line.
-pub fn tradeoff_figure(choices: &[Choice], n: f64, qr: f64) -> Figure {
+pub fn tradeoff_figure(
+    choices: &[Choice],
+    n: f64,
+    qr: f64,
+    measured: Option<&(String, Vec<[f64; 2]>)>,
+) -> Figure {
     let mut f = Figure::new(
         "hardware_tradeoff",
         &format!(
@@ -119,7 +125,30 @@ pub fn tradeoff_figure(choices: &[Choice], n: f64, qr: f64) -> Figure {
         front.clone(),
     );
     f.push("on the front", Mark::Dots(4.5), [240, 170, 60], front);
+    if let Some((label, pts)) = measured {
+        f.push(label, Mark::Dots(3.5), [90, 200, 240], pts.clone());
+    }
     f
+}
+
+/// Measured points for the trade-off plot: every configuration of the largest model in a sweep
+/// with all weights in the low format (target Qr = 1, weight-only granularities): (label,
+/// [bits per weight, log10 ΔL]). ΔL ≤ 0 (within noise of the base) cannot be drawn on the log axis
+/// and is left out.
+pub fn measured_points(summary: &[ConfigSummary]) -> Option<(String, Vec<[f64; 2]>)> {
+    let largest = summary.iter().filter_map(|c| c.n_params).max()?;
+    let pts: Vec<[f64; 2]> = summary
+        .iter()
+        .filter(|c| c.n_params == Some(largest) && c.qr_target >= 1.0 && c.granularity != "matmul")
+        .filter(|c| c.delta_loss > 0.0 && c.bits_per_weight.is_finite())
+        .map(|c| [c.bits_per_weight, c.delta_loss.log10()])
+        .collect();
+    (!pts.is_empty()).then(|| {
+        (
+            format!("measured, N = {} (sweep, Qr = 1)", human(largest as f64)),
+            pts,
+        )
+    })
 }
 
 /// Scale (and zero-point) overhead in bits per weight against Qb, one line per format.
@@ -217,17 +246,26 @@ impl HardwarePanel {
         Self { st, qb: 32 }
     }
 
-    /// The trade-off figure for the law in use.
-    pub fn current_figure(&self, law: &Law, params: &[f64]) -> Figure {
+    /// The trade-off figure for the law in use, with measured points when a sweep is loaded.
+    pub fn current_figure(&self, law: &Law, params: &[f64], summary: &[ConfigSummary]) -> Figure {
+        let measured = measured_points(summary);
         tradeoff_figure(
             &choices(law, params, self.st.target_n, self.st.qr),
             self.st.target_n,
             self.st.qr,
+            measured.as_ref(),
         )
     }
 
     /// Draws the view with the Laws view's law and parameters.
-    pub fn ui(&mut self, ui: &mut Ui, law: &Law, params: &[f64], data_note: &str) {
+    pub fn ui(
+        &mut self,
+        ui: &mut Ui,
+        law: &Law,
+        params: &[f64],
+        data_note: &str,
+        summary: &[ConfigSummary],
+    ) {
         ui.horizontal(|ui| {
             ui.add(
                 egui::Slider::new(&mut self.st.target_n, 1e5..=1e12)
@@ -268,7 +306,8 @@ impl HardwarePanel {
         ui.separator();
         let h = ui.available_height();
         ui.columns(2, |cols| {
-            self.current_figure(law, params).show(&mut cols[0], Some(h));
+            self.current_figure(law, params, summary)
+                .show(&mut cols[0], Some(h));
             overhead_figure().show(&mut cols[1], Some(h));
         });
     }

@@ -224,10 +224,11 @@ impl App {
             View::Sweep => Some(self.sweep.current_figure()),
             View::Quantize => self.quantize.current_figure(),
             View::Evaluate => Some(self.evaluate.current_figure()),
-            View::Hardware => Some(
-                self.hardware
-                    .current_figure(self.laws.law(), &self.laws.st.params),
-            ),
+            View::Hardware => Some(self.hardware.current_figure(
+                self.laws.law(),
+                &self.laws.st.params,
+                &self.sweep.loaded.summary,
+            )),
         }
     }
 
@@ -444,7 +445,13 @@ impl App {
                 View::Hardware => {
                     let note = self.laws_note();
                     let params = self.laws.st.params.clone();
-                    self.hardware.ui(ui, self.laws.law(), &params, &note);
+                    self.hardware.ui(
+                        ui,
+                        self.laws.law(),
+                        &params,
+                        &note,
+                        &self.sweep.loaded.summary,
+                    );
                 }
             })
             .response

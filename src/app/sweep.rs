@@ -446,6 +446,15 @@ mod tests {
             .sum();
         let positive = p.loaded.trials.iter().filter(|t| t.delta_nll > 0.0).count();
         assert_eq!(drawn, positive);
+        // The Hardware view's measured points: the all-low configurations with ΔL > 0.
+        let full: Vec<&ConfigSummary> = p
+            .loaded
+            .summary
+            .iter()
+            .filter(|c| c.qr_target >= 1.0 && c.delta_loss > 0.0)
+            .collect();
+        let m = super::super::hardware::measured_points(&p.loaded.summary);
+        assert_eq!(m.map_or(0, |m| m.1.len()), full.len());
         let boxes = boxes_figure(&p.loaded, s);
         assert_eq!(boxes.series.len(), 3);
         assert!(load_store(&dir.path().join("missing.sqlite")).is_err());
