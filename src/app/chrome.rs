@@ -121,3 +121,51 @@ pub(crate) fn error_row(ui: &mut Ui, error: &mut Option<String>) {
         }
     }
 }
+
+/// The "checkpoint: PATH" line of the views that work on one model.
+pub(crate) fn checkpoint_row(ui: &mut Ui, dir: Option<&std::path::Path>) {
+    ui.horizontal(|ui| {
+        ui.label(RichText::new("checkpoint").strong());
+        ui.label(dir.map_or("none: pick a run in Models".into(), |d| {
+            d.display().to_string()
+        }));
+    });
+}
+
+/// What the user asked of a job's controls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum JobAction {
+    /// Nothing.
+    None,
+    /// Start it.
+    Start,
+    /// Cancel it.
+    Cancel,
+}
+
+/// A start button, or a progress bar with a cancel button while the job runs.
+pub(crate) fn job_controls(
+    ui: &mut Ui,
+    running: Option<f32>,
+    start: &str,
+    cancel: &str,
+) -> JobAction {
+    match running {
+        Some(p) => {
+            ui.add(
+                egui::ProgressBar::new(p)
+                    .desired_width(220.0)
+                    .show_percentage(),
+            );
+            if ui.button(cancel).clicked() {
+                return JobAction::Cancel;
+            }
+        }
+        None => {
+            if ui.button(start).clicked() {
+                return JobAction::Start;
+            }
+        }
+    }
+    JobAction::None
+}

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use egui::{RichText, Ui};
 
-use super::plots::{Figure, Mark};
+use super::plots::{colour, Figure, Mark};
 use crate::codecs::{BlockSize, Format, Method};
 use crate::eval::metrics::Report;
 use crate::eval::windows::{make_windows, WindowSpec};
@@ -110,7 +110,7 @@ pub fn bars_figure(configs: &[Config], reports: &[Report]) -> Figure {
         f.push(
             &c.label(),
             Mark::Line(2.0),
-            COLOURS[i % COLOURS.len()],
+            colour(i),
             vec![
                 [x - w, 0.0],
                 [x - w, y],
@@ -128,15 +128,6 @@ pub fn bars_figure(configs: &[Config], reports: &[Report]) -> Figure {
     }
     f
 }
-
-const COLOURS: [[u8; 3]; 6] = [
-    [90, 160, 240],
-    [240, 170, 60],
-    [120, 210, 120],
-    [220, 110, 200],
-    [230, 90, 80],
-    [160, 130, 230],
-];
 
 /// The view's state.
 pub struct EvaluatePanel {
@@ -271,16 +262,7 @@ impl EvaluatePanel {
     pub fn ui(&mut self, ui: &mut Ui) {
         self.poll();
         super::error_row(ui, &mut self.error);
-        ui.horizontal(|ui| {
-            ui.label(RichText::new("checkpoint").strong());
-            ui.label(
-                self.model_dir
-                    .as_ref()
-                    .map_or("none: pick a run in Models".into(), |d| {
-                        d.display().to_string()
-                    }),
-            );
-        });
+        super::checkpoint_row(ui, self.model_dir.as_deref());
         ui.horizontal(|ui| {
             ui.label("data");
             ui.add(egui::TextEdit::singleline(&mut self.settings.data).desired_width(140.0));
@@ -328,24 +310,14 @@ impl EvaluatePanel {
                 });
                 self.configs.push(last);
             }
-            match self.running() {
-                Some(p) => {
-                    ui.add(
-                        egui::ProgressBar::new(p)
-                            .desired_width(200.0)
-                            .show_percentage(),
-                    );
-                    if ui.button("Cancel evaluation").clicked() {
-                        if let Some(j) = &self.job {
-                            j.cancel();
-                        }
+            match super::job_controls(ui, self.running(), "Compare", "Cancel evaluation") {
+                super::JobAction::Start => self.start(),
+                super::JobAction::Cancel => {
+                    if let Some(j) = &self.job {
+                        j.cancel();
                     }
                 }
-                None => {
-                    if ui.button("Compare").clicked() {
-                        self.start();
-                    }
-                }
+                super::JobAction::None => {}
             }
         });
         ui.separator();

@@ -10,7 +10,7 @@
 
 use egui::{RichText, Ui};
 
-use super::plots::{human, Figure, Mark};
+use super::plots::{colour, human, Figure, Mark};
 use super::session::HardwareState;
 use crate::codecs::Format;
 use crate::laws::{Law, Var, EMPTY_ROW};
@@ -160,17 +160,6 @@ pub fn overhead_figure() -> Figure {
         "overhead (bits per weight)",
     );
     f.x_log = true;
-    let colours = [
-        [90, 160, 240],
-        [240, 170, 60],
-        [120, 210, 120],
-        [220, 110, 200],
-        [230, 90, 80],
-        [160, 130, 230],
-        [90, 200, 200],
-        [200, 200, 90],
-        [180, 180, 180],
-    ];
     for (i, name) in FORMATS.iter().enumerate() {
         let Some(fmt) = Format::preset(name) else {
             continue;
@@ -182,7 +171,7 @@ pub fn overhead_figure() -> Figure {
                 [(qb as f64).log10(), fmt.bits_per_weight_at(qb) - elem]
             })
             .collect();
-        f.push(name, Mark::Line(1.5), colours[i % colours.len()], pts);
+        f.push(name, Mark::Line(1.5), colour(i), pts);
     }
     f
 }

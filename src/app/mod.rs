@@ -9,7 +9,7 @@
 
 mod actions;
 mod chrome;
-pub(crate) use chrome::error_row;
+pub(crate) use chrome::{checkpoint_row, error_row, job_controls, JobAction};
 pub mod evaluate;
 pub mod export;
 pub mod hardware;

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use egui::{RichText, Ui};
 
-use super::plots::{human, Figure, Mark};
+use super::plots::{colour, human, Figure, Mark};
 use super::session::ModelsState;
 use crate::jobs::{Job, Waker};
 use crate::model::checkpoint::Checkpoint;
@@ -91,12 +91,6 @@ pub fn family_figure(rows: &[FamilyRow]) -> Figure {
         .map(|r| (r.report.family.clone(), r.report.budget_tokens))
         .collect();
     keys.dedup();
-    let colours = [
-        [90, 160, 240],
-        [240, 170, 60],
-        [120, 210, 120],
-        [220, 110, 200],
-    ];
     for (i, (fam, d)) in keys.iter().enumerate() {
         let pts: Vec<[f64; 2]> = rows
             .iter()
@@ -111,7 +105,7 @@ pub fn family_figure(rows: &[FamilyRow]) -> Figure {
         f.push(
             &format!("{fam} D = {}", human(*d as f64)),
             Mark::Line(2.0),
-            colours[i % colours.len()],
+            colour(i),
             pts,
         );
     }

@@ -265,6 +265,24 @@ pub fn nice_levels(values: &[f64]) -> Vec<f64> {
     out
 }
 
+/// Series colours (sRGB), distinguishable on dark and light backgrounds.
+pub const PALETTE: [[u8; 3]; 9] = [
+    [90, 160, 240],
+    [240, 170, 60],
+    [120, 210, 120],
+    [220, 110, 200],
+    [230, 90, 80],
+    [160, 130, 230],
+    [90, 200, 200],
+    [200, 200, 90],
+    [180, 180, 180],
+];
+
+/// The `i`-th series colour (cycling).
+pub fn colour(i: usize) -> [u8; 3] {
+    PALETTE[i % PALETTE.len()]
+}
+
 /// The viridis palette at six stops (dark blue → green → yellow), sRGB.
 pub const VIRIDIS_RGB: [[u8; 3]; 6] = [
     [68, 1, 84],

@@ -228,6 +228,13 @@ impl QuantizePanel {
         self.job.as_ref().map(Job::progress)
     }
 
+    /// Cancels a running quantization.
+    pub fn cancel(&self) {
+        if let Some(j) = &self.job {
+            j.cancel();
+        }
+    }
+
     /// Collects a finished run.
     pub fn poll(&mut self) {
         let Some(job) = &mut self.job else { return };
@@ -301,16 +308,7 @@ impl QuantizePanel {
     pub fn ui(&mut self, ui: &mut Ui) {
         self.poll();
         super::error_row(ui, &mut self.error);
-        ui.horizontal(|ui| {
-            ui.label(RichText::new("checkpoint").strong());
-            ui.label(
-                self.model_dir
-                    .as_ref()
-                    .map_or("none: pick a run in Models".into(), |d| {
-                        d.display().to_string()
-                    }),
-            );
-        });
+        super::checkpoint_row(ui, self.model_dir.as_deref());
         ui.horizontal(|ui| {
             egui::ComboBox::from_label("preset")
                 .selected_text(self.spelling.split(',').next().unwrap_or(""))
@@ -358,23 +356,11 @@ impl QuantizePanel {
                 ui.colored_label(egui::Color32::LIGHT_RED, e.to_string());
             }
         }
-        ui.horizontal(|ui| match self.running() {
-            Some(p) => {
-                ui.add(
-                    egui::ProgressBar::new(p)
-                        .desired_width(200.0)
-                        .show_percentage(),
-                );
-                if ui.button("Cancel quantize").clicked() {
-                    if let Some(j) = &self.job {
-                        j.cancel();
-                    }
-                }
-            }
-            None => {
-                if ui.button("Quantize").clicked() {
-                    self.start();
-                }
+        ui.horizontal(|ui| {
+            match super::job_controls(ui, self.running(), "Quantize", "Cancel quantize") {
+                super::JobAction::Start => self.start(),
+                super::JobAction::Cancel => self.cancel(),
+                super::JobAction::None => {}
             }
         });
         ui.separator();

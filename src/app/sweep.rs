@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use egui::{RichText, Ui};
 
-use super::plots::{human, Figure, Mark};
+use super::plots::{colour, human, Figure, Mark};
 use crate::jobs::{Job, Waker};
 use crate::search::export::{summarize, ConfigSummary};
 use crate::search::runner::{bundled_models_dir, expand_models, run, RunSummary};
@@ -21,17 +21,6 @@ use crate::search::store::{provenance, ModelRow, Store, TrialRow};
 
 /// Seconds between re-reads of the store while a sweep runs.
 pub const REFRESH_SECS: f64 = 2.0;
-
-const COLOURS: [[u8; 3]; 8] = [
-    [90, 160, 240],
-    [240, 170, 60],
-    [120, 210, 120],
-    [220, 110, 200],
-    [230, 90, 80],
-    [160, 130, 230],
-    [90, 200, 200],
-    [200, 200, 90],
-];
 
 /// What was read from a store.
 #[derive(Clone, Debug, Default)]
@@ -111,7 +100,7 @@ pub fn scatter_figure(l: &Loaded, s: &Slice) -> Figure {
         f.push(
             &format!("N = {}", human(*n)),
             Mark::Dots(2.5),
-            COLOURS[i % COLOURS.len()],
+            colour(i),
             pts,
         );
     }
@@ -131,7 +120,7 @@ pub fn boxes_figure(l: &Loaded, s: &Slice) -> Figure {
     let order = model_order(l);
     let k = order.len().max(1) as f64;
     for (i, (model, n)) in order.iter().enumerate() {
-        let c = COLOURS[i % COLOURS.len()];
+        let c = colour(i);
         let dx = 0.1 / k;
         let x_off = (i as f64 - (k - 1.0) / 2.0) * dx;
         let mut whiskers = Vec::new();
@@ -349,17 +338,11 @@ impl SweepPanel {
             ui.label(self.results.display().to_string());
         });
         ui.horizontal(|ui| {
-            if self.running() {
-                ui.add(
-                    egui::ProgressBar::new(self.progress())
-                        .desired_width(240.0)
-                        .show_percentage(),
-                );
-                if ui.button("Cancel sweep").clicked() {
-                    self.cancel();
-                }
-            } else if ui.button("Run / resume").clicked() {
-                self.start_run();
+            let running = self.running().then(|| self.progress());
+            match super::job_controls(ui, running, "Run / resume", "Cancel sweep") {
+                super::JobAction::Start => self.start_run(),
+                super::JobAction::Cancel => self.cancel(),
+                super::JobAction::None => {}
             }
             if ui.button("Reload results").clicked() {
                 self.reload();
