@@ -44,7 +44,8 @@ pub struct LawChoice {
 /// Arguments of `fit`.
 #[derive(clap::Args, Debug)]
 pub struct FitArgs {
-    /// Measured points: a CSV with columns such as N, D, Qr, Qb, P, E, M, bits and the target.
+    /// Measured points: a CSV with columns such as N, D, Qr, Qb, P, E, M, bits and the target, or
+    /// a sweep's results store (`.sqlite`: one point per configuration, mean ΔL over its trials).
     pub data: PathBuf,
     /// The law.
     #[command(flatten)]
