@@ -156,13 +156,27 @@ fn shards_cover_the_sweep_and_merge_idempotently() {
     assert_eq!(n_lines("all.summary.csv"), 2 * 2 * 2 * 2 * 4 + 1);
     // `fit` reads a results store directly: the same points as the exported summary.
     let fit = |data: &str| {
-        let o = qs(&["fit", data, "--law", "unified-weak", "--bootstrap", "0", "--json"], dir);
+        let o = qs(
+            &[
+                "fit",
+                data,
+                "--law",
+                "unified-weak",
+                "--bootstrap",
+                "0",
+                "--json",
+            ],
+            dir,
+        );
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         (v["n_points"].clone(), v["params"].clone())
     };
     let from_store = fit("all.sqlite");
-    assert!(from_store.0.as_u64().is_some_and(|n| n > 0), "{from_store:?}");
+    assert!(
+        from_store.0.as_u64().is_some_and(|n| n > 0),
+        "{from_store:?}"
+    );
     assert_eq!(from_store, fit("all.summary.csv"));
 }
 

@@ -10,16 +10,13 @@
 use egui::{RichText, Ui};
 
 use super::help::{law_help, param_help};
+use super::laws_data::{load_source, store_dataset, store_slices, strong, synthetic_data};
 use super::laws_figs::{budget_figures, map_figure, range_of, residual_figure, MapSlice};
 use super::plots::{human, Figure};
 use super::session::{LawsState, Plane, Source};
 use crate::jobs::{Job, Waker};
-use crate::laws::{fit, grid_rows, synthesize, Dataset, FitOptions, FitReport, Law, Target, Var};
-
-/// The bundled demo sweep's results store.
-pub fn demo_store() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo/demo.sqlite")
-}
+use crate::laws::{fit, Dataset, FitOptions, FitReport, Law, Var};
+use crate::search::export::ConfigSummary;
 
 /// Which figure the main area shows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,6 +35,8 @@ pub struct LawsPanel {
     pub st: LawsState,
     data: Dataset,
     data_note: String,
+    /// Configurations of the loaded results store (empty for CSV or synthetic data).
+    pub store: Vec<ConfigSummary>,
     law: Law,
     job: Option<Job<FitReport>>,
     /// Figure shown.
@@ -51,48 +50,6 @@ pub struct LawsPanel {
     waker: Waker,
 }
 
-/// The synthetic dataset: 6 sizes × 9 ratios × 5 block sizes from the strong law, σ = 0.08.
-pub fn synthetic_data() -> Dataset {
-    let law = strong();
-    let sizes: Vec<f64> = (0..6).map(|i| 2.5e4 * 2.2f64.powi(i)).collect();
-    let ratios: Vec<f64> = (1..=9).map(|i| f64::from(i) / 10.0).collect();
-    let blocks = [16.0, 32.0, 64.0, 128.0, 256.0];
-    let rows = grid_rows(&[(Var::N, &sizes), (Var::Qr, &ratios), (Var::Qb, &blocks)]);
-    synthesize(&law, &[0.6, 2.2, 0.35, 8.0, 0.4], rows, 0.08, 7)
-        .unwrap_or_else(|_| Dataset::new(Vec::new(), Vec::new()))
-}
-
-fn strong() -> Law {
-    Law::by_id("unified-strong").unwrap_or_else(|| Law::builtins().remove(0))
-}
-
-/// Loads the points of `source`: (data, a note saying what they are).
-pub fn load_source(source: &Source) -> crate::Result<(Dataset, String)> {
-    let synthetic = || {
-        let d = synthetic_data();
-        let note = format!("synthetic: strong law, σ = 0.08 ({} points)", d.len());
-        (d, note)
-    };
-    match source {
-        Source::Synthetic => Ok(synthetic()),
-        Source::Demo => {
-            let p = demo_store();
-            if !p.is_file() {
-                return Ok(synthetic());
-            }
-            let d = Dataset::from_path(&p, None, Target::DeltaLoss)?;
-            Ok((
-                d.clone(),
-                format!("demo sweep ({} configurations)", d.len()),
-            ))
-        }
-        Source::Csv(path) => {
-            let d = Dataset::from_path(std::path::Path::new(path), None, Target::DeltaLoss)?;
-            Ok((d.clone(), format!("{path} ({} points)", d.len())))
-        }
-    }
-}
-
 fn bits(v: f64) -> u64 {
     v.to_bits()
 }
@@ -100,14 +57,14 @@ fn bits(v: f64) -> u64 {
 impl LawsPanel {
     /// A panel restoring `st`; fits at once unless the session holds a fit.
     pub fn new(mut st: LawsState, waker: Waker) -> Self {
-        let (data, data_note, error) = match load_source(&st.source) {
-            Ok((d, n)) => (d, n, None),
+        let (data, data_note, store, error) = match load_source(&st.source, &mut st.store_slice) {
+            Ok((d, n, s)) => (d, n, s, None),
             Err(e) => {
                 st.source = Source::Synthetic;
                 st.report = None;
                 let d = synthetic_data();
                 let n = format!("synthetic: strong law, σ = 0.08 ({} points)", d.len());
-                (d, n, Some(format!("cannot load the data: {e}")))
+                (d, n, Vec::new(), Some(format!("cannot load the data: {e}")))
             }
         };
         let law = Law::by_id(&st.law_id).unwrap_or_else(strong);
@@ -119,6 +76,7 @@ impl LawsPanel {
             st,
             data,
             data_note,
+            store,
             law,
             job: None,
             tab: LawsTab::Map,
@@ -137,11 +95,16 @@ impl LawsPanel {
 
     /// Replaces the data (a CSV or results store the user opened) and refits.
     pub fn open(&mut self, source: Source) {
-        match load_source(&source) {
-            Ok((d, note)) => {
+        let mut slice = self.st.store_slice.clone();
+        match load_source(&source, &mut slice) {
+            Ok((d, note, store)) => {
                 self.st.source = source;
+                self.st.store_slice = slice;
+                self.store = store;
                 self.data = d;
                 self.data_note = note;
+                self.map = None;
+                self.budget = None;
                 self.st.excluded.clear();
                 self.st.report = None;
                 self.start_fit(None);
@@ -156,6 +119,31 @@ impl LawsPanel {
         self.data_note = note;
         self.map = None;
         self.budget = None;
+    }
+
+    /// Fits another (granularity, low, high) slice of the loaded results store.
+    pub fn set_slice(&mut self, slice: (String, String, String)) {
+        let d = store_dataset(&self.store, &slice);
+        let what = self
+            .data_note
+            .split(':')
+            .next()
+            .unwrap_or("results")
+            .to_string();
+        self.data_note = format!(
+            "{what}: {} · {} · {} ({} configurations)",
+            slice.0,
+            slice.1,
+            slice.2,
+            d.len()
+        );
+        self.st.store_slice = Some(slice);
+        self.data = d;
+        self.map = None;
+        self.budget = None;
+        self.st.excluded.clear();
+        self.st.report = None;
+        self.start_fit(None);
     }
 
     /// The loaded points.
@@ -366,7 +354,32 @@ impl LawsPanel {
                 }
             }
             ui.separator();
-            ui.label(format!("data: {}", self.data_note));
+            if self.store.is_empty() {
+                ui.label(format!("data: {}", self.data_note));
+            } else {
+                let label = |s: &(String, String, String)| format!("{} · {} · {}", s.0, s.1, s.2);
+                let current = self.st.store_slice.clone();
+                let mut chosen = None;
+                egui::ComboBox::from_label(format!("({} configurations)", self.data.len()))
+                    .selected_text(current.as_ref().map_or(String::new(), label))
+                    .show_ui(ui, |ui| {
+                        for s in store_slices(&self.store) {
+                            if ui
+                                .selectable_label(current.as_ref() == Some(&s), label(&s))
+                                .clicked()
+                            {
+                                chosen = Some(s);
+                            }
+                        }
+                    })
+                    .response
+                    .on_hover_text(
+                        "granularity · low format · high format of the configurations fitted",
+                    );
+                if let Some(s) = chosen.filter(|s| Some(s) != current.as_ref()) {
+                    self.set_slice(s);
+                }
+            }
             ui.separator();
             if self.fitting() {
                 ui.spinner();
@@ -493,7 +506,7 @@ impl LawsPanel {
                         let (lo, hi) = slider_range(*v, spec.lower, spec.upper);
                         ui.add(egui::Slider::new(v, lo..=hi).max_decimals(4));
                     } else {
-                        ui.label(format!("{v:.4}"));
+                        ui.label(num(*v));
                     }
                 }
                 let ci = self
@@ -502,7 +515,7 @@ impl LawsPanel {
                     .as_ref()
                     .and_then(|r| r.params.get(i))
                     .and_then(|p| Some((p.ci_low?, p.ci_high?)));
-                ui.label(ci.map_or("–".into(), |(a, b)| format!("[{a:.3}, {b:.3}]")));
+                ui.label(ci.map_or("–".into(), |(a, b)| format!("[{}, {}]", num(a), num(b))));
                 ui.end_row();
             }
         });
@@ -524,66 +537,16 @@ impl LawsPanel {
     }
 }
 
+/// A parameter value: 4 significant digits, scientific when very small or large.
+fn num(v: f64) -> String {
+    if v != 0.0 && (v.abs() < 1e-2 || v.abs() >= 1e4) {
+        format!("{v:.3e}")
+    } else {
+        format!("{v:.4}")
+    }
+}
+
 fn slider_range(v: f64, lo: f64, hi: f64) -> (f64, f64) {
     let span = if v.abs() > 1e-9 { v.abs() * 3.0 } else { 1.0 };
     ((v - span).max(lo), (v + span).min(hi))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn wait_fit(p: &mut LawsPanel) {
-        let t = std::time::Instant::now();
-        while p.fitting() {
-            p.poll();
-            assert!(t.elapsed().as_secs() < 60, "fit did not finish");
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
-    }
-
-    #[test]
-    fn fits_in_the_background_and_refits_without_a_size() {
-        let st = LawsState {
-            source: Source::Synthetic,
-            bootstrap: 20,
-            ..LawsState::default()
-        };
-        let mut p = LawsPanel::new(st, crate::jobs::no_waker());
-        wait_fit(&mut p);
-        let r = p.st.report.clone().expect("a fit");
-        assert!(r.r2_log > 0.95, "R² {}", r.r2_log);
-        // Truth: A = 2.2, γ_N = 0.35 (σ = 0.08 noise).
-        assert!((p.st.params[1] - 2.2).abs() < 0.15 && (p.st.params[2] - 0.35).abs() < 0.05);
-        let n_all = r.n_points;
-        let largest = *p.sizes().last().unwrap();
-        p.st.excluded.push(largest);
-        p.start_fit(Some(p.st.params.clone()));
-        wait_fit(&mut p);
-        assert_eq!(p.st.report.as_ref().unwrap().n_points, n_all - n_all / 6);
-        // A new Qb changes the map; a restored session does not refit.
-        let before = p.map_figure().unwrap().heat.clone();
-        p.st.qb = 256.0;
-        assert_ne!(p.map_figure().unwrap().heat, before);
-        let again = LawsPanel::new(p.st.clone(), crate::jobs::no_waker());
-        assert!(!again.fitting());
-        assert_eq!(again.st.params, p.st.params);
-    }
-
-    #[test]
-    fn a_bad_source_falls_back_with_a_message() {
-        let st = LawsState {
-            source: Source::Csv("/nonexistent/points.csv".into()),
-            bootstrap: 0,
-            ..LawsState::default()
-        };
-        let p = LawsPanel::new(st, crate::jobs::no_waker());
-        assert_eq!(p.st.source, Source::Synthetic);
-        assert!(p
-            .error
-            .as_deref()
-            .unwrap()
-            .contains("/nonexistent/points.csv"));
-        assert!(!p.data().is_empty());
-    }
 }

@@ -15,6 +15,7 @@ pub mod export;
 pub mod hardware;
 pub mod help;
 pub mod laws;
+pub mod laws_data;
 pub mod laws_figs;
 pub mod models;
 pub mod plots;
@@ -478,7 +479,7 @@ impl App {
     fn laws_note(&self) -> String {
         match &self.laws.st.source {
             session::Source::Csv(p) => p.clone(),
-            _ if laws::demo_store().is_file() => "the demo sweep".into(),
+            _ if laws_data::demo_store().is_file() => "the demo sweep".into(),
             _ => "synthetic points".into(),
         }
     }

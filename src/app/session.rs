@@ -133,6 +133,9 @@ pub struct LawsState {
     pub bootstrap: usize,
     /// ΔL budget (nats/token) of the budget curves.
     pub budget: f64,
+    /// Which configurations of a results store are fitted: (granularity, low format, high
+    /// format); None = the first of layer × mxfp4 × bf16 or whatever the store has.
+    pub store_slice: Option<(String, String, String)>,
     /// The last fit, restored without refitting.
     pub report: Option<FitReport>,
 }
@@ -151,6 +154,7 @@ impl Default for LawsState {
             excluded: Vec::new(),
             bootstrap: 200,
             budget: 0.05,
+            store_slice: None,
             report: None,
         }
     }

@@ -188,7 +188,7 @@ impl SweepPanel {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
         let mut p = Self {
             spec_path: root.join("assets/sweeps/demo.ron"),
-            results: super::laws::demo_store(),
+            results: super::laws_data::demo_store(),
             loaded: Loaded::default(),
             slice: Slice::default(),
             run_job: None,

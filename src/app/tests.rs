@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
 
+use super::laws::LawsPanel;
+use super::laws_data::{demo_store, slice_of, store_slices};
 use super::session::{LawsState, Source};
 use super::{App, Command, ExportKind, Session, View};
 
@@ -303,4 +305,88 @@ fn render_every_view() {
         .unwrap()
         .save(format!("{dir}/presenter.png"))
         .unwrap();
+}
+
+// The Laws panel on its own (no window).
+
+fn wait_fit(p: &mut LawsPanel) {
+    let t = std::time::Instant::now();
+    while p.fitting() {
+        p.poll();
+        assert!(t.elapsed().as_secs() < 60, "fit did not finish");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn fits_in_the_background_and_refits_without_a_size() {
+    let st = LawsState {
+        source: Source::Synthetic,
+        bootstrap: 20,
+        ..LawsState::default()
+    };
+    let mut p = LawsPanel::new(st, crate::jobs::no_waker());
+    wait_fit(&mut p);
+    let r = p.st.report.clone().expect("a fit");
+    assert!(r.r2_log > 0.95, "R² {}", r.r2_log);
+    // Truth: A = 2.2, γ_N = 0.35 (σ = 0.08 noise).
+    assert!((p.st.params[1] - 2.2).abs() < 0.15 && (p.st.params[2] - 0.35).abs() < 0.05);
+    let n_all = r.n_points;
+    let largest = *p.sizes().last().unwrap();
+    p.st.excluded.push(largest);
+    p.start_fit(Some(p.st.params.clone()));
+    wait_fit(&mut p);
+    assert_eq!(p.st.report.as_ref().unwrap().n_points, n_all - n_all / 6);
+    // A new Qb changes the map; a restored session does not refit.
+    let before = p.map_figure().unwrap().heat.clone();
+    p.st.qb = 256.0;
+    assert_ne!(p.map_figure().unwrap().heat, before);
+    let again = LawsPanel::new(p.st.clone(), crate::jobs::no_waker());
+    assert!(!again.fitting());
+    assert_eq!(again.st.params, p.st.params);
+}
+
+#[test]
+fn the_bundled_demo_sweep_is_fitted_one_slice_at_a_time() {
+    assert!(demo_store().is_file(), "assets/demo/demo.sqlite is bundled");
+    let st = LawsState {
+        bootstrap: 0,
+        ..LawsState::default()
+    };
+    let mut p = LawsPanel::new(st, crate::jobs::no_waker());
+    assert!(p.error.is_none(), "{:?}", p.error);
+    let want = ("layer".to_string(), "mxfp4".to_string(), "bf16".to_string());
+    assert_eq!(p.st.store_slice.as_ref(), Some(&want));
+    let n = p.store.iter().filter(|c| slice_of(c) == want).count();
+    assert!(n > 0 && p.data().len() == n);
+    assert!(p.sizes().len() >= 3, "several model sizes");
+    wait_fit(&mut p);
+    assert!(p.st.report.is_some());
+    let other = store_slices(&p.store)
+        .into_iter()
+        .find(|s| *s != want)
+        .unwrap();
+    p.set_slice(other.clone());
+    assert_eq!(
+        p.data().len(),
+        p.store.iter().filter(|c| slice_of(c) == other).count()
+    );
+    wait_fit(&mut p);
+}
+
+#[test]
+fn a_bad_source_falls_back_with_a_message() {
+    let st = LawsState {
+        source: Source::Csv("/nonexistent/points.csv".into()),
+        bootstrap: 0,
+        ..LawsState::default()
+    };
+    let p = LawsPanel::new(st, crate::jobs::no_waker());
+    assert_eq!(p.st.source, Source::Synthetic);
+    assert!(p
+        .error
+        .as_deref()
+        .unwrap()
+        .contains("/nonexistent/points.csv"));
+    assert!(!p.data().is_empty());
 }
