@@ -21,6 +21,7 @@ pub mod error;
 pub mod eval;
 pub mod io;
 pub mod jobs;
+pub mod landscape;
 pub mod laws;
 pub mod model;
 pub mod search;

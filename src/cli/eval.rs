@@ -7,7 +7,6 @@
 use std::process::ExitCode;
 
 use anyhow::{bail, Context as _};
-use indicatif::{ProgressBar, ProgressStyle};
 use quantscape::codecs::Method;
 use quantscape::eval::windows::{make_windows, WindowSpec};
 use quantscape::eval::{Evaluator, DEFAULT_RESAMPLES, DEFAULT_TOP_K};
@@ -61,20 +60,6 @@ pub struct EvalArgs {
     pub quiet: bool,
 }
 
-fn bar(quiet: bool, what: &str) -> ProgressBar {
-    if quiet {
-        return ProgressBar::hidden();
-    }
-    let b = ProgressBar::new(0);
-    if let Ok(s) =
-        ProgressStyle::with_template("{msg:>10} [{bar:30}] {pos}/{len} windows {elapsed}")
-    {
-        b.set_style(s.progress_chars("=> "));
-    }
-    b.set_message(what.to_string());
-    b
-}
-
 /// Runs the command.
 pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
     let weight_format = a
@@ -121,7 +106,7 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
     let windows = make_windows(&tokens, tok.bos, &spec, &data_label)?;
     let ev = Evaluator::new(&model, &windows)?;
 
-    let b = bar(a.quiet, "base");
+    let b = super::bar(a.quiet, "base", "windows");
     b.set_length(windows.len() as u64);
     let base = ev.base(a.top_k, &mut |done, _| {
         b.set_position(done as u64);
@@ -149,7 +134,7 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
     if let Some(f) = &act_format {
         hooks.operands = vec![Some(*f); model.matmuls.len()];
     }
-    let b = bar(a.quiet, "quantized");
+    let b = super::bar(a.quiet, "quantized", "windows");
     b.set_length(windows.len() as u64);
     let report = ev.compare(&base, &hooks, a.resamples, a.seed, &mut |done, _| {
         b.set_position(done as u64);

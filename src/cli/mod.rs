@@ -29,6 +29,7 @@ mod corpus;
 mod eval;
 mod formats;
 mod info;
+mod landscape;
 mod laws;
 mod quantize;
 mod sweep;
@@ -72,6 +73,23 @@ pub enum Command {
     Fit(laws::FitArgs),
     /// Evaluate a law at given N, D, Qr, Qb… (comma lists form a grid).
     Predict(laws::PredictArgs),
+    /// Loss along the quantization direction and random directions (1-D or 2-D slices).
+    Landscape(landscape::LandscapeArgs),
+}
+
+/// A progress bar counting `unit`, labelled `what` (hidden when `quiet`).
+pub(crate) fn bar(quiet: bool, what: &str, unit: &str) -> indicatif::ProgressBar {
+    if quiet {
+        return indicatif::ProgressBar::hidden();
+    }
+    let b = indicatif::ProgressBar::new(0);
+    if let Ok(s) = indicatif::ProgressStyle::with_template(&format!(
+        "{{msg:>10}} [{{bar:30}}] {{pos}}/{{len}} {unit} {{elapsed}}"
+    )) {
+        b.set_style(s.progress_chars("=> "));
+    }
+    b.set_message(what.to_string());
+    b
 }
 
 /// Runs the parsed command line.
@@ -90,6 +108,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Laws(a)) => laws::run_laws(&a),
         Some(Command::Fit(a)) => laws::run_fit(&a),
         Some(Command::Predict(a)) => laws::run_predict(&a),
+        Some(Command::Landscape(a)) => landscape::run(&a),
         #[cfg(feature = "gui")]
         None => {
             quantscape::app::run()?;

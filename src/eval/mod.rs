@@ -123,6 +123,24 @@ impl<'a> Evaluator<'a> {
         Ok(base)
     }
 
+    /// Mean NLL per scored token (nats) under `hooks`, computed token by token exactly as
+    /// [`Self::base`] and [`Self::compare`] do (so equal weights give bit-equal means).
+    pub fn nll_mean(
+        &self,
+        hooks: &dyn Hooks,
+        progress: &mut dyn FnMut(usize, usize) -> bool,
+    ) -> Result<f64> {
+        let mut nll: Vec<f32> =
+            Vec::with_capacity(self.windows.len() * self.windows.predictions_per_window());
+        self.run(hooks, progress, &mut |_, rows| {
+            nll.extend(rows.iter().map(|r| {
+                let lse = metrics::log_sum_exp(r.logits);
+                (lse - f64::from(r.logits[r.target as usize])) as f32
+            }));
+        })?;
+        Ok(nll.iter().map(|&x| f64::from(x)).sum::<f64>() / nll.len().max(1) as f64)
+    }
+
     /// Evaluates the model under `hooks` against `base`.
     pub fn compare(
         &self,

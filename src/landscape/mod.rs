@@ -1,0 +1,256 @@
+//! Loss landscape around a checkpoint: slices of the held-out loss along the direction a quantizer
+//! moves the weights, and along filter-normalised random directions (DESIGN §8).
+//!
+//! Scope: the quantizable linear weights (the tensors quantization moves); embeddings, norms and
+//! biases stay at their trained values. Directions are per linear site, `[out, in]` row-major.
+//! - Quantization direction u = W_q − W for a format × method × Qb; points on it are written
+//!   (1 − t)·W + t·W_q, so t = 0 is exactly the base model and t = 1 exactly the quantized one
+//!   (bit for bit: both evaluations then see identical weights).
+//! - Random direction: N(0, 1) entries (seeded per site), filter-normalised per output row:
+//!   d_row ← d_row · ‖w_row‖ / (‖d_row‖ + 1e−10); points are W + t·d.
+//!
+//! Slices evaluate the mean NLL (nats/token) on fixed windows through the weight-override hook
+//! (the model is loaded once), one point after another with progress and cancel; each point's
+//! forward pass is itself parallel.
+
+use rand::{Rng, SeedableRng};
+
+use crate::codecs::{fake_quant, Format, Method};
+use crate::eval::Evaluator;
+use crate::model::quantized::Overrides;
+use crate::model::Transformer;
+use crate::{Error, Result};
+
+/// What a direction is.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DirectionSpec {
+    /// u = W_q − W.
+    Quant {
+        /// Format (with its block size).
+        format: Format,
+        /// Method.
+        method: Method,
+    },
+    /// A filter-normalised Gaussian direction.
+    Random {
+        /// Seed.
+        seed: u64,
+    },
+}
+
+impl DirectionSpec {
+    /// Parses `quant:FORMAT[:QB[:METHOD]]` (e.g. `quant:mxfp4:32`, `quant:int4_asym:128:hqq`) or
+    /// `random:SEED`.
+    pub fn parse(s: &str) -> Result<Self> {
+        let bad = |why: &str| Error::Input(format!("direction `{s}`: {why}"));
+        let mut parts = s.split(':');
+        match parts.next() {
+            Some("quant") => {
+                let f = parts.next().ok_or_else(|| bad("quant needs a format"))?;
+                let mut format = Format::parse(f)?;
+                if let Some(qb) = parts.next().filter(|q| !q.is_empty()) {
+                    format = format.with_block(qb.parse()?);
+                }
+                let method: Method = parts.next().unwrap_or("rtn").parse()?;
+                if method.needs_calibration() {
+                    return Err(bad(
+                        "calibrated methods (gptq, awq) are not supported here yet",
+                    ));
+                }
+                Ok(Self::Quant { format, method })
+            }
+            Some("random") => {
+                let seed = parts
+                    .next()
+                    .unwrap_or("0")
+                    .parse()
+                    .map_err(|_| bad("random:SEED needs an integer seed"))?;
+                Ok(Self::Random { seed })
+            }
+            _ => Err(bad("expected quant:FORMAT[:QB[:METHOD]] or random:SEED")),
+        }
+    }
+}
+
+/// A direction over the linear weights.
+#[derive(Clone, Debug)]
+pub struct Direction {
+    /// How it was made.
+    pub spec: DirectionSpec,
+    /// Per linear site, `[out, in]`: u (quant) or d (random).
+    pub delta: Vec<Vec<f32>>,
+    /// Per linear site, W_q (quant directions only): the exact endpoint at t = 1.
+    pub endpoint: Option<Vec<Vec<f32>>>,
+    /// ‖delta‖ over all sites.
+    pub norm: f64,
+}
+
+/// The model's linear weights, `[out, in]` per site.
+pub fn linear_weights(model: &Transformer) -> Result<Vec<Vec<f32>>> {
+    (0..model.linears.len())
+        .map(|i| Ok(model.linear(i)?.weight.flatten_all()?.to_vec1::<f32>()?))
+        .collect()
+}
+
+/// Scales each row (`cols` long) of `d` to the norm of the same row of `w`.
+pub fn filter_normalize(d: &mut [f32], w: &[f32], cols: usize) {
+    for (dr, wr) in d.chunks_mut(cols.max(1)).zip(w.chunks(cols.max(1))) {
+        let nd = dr.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>().sqrt();
+        let nw = wr.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>().sqrt();
+        let s = (nw / (nd + 1e-10)) as f32;
+        dr.iter_mut().for_each(|v| *v *= s);
+    }
+}
+
+/// A standard normal draw (Box–Muller).
+fn gaussian(rng: &mut impl Rng) -> f32 {
+    let u1: f64 = rng.random::<f64>().max(f64::MIN_POSITIVE);
+    let u2: f64 = rng.random();
+    ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32
+}
+
+/// Builds a direction for `model` (whose linear weights are `weights`).
+pub fn build(model: &Transformer, weights: &[Vec<f32>], spec: &DirectionSpec) -> Result<Direction> {
+    let mut delta = Vec::with_capacity(weights.len());
+    let mut endpoint = None;
+    match spec {
+        DirectionSpec::Quant { format, method } => {
+            let mut ends = Vec::with_capacity(weights.len());
+            for (site, w) in model.linears.iter().zip(weights) {
+                let q = fake_quant(w, site.out_features, site.in_features, format, method)?;
+                delta.push(q.iter().zip(w).map(|(a, b)| a - b).collect());
+                ends.push(q);
+            }
+            endpoint = Some(ends);
+        }
+        DirectionSpec::Random { seed } => {
+            for (i, (site, w)) in model.linears.iter().zip(weights).enumerate() {
+                let mut rng = rand::rngs::StdRng::seed_from_u64(
+                    seed.wrapping_mul(0x9E37_79B9).wrapping_add(i as u64),
+                );
+                let mut d: Vec<f32> = (0..w.len()).map(|_| gaussian(&mut rng)).collect();
+                filter_normalize(&mut d, w, site.in_features);
+                delta.push(d);
+            }
+        }
+    }
+    let norm = delta
+        .iter()
+        .flatten()
+        .map(|v| f64::from(*v).powi(2))
+        .sum::<f64>()
+        .sqrt();
+    Ok(Direction {
+        spec: spec.clone(),
+        delta,
+        endpoint,
+        norm,
+    })
+}
+
+/// Weight overrides at W + a·d1 (+ b·d2): quant directions use (1 − a)·W + a·W_q so that a = 0
+/// and a = 1 are exact.
+pub fn point(
+    model: &Transformer,
+    weights: &[Vec<f32>],
+    d1: (&Direction, f64),
+    d2: Option<(&Direction, f64)>,
+) -> Result<Overrides> {
+    let mut out = Overrides::default();
+    for (i, (site, w)) in model.linears.iter().zip(weights).enumerate() {
+        let (dir, a) = d1;
+        let a32 = a as f32;
+        let mut v: Vec<f32> = match &dir.endpoint {
+            Some(ends) => w
+                .iter()
+                .zip(&ends[i])
+                .map(|(x, q)| (1.0 - a32) * x + a32 * q)
+                .collect(),
+            None => w
+                .iter()
+                .zip(&dir.delta[i])
+                .map(|(x, d)| x + a32 * d)
+                .collect(),
+        };
+        if let Some((dir2, b)) = d2 {
+            let b32 = b as f32;
+            v.iter_mut()
+                .zip(&dir2.delta[i])
+                .for_each(|(x, d)| *x += b32 * d);
+        }
+        let dev = model.linear(i)?.weight.device().clone();
+        out.weights.push(Some(candle_core::Tensor::from_vec(
+            v,
+            (site.out_features, site.in_features),
+            &dev,
+        )?));
+    }
+    Ok(out)
+}
+
+/// A computed slice: 1-D (`beta` empty) or 2-D (`values` row-major, one row per β).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct Slice {
+    /// First direction as spelled.
+    pub direction1: String,
+    /// Second direction, for 2-D slices.
+    pub direction2: Option<String>,
+    /// ‖d1‖ and ‖d2‖ over the linear weights.
+    pub norms: Vec<f64>,
+    /// Steps along d1.
+    pub alpha: Vec<f64>,
+    /// Steps along d2 (empty for 1-D).
+    pub beta: Vec<f64>,
+    /// Mean NLL (nats/token) at each point.
+    pub values: Vec<f64>,
+    /// Mean NLL of the unmodified model on the same windows.
+    pub nll_base: f64,
+    /// Windows × tokens evaluated per point.
+    pub n_windows: usize,
+    /// Tokens per window.
+    pub ctx: usize,
+}
+
+/// Evaluates the mean NLL at every α (and every β when `d2` is given), reporting
+/// `progress(done, total)`; stops with `Cancelled` when it returns false.
+pub fn slice(
+    model: &Transformer,
+    ev: &Evaluator<'_>,
+    weights: &[Vec<f32>],
+    (d1, d2): (&Direction, Option<&Direction>),
+    (alpha, beta): (&[f64], &[f64]),
+    progress: &mut dyn FnMut(usize, usize) -> bool,
+) -> Result<Vec<f64>> {
+    let betas: Vec<Option<f64>> = match d2 {
+        Some(_) => beta.iter().map(|b| Some(*b)).collect(),
+        None => vec![None],
+    };
+    let total = alpha.len() * betas.len();
+    let mut out = Vec::with_capacity(total);
+    for b in &betas {
+        for a in alpha {
+            let hooks = point(model, weights, (d1, *a), d2.zip(*b))?;
+            out.push(ev.nll_mean(&hooks, &mut |_, _| true)?);
+            if !progress(out.len(), total) {
+                return Err(Error::Cancelled);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `n` points evenly over [lo, hi], with 0 and 1 added when inside (the base model and the
+/// quantized model), sorted.
+pub fn steps(lo: f64, hi: f64, n: usize) -> Vec<f64> {
+    let n = n.max(2);
+    let mut v: Vec<f64> = (0..n)
+        .map(|i| lo + (hi - lo) * i as f64 / (n - 1) as f64)
+        .collect();
+    for k in [0.0, 1.0] {
+        if k >= lo && k <= hi && !v.iter().any(|x| (x - k).abs() < 1e-12) {
+            v.push(k);
+        }
+    }
+    v.sort_by(f64::total_cmp);
+    v
+}
