@@ -105,7 +105,9 @@ impl App {
                     .set_file_name("session.ron")
                     .save_file(),
                 Purpose::LoadSession => d.add_filter("session", &["ron"]).pick_file(),
-                Purpose::OpenData => d.add_filter("points", &["csv", "sqlite", "db"]).pick_file(),
+                Purpose::OpenData => d
+                    .add_filter("points", &["csv", "sqlite", "db", "json"])
+                    .pick_file(),
                 Purpose::OpenModel => d.pick_folder(),
                 Purpose::OpenSpec => d.add_filter("sweep spec", &["ron"]).pick_file(),
                 Purpose::Export(k) => d

@@ -10,7 +10,10 @@ impl App {
         egui::MenuBar::new().ui(ui, |ui| {
             ui.menu_button("File", |ui| {
                 for (label, p) in [
-                    ("Open points (CSV or sweep results)…", Purpose::OpenData),
+                    (
+                        "Open points (CSV, sweep results, landscape JSON)…",
+                        Purpose::OpenData,
+                    ),
                     ("Open checkpoint folder…", Purpose::OpenModel),
                     ("Open sweep spec…", Purpose::OpenSpec),
                     ("Load session…", Purpose::LoadSession),
@@ -54,13 +57,12 @@ impl App {
                     self.commands.push(Command::ShowView(v));
                 }
             }
-            ui.add_enabled(false, egui::Button::new("Landscape"))
-                .on_disabled_hover_text("arrives with the landscape engine");
             let busy = self.laws.fitting()
                 || self.models.loading()
                 || self.sweep.running()
                 || self.quantize.running().is_some()
-                || self.evaluate.running().is_some();
+                || self.evaluate.running().is_some()
+                || self.landscape.running().is_some();
             if busy {
                 ui.separator();
                 ui.spinner();

@@ -14,6 +14,7 @@ pub mod evaluate;
 pub mod export;
 pub mod hardware;
 pub mod help;
+pub mod landscape;
 pub mod laws;
 pub mod laws_data;
 pub mod laws_figs;
@@ -136,6 +137,8 @@ pub struct App {
     pub quantize: quantize::QuantizePanel,
     /// Evaluate view.
     pub evaluate: evaluate::EvaluatePanel,
+    /// Landscape view.
+    pub landscape: landscape::LandscapePanel,
     commands: Vec<Command>,
     /// Messages on screen.
     pub notices: Vec<Notice>,
@@ -166,6 +169,7 @@ impl App {
             sweep: sweep::SweepPanel::new(waker.clone()),
             quantize: quantize::QuantizePanel::new(waker.clone()),
             evaluate: evaluate::EvaluatePanel::new(waker.clone()),
+            landscape: landscape::LandscapePanel::new(waker.clone()),
             commands: Vec::new(),
             notices: Vec::new(),
             dialog: None,
@@ -225,6 +229,7 @@ impl App {
             View::Sweep => Some(self.sweep.current_figure()),
             View::Quantize => self.quantize.current_figure(),
             View::Evaluate => Some(self.evaluate.current_figure()),
+            View::Landscape => self.landscape.current_figure(),
             View::Hardware => Some(self.hardware.current_figure(
                 self.laws.law(),
                 &self.laws.st.params,
@@ -242,6 +247,26 @@ impl App {
             View::Models => owned(self.models.family_table()),
             View::Quantize => owned(self.quantize.table()),
             View::Evaluate => owned(self.evaluate.table()),
+            View::Landscape => {
+                let rows = self.landscape.result.iter().flat_map(|c| {
+                    let s = &c.slice;
+                    let nb = s.beta.len().max(1);
+                    (0..nb).flat_map(move |j| {
+                        s.alpha.iter().enumerate().map(move |(i, a)| {
+                            let b = s.beta.get(j).map_or(String::new(), f64::to_string);
+                            let v = s.values[j * s.alpha.len() + i];
+                            vec![
+                                a.to_string(),
+                                b,
+                                v.to_string(),
+                                (v - s.nll_base).to_string(),
+                            ]
+                        })
+                    })
+                });
+                let h = ["alpha", "beta", "nll", "delta_nll"];
+                (h.iter().map(|s| s.to_string()).collect(), rows.collect())
+            }
             View::Sweep => {
                 let rows = self
                     .sweep
@@ -347,6 +372,10 @@ impl App {
                 }
                 Err(e) => self.notify(format!("cannot load the session: {e}"), true),
             },
+            Command::OpenData(path) if path.extension().is_some_and(|e| e == "json") => {
+                self.landscape.open(&path);
+                self.view = View::Landscape;
+            }
             Command::OpenData(path) => {
                 let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
                 if matches!(ext, "sqlite" | "db" | "sqlite3") {
@@ -442,6 +471,10 @@ impl App {
                 View::Evaluate => {
                     self.evaluate.model_dir = self.chosen_model();
                     self.evaluate.ui(ui);
+                }
+                View::Landscape => {
+                    self.landscape.model_dir = self.chosen_model();
+                    self.landscape.ui(ui);
                 }
                 View::Hardware => {
                     let note = self.laws_note();

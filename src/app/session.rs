@@ -31,18 +31,21 @@ pub enum View {
     Evaluate,
     /// Mixed-precision sweeps: run, resume, watch trials stream in.
     Sweep,
+    /// Loss along the quantization direction and random directions.
+    Landscape,
     /// Bits per weight against predicted ΔL, block-size trade-offs and memory footprints.
     Hardware,
 }
 
 impl View {
     /// Every view, in tab order.
-    pub const ALL: [View; 6] = [
+    pub const ALL: [View; 7] = [
         View::Models,
         View::Quantize,
         View::Evaluate,
         View::Laws,
         View::Sweep,
+        View::Landscape,
         View::Hardware,
     ];
 
@@ -55,6 +58,7 @@ impl View {
             View::Evaluate => "Evaluate",
             View::Sweep => "Sweep",
             View::Hardware => "Hardware",
+            View::Landscape => "Landscape",
         }
     }
 }

@@ -291,6 +291,10 @@ fn render_every_view() {
     h.run_steps(2);
     h.state_mut().evaluate.start();
     step_until(&mut h, "the evaluation", |a| a.evaluate.running().is_none());
+    h.state_mut().push(Command::ShowView(View::Landscape));
+    h.run_steps(2);
+    h.state_mut().landscape.start();
+    step_until(&mut h, "the landscape", |a| a.landscape.running().is_none());
     for v in View::ALL {
         h.state_mut().push(Command::ShowView(v));
         h.run_steps(4);
@@ -389,4 +393,46 @@ fn a_bad_source_falls_back_with_a_message() {
         .unwrap()
         .contains("/nonexistent/points.csv"));
     assert!(!p.data().is_empty());
+}
+
+/// Every non-ASCII character in the explorer's string literals has a glyph in the bundled fonts
+/// (egui would draw a box for it; the test harness panics on it).
+#[test]
+fn every_ui_character_has_a_glyph() {
+    let sources = [
+        include_str!("mod.rs"),
+        include_str!("chrome.rs"),
+        include_str!("actions.rs"),
+        include_str!("laws.rs"),
+        include_str!("laws_figs.rs"),
+        include_str!("laws_data.rs"),
+        include_str!("help.rs"),
+        include_str!("models.rs"),
+        include_str!("quantize.rs"),
+        include_str!("evaluate.rs"),
+        include_str!("sweep.rs"),
+        include_str!("landscape.rs"),
+        include_str!("hardware.rs"),
+        include_str!("presenter.rs"),
+        include_str!("plots.rs"),
+    ];
+    let mut chars: Vec<char> = sources
+        .iter()
+        .flat_map(|s| s.lines())
+        .filter(|l| !l.trim_start().starts_with("//"))
+        .flat_map(|l| l.split('"').skip(1).step_by(2))
+        .flat_map(str::chars)
+        .filter(|c| !c.is_ascii())
+        .collect();
+    chars.sort_unstable();
+    chars.dedup();
+    assert!(
+        chars.contains(&'Δ'),
+        "the scan finds the UI's characters: {chars:?}"
+    );
+    let text: String = chars.iter().collect();
+    let mut h = Harness::new_ui(move |ui| {
+        ui.label(text.as_str());
+    });
+    h.run();
 }

@@ -1,0 +1,454 @@
+//! The Landscape view: ΔL along the quantization direction u = W_q − W of the chosen checkpoint
+//! (1-D, t = 0 the base model, t = 1 the quantized one), or over a 2-D plane with a second
+//! direction (heatmap), computed as a job by [`crate::landscape`]; slices written by
+//! `quantscape landscape` open here too.
+//!
+//! Markers: where other block sizes and formats land along u — the projection
+//! t* = ⟨u_c, u⟩ / ‖u‖² of their own quantization error u_c — drawn on the curve, so one picture
+//! shows how far each codec moves the weights in the direction that matters here.
+
+use std::path::PathBuf;
+
+use egui::{RichText, Ui};
+
+use super::plots::{colour, Figure, Heat, Mark};
+use crate::eval::windows::{make_windows, WindowSpec};
+use crate::eval::Evaluator;
+use crate::jobs::{Job, Waker};
+use crate::landscape::{build, linear_weights, slice, steps, DirectionSpec, Slice};
+use crate::model::tokenizer::Tokenizer;
+use crate::model::{NoHooks, Transformer};
+
+/// Block sizes whose landing points are marked along a quant direction.
+pub const MARK_QBS: [&str; 4] = ["16", "32", "64", "128"];
+
+/// A computed slice with its markers: (label, t*).
+#[derive(Clone, Debug)]
+pub struct Computed {
+    /// The slice.
+    pub slice: Slice,
+    /// Landing points along the first direction.
+    pub marks: Vec<(String, f64)>,
+}
+
+/// Settings of a computation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LandscapeSettings {
+    /// First direction spelling.
+    pub direction: String,
+    /// Second direction spelling (empty: 1-D).
+    pub direction2: String,
+    /// Range along each direction.
+    pub range: (f64, f64),
+    /// Points per axis.
+    pub grid: usize,
+    /// Windows per point.
+    pub windows: usize,
+}
+
+/// Computes a slice of the checkpoint in `dir` on the bundled held-out split.
+pub fn compute(
+    dir: &std::path::Path,
+    s: &LandscapeSettings,
+    progress: &mut dyn FnMut(usize, usize) -> bool,
+) -> crate::Result<Computed> {
+    let spec1 = DirectionSpec::parse(&s.direction)?;
+    let spec2 = (!s.direction2.trim().is_empty())
+        .then(|| DirectionSpec::parse(s.direction2.trim()))
+        .transpose()?;
+    let model = Transformer::load(dir)?;
+    let tok = Tokenizer::load(dir)?;
+    let (text, label) = crate::eval::corpus::load_named("eval_austen")?;
+    let ws = WindowSpec {
+        ctx: 128.min(model.config.max_positions),
+        stride: None,
+        n_windows: s.windows,
+        seed: 0,
+    };
+    let windows = make_windows(&tok.encode(&text)?, tok.bos, &ws, &label)?;
+    let ev = Evaluator::new(&model, &windows)?;
+    let weights = linear_weights(&model)?;
+    let d1 = build(&model, &weights, &spec1)?;
+    let d2 = spec2
+        .as_ref()
+        .map(|sp| build(&model, &weights, sp))
+        .transpose()?;
+    let alpha = steps(s.range.0, s.range.1, s.grid);
+    let beta = if d2.is_some() {
+        steps(s.range.0, s.range.1, s.grid)
+    } else {
+        Vec::new()
+    };
+    let nll_base = ev.nll_mean(&NoHooks, &mut |_, _| true)?;
+    let values = slice(
+        &model,
+        &ev,
+        &weights,
+        (&d1, d2.as_ref()),
+        (&alpha, &beta),
+        progress,
+    )?;
+    let mut marks = Vec::new();
+    if let DirectionSpec::Quant { format, method } = &spec1 {
+        let uu: f64 = d1.norm * d1.norm;
+        let name = format.preset_name().unwrap_or("format");
+        for qb in MARK_QBS {
+            let Ok(block) = qb.parse() else { continue };
+            let other = DirectionSpec::Quant {
+                format: format.with_block(block),
+                method: *method,
+            };
+            let d = build(&model, &weights, &other)?;
+            let dot: f64 = d
+                .delta
+                .iter()
+                .flatten()
+                .zip(d1.delta.iter().flatten())
+                .map(|(a, b)| f64::from(*a) * f64::from(*b))
+                .sum();
+            if uu > 0.0 {
+                marks.push((format!("{name} Qb {qb}"), dot / uu));
+            }
+        }
+    }
+    let mut norms = vec![d1.norm];
+    norms.extend(d2.as_ref().map(|d| d.norm));
+    Ok(Computed {
+        slice: Slice {
+            direction1: s.direction.clone(),
+            direction2: spec2.map(|_| s.direction2.trim().to_string()),
+            norms,
+            alpha,
+            beta,
+            values,
+            nll_base,
+            n_windows: windows.len(),
+            ctx: windows.ctx,
+        },
+        marks,
+    })
+}
+
+/// The slice as a figure: ΔL against t (1-D, with markers) or a ΔL heatmap over (α, β).
+pub fn slice_figure(c: &Computed) -> Figure {
+    let s = &c.slice;
+    if s.beta.is_empty() {
+        let mut f = Figure::new(
+            "landscape_1d",
+            &format!("ΔL along {}", s.direction1),
+            "t (0 = trained weights, 1 = quantized along this direction)",
+            "ΔL (nats/token)",
+        );
+        let pts: Vec<[f64; 2]> = s
+            .alpha
+            .iter()
+            .zip(&s.values)
+            .map(|(t, v)| [*t, v - s.nll_base])
+            .collect();
+        f.push("ΔL", Mark::Line(2.0), [240, 170, 60], pts.clone());
+        f.push("evaluated", Mark::Dots(3.0), [240, 170, 60], pts.clone());
+        for (i, (label, t)) in c.marks.iter().enumerate() {
+            f.push(
+                label,
+                Mark::Dots(6.0),
+                colour(i + 2),
+                vec![[*t, interpolate(&pts, *t)]],
+            );
+        }
+        return f;
+    }
+    let mut f = Figure::new(
+        "landscape_2d",
+        &format!(
+            "ΔL over {} (α) × {} (β)",
+            s.direction1,
+            s.direction2.clone().unwrap_or_default()
+        ),
+        "α",
+        "β",
+    );
+    let (a0, a1) = (s.alpha[0], s.alpha[s.alpha.len() - 1]);
+    let (b0, b1) = (s.beta[0], s.beta[s.beta.len() - 1]);
+    // Resample onto an even grid (0 and 1 were inserted into the steps).
+    let n = 64;
+    let mut vals = Vec::with_capacity(n * n);
+    for j in 0..n {
+        let b = b0 + (b1 - b0) * (j as f64 + 0.5) / n as f64;
+        for i in 0..n {
+            let a = a0 + (a1 - a0) * (i as f64 + 0.5) / n as f64;
+            vals.push(bilinear(s, a, b) - s.nll_base);
+        }
+    }
+    let (lo, hi) = vals
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(x, y), v| {
+            (x.min(*v), y.max(*v))
+        });
+    f.heat = Some(Heat {
+        name: "ΔL".into(),
+        values: vals,
+        nx: n,
+        origin: [a0, b0],
+        size: [a1 - a0, b1 - b0],
+        range: [lo, hi],
+    });
+    f.push(
+        "trained weights",
+        Mark::Dots(5.0),
+        [255, 255, 255],
+        vec![[0.0, 0.0]],
+    );
+    f.push(
+        "quantized (α = 1)",
+        Mark::Dots(5.0),
+        [240, 90, 70],
+        vec![[1.0, 0.0]],
+    );
+    f
+}
+
+/// Linear interpolation of a polyline sorted by x (clamped at the ends).
+fn interpolate(pts: &[[f64; 2]], x: f64) -> f64 {
+    match pts.iter().position(|p| p[0] >= x) {
+        Some(0) => pts[0][1],
+        Some(i) => {
+            let (p, q) = (pts[i - 1], pts[i]);
+            p[1] + (q[1] - p[1]) * (x - p[0]) / (q[0] - p[0]).max(1e-300)
+        }
+        None => pts.last().map_or(f64::NAN, |p| p[1]),
+    }
+}
+
+fn bilinear(s: &Slice, a: f64, b: f64) -> f64 {
+    let idx = |v: &[f64], x: f64| {
+        let i = v.iter().position(|t| *t >= x).unwrap_or(v.len() - 1).max(1);
+        let f = ((x - v[i - 1]) / (v[i] - v[i - 1]).max(1e-300)).clamp(0.0, 1.0);
+        (i, f)
+    };
+    let (i, fa) = idx(&s.alpha, a);
+    let (j, fb) = idx(&s.beta, b);
+    let na = s.alpha.len();
+    let at = |ii: usize, jj: usize| s.values[jj * na + ii];
+    let lo = at(i - 1, j - 1) * (1.0 - fa) + at(i, j - 1) * fa;
+    let hi = at(i - 1, j) * (1.0 - fa) + at(i, j) * fa;
+    lo * (1.0 - fb) + hi * fb
+}
+
+/// The view's state.
+pub struct LandscapePanel {
+    /// Checkpoint folder.
+    pub model_dir: Option<PathBuf>,
+    /// Settings.
+    pub settings: LandscapeSettings,
+    /// Last result.
+    pub result: Option<Computed>,
+    job: Option<Job<Computed>>,
+    /// Last error.
+    pub error: Option<String>,
+    waker: Waker,
+}
+
+impl LandscapePanel {
+    /// A panel along MXFP4 Qb 32's direction, 1-D.
+    pub fn new(waker: Waker) -> Self {
+        Self {
+            model_dir: None,
+            settings: LandscapeSettings {
+                direction: "quant:mxfp4:32".into(),
+                direction2: String::new(),
+                range: (-0.5, 2.0),
+                grid: 11,
+                windows: 16,
+            },
+            result: None,
+            job: None,
+            error: None,
+            waker,
+        }
+    }
+
+    /// Opens a slice written by `quantscape landscape`.
+    pub fn open(&mut self, path: &std::path::Path) {
+        let r = std::fs::read(path)
+            .map_err(|e| crate::Error::io("read", path, e))
+            .and_then(|b| {
+                serde_json::from_slice::<Slice>(&b).map_err(|source| crate::Error::Json {
+                    path: path.to_path_buf(),
+                    source,
+                })
+            });
+        match r {
+            Ok(slice) if slice.values.len() == slice.alpha.len() * slice.beta.len().max(1) => {
+                self.result = Some(Computed {
+                    slice,
+                    marks: Vec::new(),
+                });
+            }
+            Ok(_) => {
+                self.error = Some(format!(
+                    "{}: the grid and its values disagree in size",
+                    path.display()
+                ))
+            }
+            Err(e) => self.error = Some(format!("cannot open the slice: {e}")),
+        }
+    }
+
+    /// Starts the computation.
+    pub fn start(&mut self) {
+        let Some(dir) = self.model_dir.clone() else {
+            self.error = Some("choose a checkpoint first (Models view)".into());
+            return;
+        };
+        if let Err(e) = DirectionSpec::parse(&self.settings.direction) {
+            self.error = Some(e.to_string());
+            return;
+        }
+        if let Some(j) = &self.job {
+            j.cancel();
+        }
+        let s = self.settings.clone();
+        self.job = Some(Job::spawn("landscape", self.waker.clone(), move |ctx| {
+            compute(&dir, &s, &mut |d, n| {
+                ctx.set_progress(d, n);
+                !ctx.cancelled()
+            })
+        }));
+    }
+
+    /// Progress of a running computation.
+    pub fn running(&self) -> Option<f32> {
+        self.job.as_ref().map(Job::progress)
+    }
+
+    /// Collects a finished computation.
+    pub fn poll(&mut self) {
+        let Some(job) = &mut self.job else { return };
+        if let Some(r) = job.poll() {
+            self.job = None;
+            match r {
+                Ok(c) => self.result = Some(c),
+                Err(crate::Error::Cancelled) => {}
+                Err(e) => self.error = Some(format!("landscape failed: {e}")),
+            }
+        }
+    }
+
+    /// The figure on screen.
+    pub fn current_figure(&self) -> Option<Figure> {
+        self.result.as_ref().map(slice_figure)
+    }
+
+    /// Draws the view.
+    pub fn ui(&mut self, ui: &mut Ui) {
+        self.poll();
+        super::error_row(ui, &mut self.error);
+        super::checkpoint_row(ui, self.model_dir.as_deref());
+        ui.horizontal(|ui| {
+            ui.label("direction");
+            ui.add_sized(
+                [200.0, 20.0],
+                egui::TextEdit::singleline(&mut self.settings.direction),
+            )
+            .on_hover_text(
+                "quant:FORMAT[:QB[:METHOD]] (u = W_q − W) or random:SEED (filter-normalised)",
+            );
+            ui.label("second direction");
+            ui.add_sized(
+                [120.0, 20.0],
+                egui::TextEdit::singleline(&mut self.settings.direction2),
+            )
+            .on_hover_text("empty for a 1-D slice, e.g. random:0 for a 2-D map");
+            ui.add(
+                egui::DragValue::new(&mut self.settings.range.0)
+                    .speed(0.1)
+                    .prefix("from "),
+            );
+            ui.add(
+                egui::DragValue::new(&mut self.settings.range.1)
+                    .speed(0.1)
+                    .prefix("to "),
+            );
+            ui.add(
+                egui::DragValue::new(&mut self.settings.grid)
+                    .range(2..=101)
+                    .prefix("points "),
+            );
+            ui.add(
+                egui::DragValue::new(&mut self.settings.windows)
+                    .range(1..=512)
+                    .prefix("windows "),
+            );
+        });
+        ui.horizontal(|ui| {
+            match super::job_controls(ui, self.running(), "Compute", "Cancel landscape") {
+                super::JobAction::Start => self.start(),
+                super::JobAction::Cancel => {
+                    if let Some(j) = &self.job {
+                        j.cancel();
+                    }
+                }
+                super::JobAction::None => {}
+            }
+            if let Some(c) = &self.result {
+                let s = &c.slice;
+                ui.label(
+                    RichText::new(format!(
+                        "base NLL {:.4} on {} windows × {} tokens; |d| = {}",
+                        s.nll_base,
+                        s.n_windows,
+                        s.ctx,
+                        s.norms
+                            .iter()
+                            .map(|n| format!("{n:.3e}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))
+                    .small(),
+                );
+            }
+        });
+        if let Some(f) = self.current_figure() {
+            f.show(ui, None);
+        } else {
+            ui.label("Compute a slice, or open one written by `quantscape landscape` (File > Open points).");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn computes_a_1d_slice_with_markers_and_a_2d_map() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/tiny/llama");
+        let mut s = LandscapeSettings {
+            direction: "quant:mxint4:32".into(),
+            direction2: String::new(),
+            range: (-1.0, 2.0),
+            grid: 4,
+            windows: 2,
+        };
+        let c = compute(&dir, &s, &mut |_, _| true).unwrap();
+        assert_eq!(c.slice.values.len(), c.slice.alpha.len());
+        // The direction's own block size lands at t = 1 exactly.
+        let own = c.marks.iter().find(|m| m.0.ends_with("Qb 32")).unwrap();
+        assert!((own.1 - 1.0).abs() < 1e-9, "{own:?}");
+        let f = slice_figure(&c);
+        assert_eq!(f.series.len(), 2 + MARK_QBS.len());
+        s.direction2 = "random:1".into();
+        s.grid = 3;
+        let c2 = compute(&dir, &s, &mut |_, _| true).unwrap();
+        assert_eq!(
+            c2.slice.values.len(),
+            c2.slice.alpha.len() * c2.slice.beta.len()
+        );
+        let f2 = slice_figure(&c2);
+        let h = f2.heat.unwrap();
+        assert!(h.values.iter().all(|v| v.is_finite()));
+        assert!(interpolate(&[[0.0, 0.0], [2.0, 4.0]], 1.0) == 2.0);
+        s.direction = "sideways".into();
+        assert!(compute(&dir, &s, &mut |_, _| true).is_err());
+    }
+}
