@@ -15,7 +15,7 @@ use crate::codecs::{BlockSize, Format, Method};
 use crate::eval::metrics::Report;
 use crate::eval::windows::{make_windows, WindowSpec};
 use crate::eval::Evaluator;
-use crate::jobs::{Job, Waker};
+use crate::jobs::{JobSlot, Waker};
 use crate::model::quantized::quantize_all;
 use crate::model::tokenizer::Tokenizer;
 use crate::model::Transformer;
@@ -141,7 +141,7 @@ pub struct EvaluatePanel {
     pub reports: Vec<Report>,
     /// Configurations of the last run.
     pub ran: Vec<Config>,
-    job: Option<Job<Vec<Report>>>,
+    job: JobSlot<Vec<Report>>,
     /// Last error.
     pub error: Option<String>,
     waker: Waker,
@@ -171,7 +171,7 @@ impl EvaluatePanel {
             },
             reports: Vec::new(),
             ran: Vec::new(),
-            job: None,
+            job: JobSlot::default(),
             error: None,
             waker,
         }
@@ -187,12 +187,9 @@ impl EvaluatePanel {
             self.error = Some(e.to_string());
             return;
         }
-        if let Some(j) = &self.job {
-            j.cancel();
-        }
         let (configs, settings) = (self.configs.clone(), self.settings.clone());
         self.ran = configs.clone();
-        self.job = Some(Job::spawn("evaluate", self.waker.clone(), move |ctx| {
+        self.job.start("evaluate", self.waker.clone(), move |ctx| {
             let flag = ctx.cancel_flag();
             let cancelled = move || flag.load(std::sync::atomic::Ordering::Relaxed);
             compare_all(
@@ -202,24 +199,20 @@ impl EvaluatePanel {
                 &|i, n| ctx.set_progress(i, n),
                 &cancelled,
             )
-        }));
+        });
     }
 
     /// Progress of a running comparison.
     pub fn running(&self) -> Option<f32> {
-        self.job.as_ref().map(Job::progress)
+        self.job.running()
     }
 
     /// Collects a finished run.
     pub fn poll(&mut self) {
-        let Some(job) = &mut self.job else { return };
-        if let Some(r) = job.poll() {
-            self.job = None;
-            match r {
-                Ok(r) => self.reports = r,
-                Err(crate::Error::Cancelled) => {}
-                Err(e) => self.error = Some(format!("evaluation failed: {e}")),
-            }
+        match self.job.finished() {
+            Some(Ok(r)) => self.reports = r,
+            Some(Err(e)) => self.error = Some(format!("evaluation failed: {e}")),
+            None => {}
         }
     }
 
@@ -313,9 +306,7 @@ impl EvaluatePanel {
             match super::job_controls(ui, self.running(), "Compare", "Cancel evaluation") {
                 super::JobAction::Start => self.start(),
                 super::JobAction::Cancel => {
-                    if let Some(j) = &self.job {
-                        j.cancel();
-                    }
+                    self.job.cancel();
                 }
                 super::JobAction::None => {}
             }

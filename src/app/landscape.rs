@@ -12,24 +12,11 @@ use std::path::PathBuf;
 use egui::{RichText, Ui};
 
 use super::plots::{colour, Figure, Heat, Mark};
-use crate::eval::windows::{make_windows, WindowSpec};
-use crate::eval::Evaluator;
-use crate::jobs::{Job, Waker};
-use crate::landscape::{build, linear_weights, slice, steps, DirectionSpec, Slice};
-use crate::model::tokenizer::Tokenizer;
-use crate::model::{NoHooks, Transformer};
+use crate::jobs::{JobSlot, Waker};
+use crate::landscape::{DirectionSpec, Request, Slice};
 
 /// Block sizes whose landing points are marked along a quant direction.
 pub const MARK_QBS: [&str; 4] = ["16", "32", "64", "128"];
-
-/// A computed slice with its markers: (label, t*).
-#[derive(Clone, Debug)]
-pub struct Computed {
-    /// The slice.
-    pub slice: Slice,
-    /// Landing points along the first direction.
-    pub marks: Vec<(String, f64)>,
-}
 
 /// Settings of a computation.
 #[derive(Clone, Debug, PartialEq)]
@@ -46,92 +33,31 @@ pub struct LandscapeSettings {
     pub windows: usize,
 }
 
-/// Computes a slice of the checkpoint in `dir` on the bundled held-out split.
+/// Computes a slice of the checkpoint in `dir` on the bundled held-out split (128-token
+/// windows, seed 0), marking where the quant direction's format lands at [`MARK_QBS`].
 pub fn compute(
     dir: &std::path::Path,
     s: &LandscapeSettings,
     progress: &mut dyn FnMut(usize, usize) -> bool,
-) -> crate::Result<Computed> {
-    let spec1 = DirectionSpec::parse(&s.direction)?;
-    let spec2 = (!s.direction2.trim().is_empty())
-        .then(|| DirectionSpec::parse(s.direction2.trim()))
-        .transpose()?;
-    let model = Transformer::load(dir)?;
-    let tok = Tokenizer::load(dir)?;
-    let (text, label) = crate::eval::corpus::load_named("eval_austen")?;
-    let ws = WindowSpec {
-        ctx: 128.min(model.config.max_positions),
-        stride: None,
-        n_windows: s.windows,
+) -> crate::Result<Slice> {
+    let d2 = s.direction2.trim();
+    let req = Request {
+        direction1: s.direction.trim().to_string(),
+        direction2: (!d2.is_empty()).then(|| d2.to_string()),
+        range1: s.range,
+        range2: s.range,
+        grid: s.grid,
+        data: "eval_austen".into(),
+        windows: s.windows,
+        ctx: 128,
         seed: 0,
+        mark_qbs: MARK_QBS.iter().map(|q| q.to_string()).collect(),
     };
-    let windows = make_windows(&tok.encode(&text)?, tok.bos, &ws, &label)?;
-    let ev = Evaluator::new(&model, &windows)?;
-    let weights = linear_weights(&model)?;
-    let d1 = build(&model, &weights, &spec1)?;
-    let d2 = spec2
-        .as_ref()
-        .map(|sp| build(&model, &weights, sp))
-        .transpose()?;
-    let alpha = steps(s.range.0, s.range.1, s.grid);
-    let beta = if d2.is_some() {
-        steps(s.range.0, s.range.1, s.grid)
-    } else {
-        Vec::new()
-    };
-    let nll_base = ev.nll_mean(&NoHooks, &mut |_, _| true)?;
-    let values = slice(
-        &model,
-        &ev,
-        &weights,
-        (&d1, d2.as_ref()),
-        (&alpha, &beta),
-        progress,
-    )?;
-    let mut marks = Vec::new();
-    if let DirectionSpec::Quant { format, method } = &spec1 {
-        let uu: f64 = d1.norm * d1.norm;
-        let name = format.preset_name().unwrap_or("format");
-        for qb in MARK_QBS {
-            let Ok(block) = qb.parse() else { continue };
-            let other = DirectionSpec::Quant {
-                format: format.with_block(block),
-                method: *method,
-            };
-            let d = build(&model, &weights, &other)?;
-            let dot: f64 = d
-                .delta
-                .iter()
-                .flatten()
-                .zip(d1.delta.iter().flatten())
-                .map(|(a, b)| f64::from(*a) * f64::from(*b))
-                .sum();
-            if uu > 0.0 {
-                marks.push((format!("{name} Qb {qb}"), dot / uu));
-            }
-        }
-    }
-    let mut norms = vec![d1.norm];
-    norms.extend(d2.as_ref().map(|d| d.norm));
-    Ok(Computed {
-        slice: Slice {
-            direction1: s.direction.clone(),
-            direction2: spec2.map(|_| s.direction2.trim().to_string()),
-            norms,
-            alpha,
-            beta,
-            values,
-            nll_base,
-            n_windows: windows.len(),
-            ctx: windows.ctx,
-        },
-        marks,
-    })
+    crate::landscape::compute(dir, &req, progress)
 }
 
 /// The slice as a figure: ΔL against t (1-D, with markers) or a ΔL heatmap over (α, β).
-pub fn slice_figure(c: &Computed) -> Figure {
-    let s = &c.slice;
+pub fn slice_figure(s: &Slice) -> Figure {
     if s.beta.is_empty() {
         let mut f = Figure::new(
             "landscape_1d",
@@ -147,7 +73,7 @@ pub fn slice_figure(c: &Computed) -> Figure {
             .collect();
         f.push("ΔL", Mark::Line(2.0), [240, 170, 60], pts.clone());
         f.push("evaluated", Mark::Dots(3.0), [240, 170, 60], pts.clone());
-        for (i, (label, t)) in c.marks.iter().enumerate() {
+        for (i, (label, t)) in s.marks.iter().enumerate() {
             f.push(
                 label,
                 Mark::Dots(6.0),
@@ -241,8 +167,8 @@ pub struct LandscapePanel {
     /// Settings.
     pub settings: LandscapeSettings,
     /// Last result.
-    pub result: Option<Computed>,
-    job: Option<Job<Computed>>,
+    pub result: Option<Slice>,
+    job: JobSlot<Slice>,
     /// Last error.
     pub error: Option<String>,
     waker: Waker,
@@ -261,7 +187,7 @@ impl LandscapePanel {
                 windows: 16,
             },
             result: None,
-            job: None,
+            job: JobSlot::default(),
             error: None,
             waker,
         }
@@ -279,10 +205,7 @@ impl LandscapePanel {
             });
         match r {
             Ok(slice) if slice.values.len() == slice.alpha.len() * slice.beta.len().max(1) => {
-                self.result = Some(Computed {
-                    slice,
-                    marks: Vec::new(),
-                });
+                self.result = Some(slice);
             }
             Ok(_) => {
                 self.error = Some(format!(
@@ -304,33 +227,26 @@ impl LandscapePanel {
             self.error = Some(e.to_string());
             return;
         }
-        if let Some(j) = &self.job {
-            j.cancel();
-        }
         let s = self.settings.clone();
-        self.job = Some(Job::spawn("landscape", self.waker.clone(), move |ctx| {
+        self.job.start("landscape", self.waker.clone(), move |ctx| {
             compute(&dir, &s, &mut |d, n| {
                 ctx.set_progress(d, n);
                 !ctx.cancelled()
             })
-        }));
+        });
     }
 
     /// Progress of a running computation.
     pub fn running(&self) -> Option<f32> {
-        self.job.as_ref().map(Job::progress)
+        self.job.running()
     }
 
     /// Collects a finished computation.
     pub fn poll(&mut self) {
-        let Some(job) = &mut self.job else { return };
-        if let Some(r) = job.poll() {
-            self.job = None;
-            match r {
-                Ok(c) => self.result = Some(c),
-                Err(crate::Error::Cancelled) => {}
-                Err(e) => self.error = Some(format!("landscape failed: {e}")),
-            }
+        match self.job.finished() {
+            Some(Ok(c)) => self.result = Some(c),
+            Some(Err(e)) => self.error = Some(format!("landscape failed: {e}")),
+            None => {}
         }
     }
 
@@ -384,14 +300,11 @@ impl LandscapePanel {
             match super::job_controls(ui, self.running(), "Compute", "Cancel landscape") {
                 super::JobAction::Start => self.start(),
                 super::JobAction::Cancel => {
-                    if let Some(j) = &self.job {
-                        j.cancel();
-                    }
+                    self.job.cancel();
                 }
                 super::JobAction::None => {}
             }
-            if let Some(c) = &self.result {
-                let s = &c.slice;
+            if let Some(s) = &self.result {
                 ui.label(
                     RichText::new(format!(
                         "base NLL {:.4} on {} windows × {} tokens; |d| = {}",
@@ -431,7 +344,7 @@ mod tests {
             windows: 2,
         };
         let c = compute(&dir, &s, &mut |_, _| true).unwrap();
-        assert_eq!(c.slice.values.len(), c.slice.alpha.len());
+        assert_eq!(c.values.len(), c.alpha.len());
         // The direction's own block size lands at t = 1 exactly.
         let own = c.marks.iter().find(|m| m.0.ends_with("Qb 32")).unwrap();
         assert!((own.1 - 1.0).abs() < 1e-9, "{own:?}");
@@ -440,10 +353,7 @@ mod tests {
         s.direction2 = "random:1".into();
         s.grid = 3;
         let c2 = compute(&dir, &s, &mut |_, _| true).unwrap();
-        assert_eq!(
-            c2.slice.values.len(),
-            c2.slice.alpha.len() * c2.slice.beta.len()
-        );
+        assert_eq!(c2.values.len(), c2.alpha.len() * c2.beta.len());
         let f2 = slice_figure(&c2);
         let h = f2.heat.unwrap();
         assert!(h.values.iter().all(|v| v.is_finite()));

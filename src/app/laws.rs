@@ -14,7 +14,7 @@ use super::laws_data::{load_source, store_dataset, store_slices, strong, synthet
 use super::laws_figs::{budget_figures, map_figure, range_of, residual_figure, MapSlice};
 use super::plots::{human, Figure};
 use super::session::{LawsState, Plane, Source};
-use crate::jobs::{Job, Waker};
+use crate::jobs::{JobSlot, Waker};
 use crate::laws::{fit, Dataset, FitOptions, FitReport, Law, Var};
 use crate::search::export::ConfigSummary;
 
@@ -38,7 +38,7 @@ pub struct LawsPanel {
     /// Configurations of the loaded results store (empty for CSV or synthetic data).
     pub store: Vec<ConfigSummary>,
     law: Law,
-    job: Option<Job<FitReport>>,
+    job: JobSlot<FitReport>,
     /// Figure shown.
     pub tab: LawsTab,
     /// Map samples per axis.
@@ -78,7 +78,7 @@ impl LawsPanel {
             data_note,
             store,
             law,
-            job: None,
+            job: JobSlot::default(),
             tab: LawsTab::Map,
             grid_n: super::laws_figs::GRID_N,
             map: None,
@@ -187,9 +187,6 @@ impl LawsPanel {
 
     /// Starts a fit job (warm from `start` when given), cancelling a running one.
     pub fn start_fit(&mut self, start: Option<Vec<f64>>) {
-        if let Some(j) = &self.job {
-            j.cancel();
-        }
         let law = self.law.clone();
         let data = self.kept();
         let opts = FitOptions {
@@ -197,10 +194,8 @@ impl LawsPanel {
             start,
             ..FitOptions::default()
         };
-        self.job = Some(Job::spawn(
-            format!("fit {}", law.id),
-            self.waker.clone(),
-            move |ctx| {
+        self.job
+            .start(format!("fit {}", law.id), self.waker.clone(), move |ctx| {
                 ctx.check()?;
                 let opts = FitOptions {
                     cancel: Some(ctx.cancel_flag()),
@@ -209,37 +204,30 @@ impl LawsPanel {
                 let r = fit(&law, &data, &opts);
                 ctx.set_progress(1, 1);
                 r
-            },
-        ));
+            });
     }
 
     /// Whether a fit is running.
     pub fn fitting(&self) -> bool {
-        self.job.is_some()
+        self.job.is_running()
     }
 
     /// Cancels a running fit.
     pub fn cancel(&mut self) {
-        if let Some(j) = &self.job {
-            j.cancel();
-        }
+        self.job.cancel();
     }
 
     /// Collects a finished fit (call once per frame).
     pub fn poll(&mut self) {
-        let Some(job) = &mut self.job else { return };
-        if let Some(r) = job.poll() {
-            self.job = None;
-            match r {
-                Ok(rep) => {
-                    if !self.st.what_if {
-                        self.st.params = rep.values();
-                    }
-                    self.st.report = Some(rep);
+        match self.job.finished() {
+            Some(Ok(rep)) => {
+                if !self.st.what_if {
+                    self.st.params = rep.values();
                 }
-                Err(crate::Error::Cancelled) => {}
-                Err(e) => self.error = Some(format!("fit failed: {e}")),
+                self.st.report = Some(rep);
             }
+            Some(Err(e)) => self.error = Some(format!("fit failed: {e}")),
+            None => {}
         }
     }
 

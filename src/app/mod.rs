@@ -249,7 +249,7 @@ impl App {
             View::Evaluate => owned(self.evaluate.table()),
             View::Landscape => {
                 let rows = self.landscape.result.iter().flat_map(|c| {
-                    let s = &c.slice;
+                    let s = c;
                     let nb = s.beta.len().max(1);
                     (0..nb).flat_map(move |j| {
                         s.alpha.iter().enumerate().map(move |(i, a)| {

@@ -11,7 +11,7 @@ use egui::{RichText, Ui};
 
 use super::plots::{colour, human, Figure, Mark};
 use super::session::ModelsState;
-use crate::jobs::{Job, Waker};
+use crate::jobs::{JobSlot, Waker};
 use crate::model::checkpoint::Checkpoint;
 use crate::model::sites::quantizable;
 use crate::train::RunReport;
@@ -218,7 +218,7 @@ pub struct ModelsPanel {
     pub cached: Vec<(String, PathBuf)>,
     /// Tensors of the selected checkpoint.
     pub tensors: Vec<TensorInfo>,
-    job: Option<Job<Vec<TensorInfo>>>,
+    job: JobSlot<Vec<TensorInfo>>,
     /// Last error.
     pub error: Option<String>,
     waker: Waker,
@@ -234,7 +234,7 @@ impl ModelsPanel {
                 .map(|r| crate::model::hub::list_cached(&r))
                 .unwrap_or_default(),
             tensors: Vec::new(),
-            job: None,
+            job: JobSlot::default(),
             error: None,
             waker,
         };
@@ -246,36 +246,29 @@ impl ModelsPanel {
 
     /// Loads a checkpoint folder's tensors in the background.
     pub fn open(&mut self, dir: PathBuf) {
-        if let Some(j) = &self.job {
-            j.cancel();
-        }
         self.st.selected = Some(dir.display().to_string());
         self.tensors.clear();
-        self.job = Some(Job::spawn(
+        self.job.start(
             format!("read {}", dir.display()),
             self.waker.clone(),
             move |ctx| {
                 ctx.check()?;
                 read_tensors(&dir)
             },
-        ));
+        );
     }
 
     /// Whether a checkpoint is being read.
     pub fn loading(&self) -> bool {
-        self.job.is_some()
+        self.job.is_running()
     }
 
     /// Collects a finished read.
     pub fn poll(&mut self) {
-        let Some(job) = &mut self.job else { return };
-        if let Some(r) = job.poll() {
-            self.job = None;
-            match r {
-                Ok(t) => self.tensors = t,
-                Err(crate::Error::Cancelled) => {}
-                Err(e) => self.error = Some(format!("cannot read the checkpoint: {e}")),
-            }
+        match self.job.finished() {
+            Some(Ok(t)) => self.tensors = t,
+            Some(Err(e)) => self.error = Some(format!("cannot read the checkpoint: {e}")),
+            None => {}
         }
     }
 

@@ -15,7 +15,7 @@ use egui::{RichText, Ui};
 use super::models::{tensor_stats, HIST_BINS};
 use super::plots::{Figure, Mark};
 use crate::codecs::{fake_quant, BlockSize, ErrorStats, Format, Method, PRESET_NAMES};
-use crate::jobs::{Job, Waker};
+use crate::jobs::{JobSlot, Waker};
 use crate::model::Transformer;
 
 /// Block sizes offered.
@@ -156,7 +156,7 @@ pub struct QuantizePanel {
     pub selected: Option<usize>,
     /// Table order.
     pub sort: SortBy,
-    job: Option<Job<Vec<TensorResult>>>,
+    job: JobSlot<Vec<TensorResult>>,
     /// Last error.
     pub error: Option<String>,
     waker: Waker,
@@ -174,7 +174,7 @@ impl QuantizePanel {
             results_format: String::new(),
             selected: None,
             sort: SortBy::Site,
-            job: None,
+            job: JobSlot::default(),
             error: None,
             waker,
         }
@@ -208,11 +208,8 @@ impl QuantizePanel {
                 return;
             }
         };
-        if let Some(j) = &self.job {
-            j.cancel();
-        }
         self.results_format = format.to_string();
-        self.job = Some(Job::spawn("quantize", self.waker.clone(), move |ctx| {
+        self.job.start("quantize", self.waker.clone(), move |ctx| {
             quantize_checkpoint(
                 &dir,
                 &format,
@@ -220,34 +217,28 @@ impl QuantizePanel {
                 &|i, n| ctx.set_progress(i, n),
                 &|| ctx.cancelled(),
             )
-        }));
+        });
     }
 
     /// Whether a run is in progress, and its progress.
     pub fn running(&self) -> Option<f32> {
-        self.job.as_ref().map(Job::progress)
+        self.job.running()
     }
 
     /// Cancels a running quantization.
     pub fn cancel(&self) {
-        if let Some(j) = &self.job {
-            j.cancel();
-        }
+        self.job.cancel();
     }
 
     /// Collects a finished run.
     pub fn poll(&mut self) {
-        let Some(job) = &mut self.job else { return };
-        if let Some(r) = job.poll() {
-            self.job = None;
-            match r {
-                Ok(t) => {
-                    self.results = t;
-                    self.selected = (!self.results.is_empty()).then_some(0);
-                }
-                Err(crate::Error::Cancelled) => {}
-                Err(e) => self.error = Some(format!("quantize failed: {e}")),
+        match self.job.finished() {
+            Some(Ok(t)) => {
+                self.results = t;
+                self.selected = (!self.results.is_empty()).then_some(0);
             }
+            Some(Err(e)) => self.error = Some(format!("quantize failed: {e}")),
+            None => {}
         }
     }
 

@@ -12,7 +12,7 @@ use std::time::Instant;
 use egui::{RichText, Ui};
 
 use super::plots::{colour, human, Figure, Mark};
-use crate::jobs::{Job, Waker};
+use crate::jobs::{Job, JobSlot, Waker};
 use crate::search::export::{summarize, ConfigSummary};
 use crate::search::runner::{bundled_models_dir, expand_models, run, RunSummary};
 use crate::search::spec::{Shard, SweepSpec};
@@ -173,7 +173,7 @@ pub struct SweepPanel {
     /// Slice shown.
     pub slice: Slice,
     run_job: Option<Job<RunSummary>>,
-    load_job: Option<Job<Loaded>>,
+    load_job: JobSlot<Loaded>,
     last_load: Option<Instant>,
     /// Last run's summary line.
     pub status: String,
@@ -192,7 +192,7 @@ impl SweepPanel {
             loaded: Loaded::default(),
             slice: Slice::default(),
             run_job: None,
-            load_job: None,
+            load_job: JobSlot::default(),
             last_load: None,
             status: String::new(),
             error: None,
@@ -213,14 +213,15 @@ impl SweepPanel {
 
     /// Re-reads the store in the background (nothing to read until a run has created it).
     pub fn reload(&mut self) {
-        if self.load_job.is_some() || !self.results.is_file() {
+        if self.load_job.is_running() || !self.results.is_file() {
             return;
         }
         let path = self.results.clone();
         self.last_load = Some(Instant::now());
-        self.load_job = Some(Job::spawn("read results", self.waker.clone(), move |_| {
-            load_store(&path)
-        }));
+        self.load_job
+            .start("read results", self.waker.clone(), move |_| {
+                load_store(&path)
+            });
     }
 
     /// Starts (or resumes) the sweep of `spec_path` into `results`.
@@ -261,19 +262,15 @@ impl SweepPanel {
 
     /// Collects finished jobs and schedules refreshes (call once per frame).
     pub fn poll(&mut self, ctx: &egui::Context) {
-        if let Some(j) = &mut self.load_job {
-            if let Some(r) = j.poll() {
-                self.load_job = None;
-                match r {
-                    Ok(l) => {
-                        self.loaded = l;
-                        self.fix_slice();
-                    }
-                    // While a run creates the store, a read can land before its schema; retry.
-                    Err(_) if self.run_job.is_some() => {}
-                    Err(e) => self.error = Some(format!("cannot read the results: {e}")),
-                }
+        match self.load_job.finished() {
+            Some(Ok(l)) => {
+                self.loaded = l;
+                self.fix_slice();
             }
+            // While a run creates the store, a read can land before its schema; retry.
+            Some(Err(_)) if self.run_job.is_some() => {}
+            Some(Err(e)) => self.error = Some(format!("cannot read the results: {e}")),
+            None => {}
         }
         if let Some(j) = &mut self.run_job {
             if let Some(r) = j.poll() {
@@ -409,7 +406,7 @@ mod tests {
         p.start_run();
         let ctx = egui::Context::default();
         let t = Instant::now();
-        while p.running() || p.load_job.is_some() {
+        while p.running() || p.load_job.is_running() {
             p.poll(&ctx);
             assert!(t.elapsed().as_secs() < 120, "sweep did not finish");
             std::thread::sleep(std::time::Duration::from_millis(10));

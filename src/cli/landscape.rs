@@ -6,12 +6,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{bail, Context as _};
-use quantscape::eval::windows::{make_windows, WindowSpec};
-use quantscape::eval::Evaluator;
-use quantscape::landscape::{build, linear_weights, slice, steps, DirectionSpec, Slice};
-use quantscape::model::tokenizer::Tokenizer;
-use quantscape::model::{hub, Transformer};
+use anyhow::bail;
+use quantscape::landscape::{compute, DirectionSpec, Request};
+use quantscape::model::hub;
 
 /// Arguments of `landscape`.
 #[derive(clap::Args, Debug)]
@@ -67,97 +64,71 @@ fn range(s: &str, what: &str) -> anyhow::Result<(f64, f64)> {
 
 /// Runs the command.
 pub fn run(a: &LandscapeArgs) -> anyhow::Result<ExitCode> {
-    let d1spec = DirectionSpec::parse(&a.direction)?;
-    let d2spec = a
-        .direction2
+    DirectionSpec::parse(&a.direction)?;
+    a.direction2
         .as_deref()
         .map(DirectionSpec::parse)
         .transpose()?;
-    let (lo, hi) = range(&a.range, "--range")?;
-    let (lo2, hi2) = range(a.range2.as_deref().unwrap_or(&a.range), "--range2")?;
+    let range1 = range(&a.range, "--range")?;
+    let range2 = range(a.range2.as_deref().unwrap_or(&a.range), "--range2")?;
     let dir = hub::resolve(&a.model)?;
-    let model = Transformer::load(&dir)?;
-    let tok = Tokenizer::load(&dir)?;
-    let (text, label) = super::calib::load_text(&a.data).context("--data")?;
-    let spec = WindowSpec {
-        ctx: a.ctx.min(model.config.max_positions),
-        stride: None,
-        n_windows: a.windows,
-        seed: a.seed,
-    };
-    let windows = make_windows(&tok.encode(&text)?, tok.bos, &spec, &label)?;
-    let ev = Evaluator::new(&model, &windows)?;
-    let weights = linear_weights(&model)?;
-    let d1 = build(&model, &weights, &d1spec)?;
-    let d2 = d2spec
-        .as_ref()
-        .map(|s| build(&model, &weights, s))
-        .transpose()?;
-    let alpha = steps(lo, hi, a.grid);
-    let beta = if d2.is_some() {
-        steps(lo2, hi2, a.grid)
-    } else {
-        Vec::new()
-    };
-    let nll_base = ev.nll_mean(&quantscape::model::NoHooks, &mut |_, _| true)?;
-    let bar = super::bar(a.quiet, "landscape", "points");
-    let values = slice(
-        &model,
-        &ev,
-        &weights,
-        (&d1, d2.as_ref()),
-        (&alpha, &beta),
-        &mut |d, n| {
-            bar.set_length(n as u64);
-            bar.set_position(d as u64);
-            true
-        },
-    )?;
-    bar.finish_and_clear();
-    let mut norms = vec![d1.norm];
-    norms.extend(d2.as_ref().map(|d| d.norm));
-    let s = Slice {
+    let req = Request {
         direction1: a.direction.clone(),
         direction2: a.direction2.clone(),
-        norms,
-        alpha: alpha.clone(),
-        beta,
-        values: values.clone(),
-        nll_base,
-        n_windows: windows.len(),
-        ctx: windows.ctx,
+        range1,
+        range2,
+        grid: a.grid,
+        data: a.data.clone(),
+        windows: a.windows,
+        ctx: a.ctx,
+        seed: a.seed,
+        mark_qbs: ["16", "32", "64", "128"].map(String::from).to_vec(),
     };
+    let bar = super::bar(a.quiet, "landscape", "points");
+    let s = compute(&dir, &req, &mut |d, n| {
+        bar.set_length(n as u64);
+        bar.set_position(d as u64);
+        true
+    })?;
+    bar.finish_and_clear();
     quantscape::io::write_atomic(&a.out, serde_json::to_string_pretty(&s)?.as_bytes())?;
     outln!(
-        "{} ({}), {} windows × {} tokens of {label}; base NLL {nll_base:.5}",
+        "{}: {} windows × {} tokens of {}; base NLL {:.5}",
         dir.display(),
-        model.config.architecture,
-        windows.len(),
-        windows.ctx
+        s.n_windows,
+        s.ctx,
+        a.data,
+        s.nll_base
     );
+    let norms: Vec<String> = s.norms.iter().map(|n| format!("{n:.4e}")).collect();
     outln!(
-        "‖d1‖ = {:.4e} ({}){}",
-        d1.norm,
+        "‖d‖ = {} ({}{})",
+        norms.join(", "),
         a.direction,
-        d2.as_ref()
-            .map_or(String::new(), |d| format!(", ‖d2‖ = {:.4e}", d.norm))
+        a.direction2
+            .as_deref()
+            .map_or(String::new(), |d| format!(", {d}"))
     );
     if s.beta.is_empty() {
         outln!("{:>9}  {:>10}  {:>10}", "t", "NLL", "ΔL");
-        for (t, v) in alpha.iter().zip(&values) {
-            outln!("{t:>9.4}  {v:>10.5}  {:>+10.5}", v - nll_base);
+        for (t, v) in s.alpha.iter().zip(&s.values) {
+            outln!("{t:>9.4}  {v:>10.5}  {:>+10.5}", v - s.nll_base);
         }
     } else {
-        let (min, max) = values
+        let (min, max) = s
+            .values
             .iter()
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
-                (a.min(*v), b.max(*v))
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(x, y), v| {
+                (x.min(*v), y.max(*v))
             });
         outln!(
             "{} × {} grid, NLL from {min:.5} to {max:.5}",
-            alpha.len(),
+            s.alpha.len(),
             s.beta.len()
         );
+    }
+    for (label, t) in &s.marks {
+        outln!("{label} lands at t = {t:.4} along this direction");
     }
     outln!("wrote {}", a.out.display());
     Ok(ExitCode::SUCCESS)

@@ -148,6 +148,58 @@ impl<T: Send + 'static> Job<T> {
     }
 }
 
+/// At most one job of a kind (a panel's fit, read, run…): starting another cancels the running
+/// one, whose result is then dropped.
+pub struct JobSlot<T> {
+    job: Option<Job<T>>,
+}
+
+impl<T> Default for JobSlot<T> {
+    fn default() -> Self {
+        Self { job: None }
+    }
+}
+
+impl<T: Send + 'static> JobSlot<T> {
+    /// Starts `work`, cancelling a job already in the slot.
+    pub fn start(
+        &mut self,
+        name: impl Into<String>,
+        waker: Waker,
+        work: impl FnOnce(&JobCtx) -> Result<T> + Send + 'static,
+    ) {
+        self.cancel();
+        self.job = Some(Job::spawn(name, waker, work));
+    }
+
+    /// Progress of the running job, None when idle.
+    pub fn running(&self) -> Option<f32> {
+        self.job.as_ref().map(Job::progress)
+    }
+
+    /// Whether a job runs.
+    pub fn is_running(&self) -> bool {
+        self.job.is_some()
+    }
+
+    /// Asks the running job to stop.
+    pub fn cancel(&self) {
+        if let Some(j) = &self.job {
+            j.cancel();
+        }
+    }
+
+    /// The finished job's result, once; a cancelled job finishes silently (None).
+    pub fn finished(&mut self) -> Option<Result<T>> {
+        let r = self.job.as_mut()?.poll()?;
+        self.job = None;
+        match r {
+            Err(Error::Cancelled) => None,
+            other => Some(other),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

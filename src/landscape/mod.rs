@@ -16,9 +16,10 @@
 use rand::{Rng, SeedableRng};
 
 use crate::codecs::{fake_quant, Format, Method};
+use crate::eval::windows::{make_windows, WindowSpec};
 use crate::eval::Evaluator;
 use crate::model::quantized::Overrides;
-use crate::model::Transformer;
+use crate::model::{NoHooks, Tokenizer, Transformer};
 use crate::{Error, Result};
 
 /// What a direction is.
@@ -209,6 +210,129 @@ pub struct Slice {
     pub n_windows: usize,
     /// Tokens per window.
     pub ctx: usize,
+    /// Where other block sizes of a quant direction land along it: (label, t* = ⟨u_c, u⟩/‖u‖²).
+    #[serde(default)]
+    pub marks: Vec<(String, f64)>,
+}
+
+/// What to compute.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Request {
+    /// First direction (`quant:…` or `random:…`).
+    pub direction1: String,
+    /// Second direction for a 2-D slice.
+    pub direction2: Option<String>,
+    /// Range along the first direction.
+    pub range1: (f64, f64),
+    /// Range along the second direction.
+    pub range2: (f64, f64),
+    /// Points per axis (0 and 1 added when inside).
+    pub grid: usize,
+    /// Held-out text: a bundled split name or a file.
+    pub data: String,
+    /// Windows per point.
+    pub windows: usize,
+    /// Tokens per window (capped by the model).
+    pub ctx: usize,
+    /// Window seed.
+    pub seed: u64,
+    /// Block sizes whose landing points are marked along a quant first direction.
+    pub mark_qbs: Vec<String>,
+}
+
+/// Where the same format at other block sizes lands along the quant direction `d1`:
+/// t* = ⟨u_c, u⟩ / ‖u‖² for each block size.
+pub fn landing_points(
+    model: &Transformer,
+    weights: &[Vec<f32>],
+    d1: &Direction,
+    qbs: &[String],
+) -> Result<Vec<(String, f64)>> {
+    let DirectionSpec::Quant { format, method } = &d1.spec else {
+        return Ok(Vec::new());
+    };
+    let uu = d1.norm * d1.norm;
+    let name = format.preset_name().unwrap_or("format");
+    let mut out = Vec::new();
+    for qb in qbs {
+        let other = DirectionSpec::Quant {
+            format: format.with_block(qb.parse()?),
+            method: *method,
+        };
+        let d = build(model, weights, &other)?;
+        let dot: f64 = d
+            .delta
+            .iter()
+            .flatten()
+            .zip(d1.delta.iter().flatten())
+            .map(|(a, b)| f64::from(*a) * f64::from(*b))
+            .sum();
+        if uu > 0.0 {
+            out.push((format!("{name} Qb {qb}"), dot / uu));
+        }
+    }
+    Ok(out)
+}
+
+/// Loads the checkpoint in `dir` once and computes the requested slice (with landing points).
+pub fn compute(
+    dir: &std::path::Path,
+    r: &Request,
+    progress: &mut dyn FnMut(usize, usize) -> bool,
+) -> Result<Slice> {
+    let spec1 = DirectionSpec::parse(&r.direction1)?;
+    let spec2 = r
+        .direction2
+        .as_deref()
+        .map(DirectionSpec::parse)
+        .transpose()?;
+    let model = Transformer::load(dir)?;
+    let tok = Tokenizer::load(dir)?;
+    let (text, label) = crate::eval::corpus::load_named(&r.data)?;
+    let ws = WindowSpec {
+        ctx: r.ctx.min(model.config.max_positions),
+        stride: None,
+        n_windows: r.windows,
+        seed: r.seed,
+    };
+    let windows = make_windows(&tok.encode(&text)?, tok.bos, &ws, &label)?;
+    let ev = Evaluator::new(&model, &windows)?;
+    let weights = linear_weights(&model)?;
+    let d1 = build(&model, &weights, &spec1)?;
+    let d2 = spec2
+        .as_ref()
+        .map(|s| build(&model, &weights, s))
+        .transpose()?;
+    let alpha = steps(r.range1.0, r.range1.1, r.grid);
+    let beta = if d2.is_some() {
+        steps(r.range2.0, r.range2.1, r.grid)
+    } else {
+        Vec::new()
+    };
+    let nll_base = ev.nll_mean(&NoHooks, &mut |_, _| true)?;
+    let values = slice(
+        &model,
+        &ev,
+        &weights,
+        (&d1, d2.as_ref()),
+        (&alpha, &beta),
+        progress,
+    )?;
+    let marks = landing_points(&model, &weights, &d1, &r.mark_qbs)?;
+    let mut norms = vec![d1.norm];
+    norms.extend(d2.as_ref().map(|d| d.norm));
+    Ok(Slice {
+        direction1: r.direction1.clone(),
+        direction2: r.direction2.clone(),
+        norms,
+        alpha,
+        beta,
+        values,
+        nll_base,
+        n_windows: windows.len(),
+        ctx: windows.ctx,
+        marks,
+    })
 }
 
 /// Evaluates the mean NLL at every α (and every β when `d2` is given), reporting
