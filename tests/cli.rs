@@ -324,7 +324,7 @@ fn fit_and_predict_reject_bad_input_with_one_line() {
         (&["fit", "bad.csv"], "`oops` is not a number"),
         (&["fit", "d.csv", "--law", "kumar-ptq"], "needs a finite D"),
         (&["fit", "d.csv", "--law", "nope"], "unknown law `nope`"),
-        (&["fit", "r.sqlite"], "SQLite"),
+        (&["fit", "r.sqlite"], "no such results database (r.sqlite)"),
         (
             &[
                 "predict",
