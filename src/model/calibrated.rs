@@ -2,8 +2,8 @@
 //! by block, and every linear layer is quantized from the statistics of its own inputs.
 //!
 //! Sequential mode, as IST-DASLab/gptq's `--true-sequential`: inside block l the linear layers
-//! are taken in groups that read the same input, in forward order ([q, k, v] or the fused QKV,
-//! [o], [gate, up] or [fc], [down] or [proj]). For each group the block runs on the current
+//! are taken in groups that read the same input, in forward order (`[q, k, v]` or the fused QKV,
+//! `[o]`, `[gate, up]` or `[fc]`, `[down]` or `[proj]`). For each group the block runs on the current
 //! block inputs with every layer quantized so far swapped in, the group's input X is captured,
 //! H = 2·XᵀX/n (`in × in`) and the mean |x| per input channel are formed, and the group is
 //! quantized. When the block is done, its output with all its layers quantized becomes the
