@@ -80,6 +80,10 @@ pub enum Error {
     /// A numerical method failed (an indefinite Hessian, non-finite activations).
     #[error("numerical failure: {0}")]
     Numerical(String),
+    // --- GPU -------------------------------------------------------------------------------
+    /// No usable GPU adapter, a device request or a pipeline that failed, a lost device.
+    #[error("GPU: {0}")]
+    Gpu(String),
     /// Long work was cancelled by the user.
     #[error("cancelled")]
     Cancelled,

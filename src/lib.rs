@@ -19,6 +19,8 @@ pub mod app;
 pub mod codecs;
 pub mod error;
 pub mod eval;
+#[cfg(feature = "gpu")]
+pub mod gpu;
 pub mod io;
 pub mod jobs;
 pub mod landscape;

@@ -11,6 +11,7 @@ mod eval;
 mod forward;
 mod gguf;
 mod gptq;
+mod gpu;
 mod landscape;
 mod laws;
 mod oracles;

@@ -49,8 +49,8 @@ impl BlockStats {
         // Some NaN or Inf: extremes of the finite values only.
         let mut st = BlockStats::EMPTY;
         for &x in xs.iter().filter(|x| x.is_finite()) {
-            st.min = st.min.min(x);
-            st.max = st.max.max(x);
+            st.min = if x < st.min { x } else { st.min };
+            st.max = if x > st.max { x } else { st.max };
             st.amax = st.amax.max(x.abs());
         }
         st.finite = false;
@@ -61,8 +61,10 @@ impl BlockStats {
     pub fn merge(self, o: BlockStats) -> BlockStats {
         BlockStats {
             amax: self.amax.max(o.amax),
-            min: self.min.min(o.min),
-            max: self.max.max(o.max),
+            // Strict comparisons keep the earlier of two equal values (±0), as `of` does, so
+            // the result does not depend on how the compiler lowers `f32::min`.
+            min: if o.min < self.min { o.min } else { self.min },
+            max: if o.max > self.max { o.max } else { self.max },
             finite: self.finite && o.finite,
         }
     }

@@ -159,8 +159,10 @@ impl Kernel {
             }
             ZeroPoint::Int => {
                 // GPTQ convention: the range always contains 0, the zero point is an integer.
-                let lo = st.min.min(0.0);
-                let hi = st.max.max(0.0);
+                // Strict comparisons, not `f32::min`: the sign of a zero bound is then defined
+                // (+0), which the GPU kernel reproduces bit for bit.
+                let lo = if st.min < 0.0 { st.min } else { 0.0 };
+                let hi = if st.max > 0.0 { st.max } else { 0.0 };
                 let raw = (hi - lo) / self.qmax as f32;
                 let s = scale.decode(scale.encode_value(raw));
                 let z = if s > 0.0 {
