@@ -237,3 +237,84 @@ fn gemm_and_mx_matmul_match_the_cpu_on_odd_shapes() {
         "a wrong shape is an error"
     );
 }
+
+#[test]
+fn resident_passes_equal_the_host_functions() {
+    let Some(c) = ctx() else { return };
+    let (rows, cols) = (37, 100);
+    let w = stress_values(rows * cols, 99, true);
+    let f = Format::parse("nvfp4").unwrap();
+    let t = c.upload_tensor(&w, rows, cols).unwrap();
+    let plan = gpu::CodecPlan::new(c, &w, cols, &f).unwrap();
+    let q = plan.fake_quant(c, &t).unwrap();
+    let want = codecs::fake_quant(&w, rows, cols, &f, &Method::Rtn).unwrap();
+    assert_eq!(same_bits(&want, &c.read_tensor(&q).unwrap()), None);
+    let copy = c.copy_tensor(&t);
+    assert_eq!(same_bits(&w, &c.read_tensor(&copy).unwrap()), None);
+    let a: Vec<f32> = (0..5 * cols).map(|i| (i % 7) as f32 - 3.0).collect();
+    let ta = c.upload_tensor(&a, 5, cols).unwrap();
+    let wq = want
+        .iter()
+        .map(|v| if v.abs() < 1e6 { *v } else { 0.0 })
+        .collect::<Vec<_>>();
+    let tw = c.upload_tensor(&wq, rows, cols).unwrap();
+    let y = c
+        .read_tensor(&gpu::gemm_resident(c, &ta, &tw).unwrap())
+        .unwrap();
+    assert_gemm_close(&y, &gemm_ref(&a, &wq, 5, cols, rows), cols, "resident gemm");
+    assert!(gpu::gemm_resident(c, &ta, &c.upload_tensor(&[0.0; 6], 2, 3).unwrap()).is_err());
+    assert!(
+        c.upload_tensor(&[0.0; 5], 2, 3).is_err(),
+        "a wrong shape is an error"
+    );
+}
+
+#[test]
+fn cli_quantize_on_the_gpu_writes_the_cpu_checkpoint() {
+    if ctx().is_none() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    crate::util::tiny_checkpoint(&tmp.path().join("model"), "F32");
+    for (device, out) in [("cpu", "qc"), ("gpu", "qg")] {
+        let o = crate::util::qs(
+            &[
+                "quantize", "--model", "model", "--format", "nvfp4", "--out", out, "--device",
+                device, "--quiet",
+            ],
+            tmp.path(),
+        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let a = quantscape::model::checkpoint::Checkpoint::open(&tmp.path().join("qc")).unwrap();
+    let b = quantscape::model::checkpoint::Checkpoint::open(&tmp.path().join("qg")).unwrap();
+    for name in a.tensors.keys() {
+        assert_eq!(
+            a.read_f32(name).unwrap(),
+            b.read_f32(name).unwrap(),
+            "{name}"
+        );
+    }
+    let o = crate::util::qs(
+        &[
+            "quantize",
+            "--model",
+            "model",
+            "--format",
+            "int4_asym",
+            "--method",
+            "hqq",
+            "--out",
+            "qh",
+            "--device",
+            "gpu",
+        ],
+        tmp.path(),
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "GPU + HQQ is refused: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

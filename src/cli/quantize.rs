@@ -40,9 +40,72 @@ pub struct QuantizeArgs {
     /// Also write the per-tensor table as CSV.
     #[arg(long)]
     pub csv: Option<PathBuf>,
+    /// Where RTN runs: `cpu` (the reference), `gpu` (wgpu; an error without an adapter) or
+    /// `auto` (the GPU when one works, else the CPU with one warning). Results are
+    /// bit-identical; calibrated methods (gptq, awq, hqq) always run on the CPU.
+    #[arg(long, default_value = "cpu", value_parser = ["cpu", "gpu", "auto"])]
+    pub device: String,
     /// Hide the progress bar.
     #[arg(long)]
     pub quiet: bool,
+}
+
+/// The codec engine chosen by `--device`.
+enum Engine {
+    Cpu,
+    #[cfg(feature = "gpu")]
+    Gpu(quantscape::gpu::GpuContext),
+}
+
+impl Engine {
+    fn open(device: &str, method: &Method) -> anyhow::Result<Self> {
+        if device == "cpu" {
+            return Ok(Engine::Cpu);
+        }
+        if !matches!(method, Method::Rtn) {
+            if device == "gpu" {
+                bail!("--device gpu runs RTN only; {method} runs on the CPU (use --device auto or cpu)");
+            }
+            return Ok(Engine::Cpu);
+        }
+        #[cfg(feature = "gpu")]
+        {
+            match quantscape::gpu::GpuContext::try_new() {
+                Ok(ctx) => {
+                    eprintln!("quantizing on {}", ctx.describe());
+                    Ok(Engine::Gpu(ctx))
+                }
+                Err(why) if device == "auto" => {
+                    eprintln!("warning: {why}; quantizing on the CPU");
+                    Ok(Engine::Cpu)
+                }
+                Err(why) => bail!("--device gpu: {why}"),
+            }
+        }
+        #[cfg(not(feature = "gpu"))]
+        {
+            if device == "gpu" {
+                bail!("--device gpu: this build has no `gpu` feature");
+            }
+            eprintln!("warning: this build has no `gpu` feature; quantizing on the CPU");
+            Ok(Engine::Cpu)
+        }
+    }
+
+    fn fake_quant(
+        &self,
+        w: &[f32],
+        rows: usize,
+        cols: usize,
+        format: &Format,
+        method: &Method,
+    ) -> quantscape::Result<Vec<f32>> {
+        match self {
+            Engine::Cpu => codecs::fake_quant(w, rows, cols, format, method),
+            #[cfg(feature = "gpu")]
+            Engine::Gpu(ctx) => quantscape::gpu::fake_quant(ctx, w, rows, cols, format),
+        }
+    }
 }
 
 /// One row of the report.
@@ -67,6 +130,7 @@ pub fn run(a: &QuantizeArgs) -> anyhow::Result<ExitCode> {
             a.out.display()
         );
     }
+    let engine = Engine::open(&a.device, &method)?;
     let dir = quantscape::model::hub::resolve(&a.model.to_string_lossy())?;
     let ckpt = Checkpoint::open(&dir)?;
     let model_type = ckpt.model_type();
@@ -143,7 +207,8 @@ pub fn run(a: &QuantizeArgs) -> anyhow::Result<ExitCode> {
                     path.display()
                 ),
                 None => {
-                    let q = codecs::fake_quant(&w, rows_k, cols_k, &format, &method)
+                    let q = engine
+                        .fake_quant(&w, rows_k, cols_k, &format, &method)
                         .with_context(|| format!("quantizing `{name}`"))?;
                     let stats = ErrorStats::compute(&w, &q);
                     (q, stats)

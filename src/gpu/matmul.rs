@@ -72,7 +72,7 @@ impl MatmulPipelines {
 }
 
 /// Records `C = A·Bᵀ` for resident `a` (`m × k`) and `b` (`n × k`); returns C's buffer.
-fn record_gemm(
+pub(crate) fn record_gemm(
     ctx: &GpuContext,
     enc: &mut wgpu::CommandEncoder,
     a: &wgpu::Buffer,
