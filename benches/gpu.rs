@@ -4,6 +4,7 @@
 //!   buffer-to-buffer copy of the same tensor on the same GPU, and to the CPU reference;
 //! - fp32 GEMM GFLOP/s (C = A·Bᵀ), and the MX matmul (mxfp4 weights × mxint8 activations,
 //!   quantization passes included) as a ratio to that GEMM.
+//!
 //! Targets on a real GPU (issue #6): codec kernels >= 0.7x copy bandwidth; GEMM >= 0.5x the
 //! vendor's fp32 peak. Software adapters (lavapipe) get small sizes; figures there are only a
 //! smoke test. `QS_BENCH_MB` sets the codec tensor size, `QS_BENCH_GEMM` the GEMM edge,

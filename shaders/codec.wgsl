@@ -379,8 +379,10 @@ fn encode_scale(raw: u32) -> u32 {
     }
 }
 
-fn decode_scale(code: u32) -> u32 {
-    switch cfg.scale_kind {
+// ScaleType::decode for a float storage type (kind as `scale_kind`: 2 fp16, 3 bf16, 5 e4m3;
+// fp32 codes are their own bits).
+fn decode_float_type(code: u32, kind: u32) -> u32 {
+    switch kind {
         case 2u: {
             return decode_with(code, 5u, 10u, 0u);
         }
@@ -394,6 +396,10 @@ fn decode_scale(code: u32) -> u32 {
             return code;
         }
     }
+}
+
+fn decode_scale(code: u32) -> u32 {
+    return decode_float_type(code, cfg.scale_kind);
 }
 
 // ScaleType::encode_value_signed for a float zero point (Inf stays Inf).
@@ -414,17 +420,7 @@ fn encode_zero(v: u32) -> u32 {
 }
 
 fn decode_zero(code: u32) -> u32 {
-    switch cfg.zero_type {
-        case 2u: {
-            return decode_with(code, 5u, 10u, 0u);
-        }
-        case 3u: {
-            return decode_with(code, 8u, 7u, 0u);
-        }
-        default: {
-            return code;
-        }
-    }
+    return decode_float_type(code, cfg.zero_type);
 }
 
 fn nan_params() -> BlockP {
@@ -576,4 +572,39 @@ fn dequantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
         return;
     }
     dst[i] = dequant(src[i], params[block_of(i)]);
+}
+
+// Block-error reduction, one thread per block, after `fake_quant` wrote `dst`: per block
+// (Σ (x − q)², max |x − q|, Σ x², number of non-finite pairs) over its finite pairs, written to
+// `stats` (as f32 bits; the count as an integer). Hardware fp32 sums within a block; the host
+// sums blocks in f64. Not bit-exact by contract (a named tolerance in the tests).
+@compute @workgroup_size(256)
+fn block_errors(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                @builtin(local_invocation_id) lid: vec3<u32>) {
+    let b = flat_index(wid, nwg, lid);
+    if (b >= cfg.n_blocks) {
+        return;
+    }
+    let row = b / cfg.bpr;
+    let c0 = (b - row * cfg.bpr) * cfg.blen;
+    let c1 = min(c0 + cfg.blen, cfg.n_cols);
+    let base = row * cfg.n_cols;
+    var se = 0.0;
+    var worst = 0.0;
+    var sp = 0.0;
+    var bad = 0u;
+    for (var c = c0; c < c1; c = c + 1u) {
+        let xb = src[base + c];
+        let qb = dst[base + c];
+        if ((xb & SF_ABS) >= SF_INF || (qb & SF_ABS) >= SF_INF) {
+            bad = bad + 1u;
+            continue;
+        }
+        let x = bitcast<f32>(xb);
+        let d = x - bitcast<f32>(qb);
+        se = se + d * d;
+        worst = max(worst, abs(d));
+        sp = sp + x * x;
+    }
+    stats[b] = vec4<u32>(bitcast<u32>(se), bitcast<u32>(worst), bitcast<u32>(sp), bad);
 }

@@ -12,7 +12,9 @@
 //! (mixed-precision sweeps and their SQLite store), [`laws`] (scaling-law forms, robust fits with
 //! bootstrap CIs, random-forest predictor, grids and isolines), [`jobs`] (background work),
 //! [`io`] (crash-safe writes) and, with feature `gui`, `app` (the explorer: Models, Laws and
-//! Hardware views, sessions, exports). The GPU engine and the landscape land issue by issue.
+//! Hardware views, sessions, exports), [`landscape`] (loss slices) and, with feature `gpu`,
+//! `gpu` (wgpu codec kernels bit-identical to `codecs`, GEMM and MX matmul). The resident GPU
+//! forward pass lands with the GPU issue.
 
 #[cfg(feature = "gui")]
 pub mod app;

@@ -318,3 +318,47 @@ fn cli_quantize_on_the_gpu_writes_the_cpu_checkpoint() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+#[test]
+fn block_errors_match_the_cpu_statistics() {
+    let Some(c) = ctx() else { return };
+    for (spec, rows, cols) in [
+        ("mxfp4", 9, 70),
+        ("int4_asym", 3, 300),
+        ("int8,block=tensor", 5, 40),
+        ("nf4", 1, 1),
+    ] {
+        let f = Format::parse(spec).unwrap();
+        let w = stress_values(rows * cols, 3, true)
+            .into_iter()
+            .map(|v| if v.abs() > 1e30 { v.signum() * 50.0 } else { v })
+            .collect::<Vec<_>>();
+        let (q, blocks, st) = gpu::fake_quant_with_errors(c, &w, rows, cols, &f).unwrap();
+        let want_q = codecs::fake_quant(&w, rows, cols, &f, &Method::Rtn).unwrap();
+        assert_eq!(same_bits(&want_q, &q), None, "{spec}");
+        let want = codecs::ErrorStats::compute(&w, &want_q);
+        assert_eq!(
+            (st.n_values, st.n_nonfinite),
+            (want.n_values, want.n_nonfinite),
+            "{spec}"
+        );
+        let rel = |a: f64, b: f64| (a - b).abs() <= 1e-5 * b.abs().max(1e-30);
+        assert!(
+            rel(st.mse, want.mse) && rel(st.signal_power, want.signal_power),
+            "{spec}: {st:?} vs {want:?}"
+        );
+        assert!(rel(st.max_abs_err, want.max_abs_err), "{spec}");
+        let n_blocks = match f.block {
+            codecs::BlockSize::PerTensor => rows,
+            b => rows * cols.div_ceil(b.block_len(cols)),
+        };
+        assert_eq!(blocks.len(), n_blocks, "{spec}");
+        // Block 0 by hand.
+        let blen = f.block.block_len(cols).min(cols);
+        let b0 = codecs::ErrorStats::compute(&w[..blen], &want_q[..blen]);
+        assert!(
+            (f64::from(blocks[0].mse) - b0.mse).abs() <= 1e-5 * b0.mse.max(1e-30),
+            "{spec}"
+        );
+    }
+}

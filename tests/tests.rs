@@ -11,6 +11,7 @@ mod eval;
 mod forward;
 mod gguf;
 mod gptq;
+#[cfg(feature = "gpu")]
 mod gpu;
 mod landscape;
 mod laws;

@@ -1,6 +1,8 @@
 //! The Quantize view: choose a format (a preset, or any spelling — element ExMy/int, scale type,
 //! zero point, block size, rounding: the custom-format editor), a block size and a method, and
-//! quantize every linear layer of a checkpoint on the CPU reference path as a job. Shows a
+//! quantize every linear layer of a checkpoint as a job, on the CPU reference or (RTN) on the GPU
+//! — bit-identical results; the GPU context is opened inside the job, never on the UI thread,
+//! and a missing adapter falls back to the CPU with one notice. Shows a
 //! sortable per-tensor error table (MSE, max |error|, SQNR, bits per weight) and, for the selected
 //! tensor, a histogram of its weights with the format's grid overlaid: the representable values
 //! of the block that holds the tensor's largest |w| (the coarsest grid in the tensor).
@@ -9,12 +11,14 @@
 //! including the tensor's scale/zero overhead ([`Format::bits_per_weight`]).
 
 use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
 
 use egui::{RichText, Ui};
 
 use super::models::{tensor_stats, HIST_BINS};
 use super::plots::{Figure, Mark};
 use crate::codecs::{fake_quant, BlockSize, ErrorStats, Format, Method, PRESET_NAMES};
+use crate::gpu::GpuContext;
 use crate::jobs::{JobSlot, Waker};
 use crate::model::Transformer;
 
@@ -42,12 +46,26 @@ pub struct TensorResult {
     pub grid: Vec<f32>,
 }
 
+/// Where the Quantize view runs RTN.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Device {
+    /// The CPU reference.
+    #[default]
+    Cpu,
+    /// The wgpu engine (RTN only; other methods run on the CPU).
+    Gpu,
+}
+
+/// The GPU context, opened once by the first GPU job (or why it could not be).
+type SharedGpu = Arc<OnceLock<std::result::Result<GpuContext, String>>>;
+
 /// Quantizes every linear layer of the checkpoint in `dir` (sites in order; `progress(i, n)`
-/// after each; `Err(Cancelled)` when `cancelled()` turns true).
+/// after each; `Err(Cancelled)` when `cancelled()` turns true), on `gpu` when given.
 pub fn quantize_checkpoint(
     dir: &std::path::Path,
     format: &Format,
     method: &Method,
+    gpu: Option<&GpuContext>,
     progress: &dyn Fn(usize, usize),
     cancelled: &dyn Fn() -> bool,
 ) -> crate::Result<Vec<TensorResult>> {
@@ -61,7 +79,12 @@ pub fn quantize_checkpoint(
         let lin = model.linear(i)?;
         let (rows, cols) = lin.weight.dims2()?;
         let w = lin.weight.flatten_all()?.to_vec1::<f32>()?;
-        let q = fake_quant(&w, rows, cols, format, method)?;
+        let q = match gpu {
+            Some(ctx) if matches!(method, Method::Rtn) => {
+                crate::gpu::fake_quant(ctx, &w, rows, cols, format)?
+            }
+            _ => fake_quant(&w, rows, cols, format, method)?,
+        };
         let st = tensor_stats(&site.name, &[rows, cols], "", true, &w);
         let imax = w
             .iter()
@@ -156,7 +179,12 @@ pub struct QuantizePanel {
     pub selected: Option<usize>,
     /// Table order.
     pub sort: SortBy,
-    job: JobSlot<Vec<TensorResult>>,
+    /// Where RTN runs.
+    pub device: Device,
+    /// Where the last run ran ("CPU reference", the adapter, or the fallback reason).
+    pub ran_on: String,
+    gpu: SharedGpu,
+    job: JobSlot<(Vec<TensorResult>, String)>,
     /// Last error.
     pub error: Option<String>,
     waker: Waker,
@@ -174,6 +202,9 @@ impl QuantizePanel {
             results_format: String::new(),
             selected: None,
             sort: SortBy::Site,
+            device: Device::Cpu,
+            ran_on: String::new(),
+            gpu: SharedGpu::default(),
             job: JobSlot::default(),
             error: None,
             waker,
@@ -209,14 +240,26 @@ impl QuantizePanel {
             }
         };
         self.results_format = format.to_string();
+        let want_gpu = self.device == Device::Gpu && matches!(method, Method::Rtn);
+        let shared = self.gpu.clone();
         self.job.start("quantize", self.waker.clone(), move |ctx| {
-            quantize_checkpoint(
+            let (gpu, ran_on) = if want_gpu {
+                match shared.get_or_init(GpuContext::try_new) {
+                    Ok(g) => (Some(g), format!("GPU: {}", g.describe())),
+                    Err(why) => (None, format!("CPU reference (no GPU: {why})")),
+                }
+            } else {
+                (None, "CPU reference".to_string())
+            };
+            let results = quantize_checkpoint(
                 &dir,
                 &format,
                 &method,
+                gpu,
                 &|i, n| ctx.set_progress(i, n),
                 &|| ctx.cancelled(),
-            )
+            )?;
+            Ok((results, ran_on))
         });
     }
 
@@ -233,8 +276,9 @@ impl QuantizePanel {
     /// Collects a finished run.
     pub fn poll(&mut self) {
         match self.job.finished() {
-            Some(Ok(t)) => {
+            Some(Ok((t, ran_on))) => {
                 self.results = t;
+                self.ran_on = ran_on;
                 self.selected = (!self.results.is_empty()).then_some(0);
             }
             Some(Err(e)) => self.error = Some(format!("quantize failed: {e}")),
@@ -336,10 +380,19 @@ impl QuantizePanel {
                     }
                 });
         });
+        ui.horizontal(|ui| {
+            ui.label("device");
+            ui.radio_value(&mut self.device, Device::Cpu, "CPU reference");
+            ui.radio_value(&mut self.device, Device::Gpu, "GPU (wgpu, RTN)")
+                .on_hover_text("bit-identical to the CPU reference; HQQ runs on the CPU");
+            if !self.ran_on.is_empty() {
+                ui.weak(format!("last run: {}", self.ran_on));
+            }
+        });
         match self.format() {
             Ok(f) => {
                 ui.label(format!(
-                    "{f}: {:.4} bits per weight at this Qb (CPU reference path)",
+                    "{f}: {:.4} bits per weight at this Qb",
                     f.bits_per_weight_at(f.block.block_len(4096))
                 ));
             }
@@ -430,6 +483,23 @@ mod tests {
         }
         assert!(p.error.is_none(), "{:?}", p.error);
         assert!(!p.results.is_empty());
+        assert_eq!(p.ran_on, "CPU reference");
+        // The GPU engine (or its CPU fallback, named) gives the same errors bit for bit.
+        let cpu: Vec<_> = p.results.iter().map(|r| r.stats).collect();
+        p.device = Device::Gpu;
+        p.start();
+        while p.running().is_some() {
+            p.poll();
+            assert!(t.elapsed().as_secs() < 120);
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(p.error.is_none(), "{:?}", p.error);
+        assert!(
+            p.ran_on.starts_with("GPU: ") || p.ran_on.contains("no GPU"),
+            "{}",
+            p.ran_on
+        );
+        assert_eq!(cpu, p.results.iter().map(|r| r.stats).collect::<Vec<_>>());
         // E2M1 has 8 magnitudes: at most 15 distinct values in one block.
         for r in &p.results {
             assert!(

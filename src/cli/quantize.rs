@@ -54,7 +54,7 @@ pub struct QuantizeArgs {
 enum Engine {
     Cpu,
     #[cfg(feature = "gpu")]
-    Gpu(quantscape::gpu::GpuContext),
+    Gpu(Box<quantscape::gpu::GpuContext>),
 }
 
 impl Engine {
@@ -73,7 +73,7 @@ impl Engine {
             match quantscape::gpu::GpuContext::try_new() {
                 Ok(ctx) => {
                     eprintln!("quantizing on {}", ctx.describe());
-                    Ok(Engine::Gpu(ctx))
+                    Ok(Engine::Gpu(Box::new(ctx)))
                 }
                 Err(why) if device == "auto" => {
                     eprintln!("warning: {why}; quantizing on the CPU");

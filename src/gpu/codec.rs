@@ -11,285 +11,13 @@
 //!
 //! [`CodecUniform`] mirrors WGSL `struct Codec` word for word (48 words, 16-byte multiple).
 
-use bytemuck::{Pod, Zeroable};
-
 use super::context::{shader_source, GpuContext, CODEC_WGSL};
-use crate::codecs::element::NF4_TABLE;
-use crate::codecs::minifloat::Special;
+use super::uniform::{tables, CodecUniform, GpuBlockParams};
 use crate::codecs::pack::BitWriter;
-use crate::codecs::scale::E8m0Rule;
 use crate::codecs::{
-    BlockParams, BlockSize, BlockStats, ElementType, Format, IntKind, Kernel, Minifloat, Overflow,
-    PackedCodes, QuantizedTensor, Rounding, ScaleType, ZeroPoint,
+    BlockSize, BlockStats, Format, Kernel, PackedCodes, QuantizedTensor, ZeroPoint,
 };
-use crate::{Error, Result};
-
-/// Elements per partial-statistics segment for tensor-level scalars.
-const SEGMENT: usize = 4096;
-
-/// The codec parameter block (WGSL `struct Codec`, same field order).
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
-pub struct CodecUniform {
-    n_rows: u32,
-    n_cols: u32,
-    blen: u32,
-    bpr: u32,
-    per_tensor: u32,
-    elem_kind: u32,
-    exp_bits: u32,
-    man_bits: u32,
-    emin: i32,
-    bias: i32,
-    special: u32,
-    max_mag: u32,
-    over_mag: u32,
-    nan_mag: u32,
-    sign_shift: u32,
-    rounding: u32,
-    scale_kind: u32,
-    e8m0_rule: u32,
-    zero_kind: u32,
-    zero_type: u32,
-    has_global: u32,
-    global_bits: u32,
-    qmax: i32,
-    code_mask: u32,
-    elem_emax: i32,
-    elem_mbits: u32,
-    elem_max_bits: u32,
-    inv_elem_max_bits: u32,
-    qmax_f_bits: u32,
-    mxint_frac_bits: u32,
-    n_blocks: u32,
-    pad0: u32,
-}
-
-/// Block parameters as the kernels store them (WGSL `struct BlockP`).
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
-struct GpuBlockParams {
-    scale_code: u32,
-    zero_code: u32,
-    mul: u32,
-    zero: u32,
-    to_elem: u32,
-    flags: u32,
-    pad0: u32,
-    pad1: u32,
-}
-
-impl From<&BlockParams> for GpuBlockParams {
-    fn from(p: &BlockParams) -> Self {
-        Self {
-            scale_code: p.scale_code,
-            zero_code: p.zero_code,
-            mul: p.mul.to_bits(),
-            zero: p.zero.to_bits(),
-            to_elem: p.to_elem.to_bits(),
-            flags: u32::from(p.pow2) | (u32::from(p.nan) << 1),
-            pad0: 0,
-            pad1: 0,
-        }
-    }
-}
-
-fn scale_kind(s: Option<ScaleType>) -> (u32, u32) {
-    match s {
-        None => (0, 0),
-        Some(ScaleType::E8m0 { rule }) => (
-            1,
-            match rule {
-                E8m0Rule::Floor => 0,
-                E8m0Rule::Ceil => 1,
-                E8m0Rule::Even => 2,
-                E8m0Rule::Rceil => 3,
-            },
-        ),
-        Some(ScaleType::Fp16) => (2, 0),
-        Some(ScaleType::Bf16) => (3, 0),
-        Some(ScaleType::Fp32) => (4, 0),
-        Some(ScaleType::E4m3) => (5, 0),
-    }
-}
-
-fn float_type_code(t: ScaleType) -> u32 {
-    match t {
-        ScaleType::Fp16 => 2,
-        ScaleType::Bf16 => 3,
-        _ => 4,
-    }
-}
-
-impl CodecUniform {
-    /// The parameter block of `format` for a `rows × cols` chunk (global scale: bits or None).
-    fn new(format: &Format, rows: usize, cols: usize, global: Option<f32>) -> Result<Self> {
-        let f = format.validate()?;
-        let el = f.element;
-        let mf = match el {
-            ElementType::Float(mf) => mf,
-            _ => Minifloat::E2M1,
-        };
-        let over_mag = match f.overflow {
-            Overflow::Saturate => mf.max_code_mag(),
-            Overflow::InfNan => mf
-                .inf_code_mag()
-                .or(mf.nan_code_mag())
-                .unwrap_or(mf.max_code_mag()),
-        };
-        let (elem_kind, qmax) = match el {
-            ElementType::Float(_) => (0, 0),
-            ElementType::Int {
-                bits,
-                kind: IntKind::Sym,
-            } => (1, (1i32 << (bits - 1)) - 1),
-            ElementType::Int {
-                bits,
-                kind: IntKind::Asym,
-            } => (2, (1i32 << bits) - 1),
-            ElementType::MxInt { bits } => (3, (1i32 << (bits - 1)) - 1),
-            ElementType::Nf4 => (4, 0),
-        };
-        let (scale_kind, e8m0_rule) = scale_kind(f.scale);
-        let (zero_kind, zero_type) = match f.zero {
-            ZeroPoint::None => (0, 0),
-            ZeroPoint::Int => (1, 0),
-            ZeroPoint::Float(t) => (2, float_type_code(t)),
-        };
-        let bits = el.bits();
-        let per_tensor = f.block == BlockSize::PerTensor;
-        let blen = f.block.block_len(cols);
-        let bpr = if per_tensor { 1 } else { cols.div_ceil(blen) };
-        let n_blocks = if per_tensor { 1 } else { rows * bpr };
-        let u = |n: usize, what: &str| {
-            u32::try_from(n).map_err(|_| Error::Gpu(format!("{what} {n} exceeds 2^32")))
-        };
-        let mxint_frac = match el {
-            ElementType::MxInt { bits } => crate::codecs::minifloat::pow2(i32::from(bits) - 2),
-            _ => 1.0,
-        };
-        Ok(Self {
-            n_rows: u(rows, "rows")?,
-            n_cols: u(cols, "columns")?,
-            blen: u(blen, "block length")?,
-            bpr: u(bpr, "blocks per row")?,
-            per_tensor: u32::from(per_tensor),
-            elem_kind,
-            exp_bits: u32::from(mf.exp_bits),
-            man_bits: u32::from(mf.man_bits),
-            emin: mf.emin(),
-            bias: mf.bias(),
-            special: match mf.special {
-                Special::Ieee => 0,
-                Special::Fn => 1,
-                Special::Finite => 2,
-            },
-            max_mag: mf.max_code_mag(),
-            over_mag,
-            nan_mag: mf.nan_code_mag().unwrap_or(u32::MAX),
-            sign_shift: u32::from(mf.exp_bits) + u32::from(mf.man_bits),
-            rounding: match f.rounding {
-                Rounding::Even => 0,
-                Rounding::Away => 1,
-                Rounding::Zero => 2,
-            },
-            scale_kind,
-            e8m0_rule,
-            zero_kind,
-            zero_type,
-            has_global: u32::from(global.is_some()),
-            global_bits: global.unwrap_or(1.0).to_bits(),
-            qmax,
-            code_mask: if bits >= 32 {
-                u32::MAX
-            } else {
-                (1u32 << bits) - 1
-            },
-            elem_emax: el.emax(),
-            elem_mbits: el.mantissa_bits(),
-            elem_max_bits: el.max_value().to_bits(),
-            inv_elem_max_bits: (1.0 / el.max_value()).to_bits(),
-            qmax_f_bits: (qmax as f32).to_bits(),
-            mxint_frac_bits: mxint_frac.to_bits(),
-            n_blocks: u(n_blocks, "blocks")?,
-            pad0: 0,
-        })
-    }
-
-    /// The same format viewed as segments of `SEGMENT` elements over a flat `n`-element chunk
-    /// (for partial statistics).
-    fn segments(mut self, n: usize) -> Result<Self> {
-        let n_seg = n.div_ceil(SEGMENT);
-        self.n_rows = 1;
-        self.n_cols = u32::try_from(n).map_err(|_| Error::Gpu("chunk exceeds 2^32".into()))?;
-        self.blen = SEGMENT as u32;
-        self.bpr = n_seg as u32;
-        self.n_blocks = n_seg as u32;
-        self.per_tensor = 0;
-        Ok(self)
-    }
-}
-
-/// The smallest f32 (in total order) that `pick` maps to a code above `lo`, searching (a, b].
-fn first_above(a: f32, b: f32, pick: impl Fn(f32) -> bool) -> f32 {
-    // Ordered keys: monotone in the value for the finite range used here.
-    let key = |x: f32| {
-        let b = x.to_bits() as i64;
-        if b >> 31 == 1 {
-            -(b & 0x7fff_ffff)
-        } else {
-            b
-        }
-    };
-    let from_key = |k: i64| {
-        if k < 0 {
-            f32::from_bits((-k) as u32 | 0x8000_0000)
-        } else {
-            f32::from_bits(k as u32)
-        }
-    };
-    let (mut lo, mut hi) = (key(a), key(b));
-    while hi - lo > 1 {
-        let mid = lo + (hi - lo) / 2;
-        if pick(from_key(mid)) {
-            hi = mid;
-        } else {
-            lo = mid;
-        }
-    }
-    from_key(hi)
-}
-
-/// Value table (256 words, element values of non-float codes) and the 15 NF4 thresholds: the
-/// smallest f32 whose NF4 code is i + 1, found from the reference encoder itself.
-fn tables(format: &Format) -> Result<Vec<u32>> {
-    let mut t = vec![0u32; 256 + 16];
-    let el = format.element;
-    if !matches!(el, ElementType::Float(_)) {
-        for (c, slot) in t
-            .iter_mut()
-            .take(el.n_codes().min(256) as usize)
-            .enumerate()
-        {
-            *slot = el.decode(c as u32).to_bits();
-        }
-    }
-    if el == ElementType::Nf4 {
-        // Codes of an NF4 block with unit scale: the reference encoder decides ties.
-        let probe = Format {
-            scale: Some(ScaleType::Fp32),
-            ..*format
-        };
-        let k = Kernel::new(&probe)?;
-        let p = k.params_from_codes(1.0f32.to_bits(), 0, None);
-        for i in 0..15 {
-            let (a, b) = (NF4_TABLE[i], NF4_TABLE[i + 1]);
-            let th = first_above(a, b, |v| k.encode_one(v, &p) > i as u32);
-            t[256 + i] = th.to_bits();
-        }
-    }
-    Ok(t)
-}
+use crate::Result;
 
 /// The codec pipelines, built once per context.
 pub(crate) struct CodecPipelines {
@@ -299,9 +27,10 @@ pub(crate) struct CodecPipelines {
     codes: wgpu::ComputePipeline,
     fake: wgpu::ComputePipeline,
     dequant: wgpu::ComputePipeline,
+    errors: wgpu::ComputePipeline,
 }
 
-fn storage_entry(binding: u32, read_only: bool) -> wgpu::BindGroupLayoutEntry {
+pub(crate) fn storage_entry(binding: u32, read_only: bool) -> wgpu::BindGroupLayoutEntry {
     wgpu::BindGroupLayoutEntry {
         binding,
         visibility: wgpu::ShaderStages::COMPUTE,
@@ -370,7 +99,7 @@ impl CodecPipelines {
                 storage_entry(5, true),
             ],
         });
-        let [stats, params, codes, fake, dequant] = build_pipelines(
+        let [stats, params, codes, fake, dequant, errors] = build_pipelines(
             device,
             "codec",
             shader_source(CODEC_WGSL),
@@ -381,6 +110,7 @@ impl CodecPipelines {
                 "quantize_codes",
                 "fake_quant",
                 "dequantize",
+                "block_errors",
             ],
         );
         Self {
@@ -390,6 +120,7 @@ impl CodecPipelines {
             codes,
             fake,
             dequant,
+            errors,
         }
     }
 }
@@ -401,6 +132,8 @@ pub(crate) enum Output {
     Fake,
     /// Element codes.
     Codes,
+    /// Fake-quantized values, then per-block errors (returned in place of the parameters).
+    FakeWithErrors,
 }
 
 struct ChunkBuffers {
@@ -525,10 +258,18 @@ impl Prepared {
         let u = CodecUniform::new(&self.format, n_rows, cols, self.global)?;
         let n_blocks = u.n_blocks as usize;
         let n = n_rows * cols;
+        // Error blocks: the format's blocks, or each row of a per-tensor format.
+        let mut ue = u;
+        if ue.per_tensor != 0 {
+            ue.per_tensor = 0;
+            ue.bpr = 1;
+            ue.n_blocks = u.n_rows;
+        }
+        let n_err = ue.n_blocks as usize;
         let bufs = ChunkBuffers {
             uniform: ctx.uniform("codec", &u),
             src: src.clone(),
-            stats: ctx.scratch("stats", n_blocks * 4),
+            stats: ctx.scratch("stats", n_blocks.max(n_err) * 4),
             params: match self.fixed {
                 Some(p) => ctx.upload("params", &[p]),
                 None => ctx.scratch("params", n_blocks * 8),
@@ -542,10 +283,20 @@ impl Prepared {
             ctx.dispatch(enc, &ctx.codec.params, &bg, n_blocks);
         }
         let pipeline = match out {
-            Output::Fake => &ctx.codec.fake,
+            Output::Fake | Output::FakeWithErrors => &ctx.codec.fake,
             Output::Codes => &ctx.codec.codes,
         };
         ctx.dispatch(enc, pipeline, &bg, n);
+        if out == Output::FakeWithErrors {
+            // Per-block errors replace the statistics (no longer needed) in `stats`.
+            let err_bufs = ChunkBuffers {
+                uniform: ctx.uniform("codec errors", &ue),
+                ..bufs
+            };
+            let bg = err_bufs.bind(ctx);
+            ctx.dispatch(enc, &ctx.codec.errors, &bg, n_err);
+            return Ok((err_bufs.dst, err_bufs.stats, n_err));
+        }
         Ok((bufs.dst, bufs.params, n_blocks))
     }
 }

@@ -152,7 +152,9 @@ impl GpuContext {
 
     /// Largest storage buffer one binding may hold, in bytes.
     pub fn max_binding_bytes(&self) -> u64 {
-        u64::from(self.limits.max_storage_buffer_binding_size).min(self.limits.max_buffer_size)
+        self.limits
+            .max_storage_buffer_binding_size
+            .min(self.limits.max_buffer_size)
     }
 
     /// Rows of `cols` f32 values per chunk so that one chunk fits one binding (at least 1).

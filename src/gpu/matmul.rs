@@ -11,7 +11,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::codec::{build_pipelines, uniform_entry, Output, Prepared};
+use super::codec::{build_pipelines, storage_entry, uniform_entry, Output, Prepared};
 use super::context::{GpuContext, MATMUL_WGSL};
 use crate::codecs::Format;
 use crate::{Error, Result};
@@ -35,19 +35,6 @@ pub(crate) struct MatmulPipelines {
     gemm: wgpu::ComputePipeline,
 }
 
-fn storage(binding: u32, read_only: bool) -> wgpu::BindGroupLayoutEntry {
-    wgpu::BindGroupLayoutEntry {
-        binding,
-        visibility: wgpu::ShaderStages::COMPUTE,
-        ty: wgpu::BindingType::Buffer {
-            ty: wgpu::BufferBindingType::Storage { read_only },
-            has_dynamic_offset: false,
-            min_binding_size: None,
-        },
-        count: None,
-    }
-}
-
 impl MatmulPipelines {
     pub(crate) fn new(device: &wgpu::Device) -> Self {
         // gemm_nt(uniform Mm, A, B, C).
@@ -55,9 +42,9 @@ impl MatmulPipelines {
             label: Some("matmul"),
             entries: &[
                 uniform_entry(0),
-                storage(1, true),
-                storage(2, true),
-                storage(3, false),
+                storage_entry(1, true),
+                storage_entry(2, true),
+                storage_entry(3, false),
             ],
         });
         let [gemm] = build_pipelines(

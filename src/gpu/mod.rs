@@ -11,6 +11,7 @@
 //!   devices flush subnormals and gives division 2.5 ULP.
 //! - [`matmul`]: tiled fp32 GEMM (C = A·Bᵀ) and the MX matmul (both operands fake-quantized per
 //!   block along K with any two formats, fp32 accumulation).
+//! - [`errors`]: per-block MSE / max |error| / SQNR reduced on the GPU.
 //! - [`resident`]: tensors kept on the GPU between passes (upload once, read back what is needed).
 //!
 //! Units: element counts and row-major shapes as in `codecs`; tensors that exceed one storage
@@ -19,10 +20,13 @@
 
 pub mod codec;
 pub mod context;
+pub mod errors;
 pub mod matmul;
 pub mod resident;
+pub mod uniform;
 
 pub use codec::{dequantize, fake_quant, quantize};
 pub use context::{shader_modules, GpuContext, GpuOptions};
+pub use errors::{fake_quant_with_errors, BlockError};
 pub use matmul::{gemm, mx_matmul, MxFormats};
 pub use resident::{gemm_resident, CodecPlan, GpuTensor};
