@@ -136,5 +136,26 @@ fn main() {
         flops / mx / 1e9,
         gemm / mx
     );
-    println!("eval tokens/s GPU vs CPU: the resident forward pass has not landed yet (issue #6)");
+    // Eval: logits of a bundled model, resident GPU forward vs the candle CPU path.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/models/qs-llama-s4-2M");
+    let model = quantscape::model::Transformer::load(&dir).expect("bundled model");
+    let (batch, t) = (8, model.config.max_positions.min(128));
+    let v = model.config.vocab_size as u32;
+    let ids: Vec<u32> = (0..batch * t).map(|i| (i as u32 * 7919 + 13) % v).collect();
+    let hooks = quantscape::model::NoHooks;
+    let gm = quantscape::gpu::GpuModel::new(&ctx, &model, &hooks).expect("upload");
+    let gpu_secs = best_secs(reps, || {
+        gm.logits(&ids, batch).expect("gpu forward");
+    });
+    let cpu_secs = best_secs(reps, || {
+        model.forward(&ids, batch, &hooks).expect("cpu forward");
+    });
+    let tokens = (batch * t) as f64;
+    println!(
+        "eval forward (qs-llama-s4-2M, {batch} x {t} tokens, logits read back): GPU {:.0} tokens/s, \
+         CPU {:.0} tokens/s = {:.2}x",
+        tokens / gpu_secs,
+        tokens / cpu_secs,
+        cpu_secs / gpu_secs
+    );
 }

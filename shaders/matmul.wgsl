@@ -11,13 +11,15 @@ struct Mm {
     m: u32,
     n: u32,
     k: u32,
-    pad0: u32,
+    has_bias: u32,
 }
 
 @group(0) @binding(0) var<uniform> mm: Mm;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
+// Bias [n] added to every row when `has_bias` (linear layers).
+@group(0) @binding(4) var<storage, read> bias: array<f32>;
 
 const TILE: u32 = 64u;
 const TK: u32 = 16u;
@@ -75,7 +77,11 @@ fn gemm_nt(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
         for (var j = 0u; j < 4u; j = j + 1u) {
             let col = col0 + lid.x * 4u + j;
             if (r < mm.m && col < mm.n) {
-                c[r * mm.n + col] = acc[i * 4u + j];
+                var y = acc[i * 4u + j];
+                if (mm.has_bias != 0u) {
+                    y = y + bias[col];
+                }
+                c[r * mm.n + col] = y;
             }
         }
     }

@@ -362,3 +362,119 @@ fn block_errors_match_the_cpu_statistics() {
         );
     }
 }
+
+/// Largest |GPU − CPU| logit allowed, relative to the largest |logit| of the batch.
+const LOGIT_REL_TOL: f32 = 1e-4;
+/// Relative tolerance on the mean NLL (issue #6).
+const NLL_REL_TOL: f64 = 1e-5;
+
+#[test]
+fn resident_forward_pass_matches_the_cpu_on_every_architecture() {
+    use quantscape::model::{NoHooks, Transformer};
+    let Some(c) = ctx() else { return };
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dirs = [
+        "tests/data/tiny/llama",
+        "tests/data/tiny/gpt2",
+        "tests/data/tiny/gpt_neox",
+        "tests/data/tiny/qwen2",
+        "tests/data/tiny/gpt_neox_seq",
+        "assets/models/qs-llama-s2-500k",
+    ];
+    for dir in dirs {
+        let model = Transformer::load(&root.join(dir)).unwrap();
+        let v = model.config.vocab_size as u32;
+        let (batch, t) = (3, 37.min(model.config.max_positions));
+        let ids: Vec<u32> = (0..batch * t).map(|i| (i as u32 * 7919 + 13) % v).collect();
+        let cpu = model
+            .forward(&ids, batch, &NoHooks)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        let gm = gpu::GpuModel::new(c, &model, &NoHooks).unwrap();
+        let got = gm.logits(&ids, batch).unwrap();
+        assert_eq!(got.dims(), &[batch, t, v as usize], "{dir}");
+        let got = got.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let scale = cpu.iter().fold(0f32, |m, x| m.max(x.abs()));
+        let worst = cpu
+            .iter()
+            .zip(&got)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(
+            worst <= LOGIT_REL_TOL * scale,
+            "{dir}: max |Δlogit| {worst} vs scale {scale}"
+        );
+        assert!(gm.logits(&[v], 1).is_err(), "{dir}: out-of-vocabulary id");
+    }
+}
+
+#[test]
+fn eval_on_the_gpu_gives_the_cpu_nll_for_a_quantized_model() {
+    use quantscape::eval::windows::{make_windows, WindowSpec};
+    use quantscape::eval::Evaluator;
+    use quantscape::model::{Tokenizer, Transformer};
+    let Some(c) = ctx() else { return };
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/models/qs-llama-s2-500k");
+    let model = Transformer::load(&dir).unwrap();
+    let tok = Tokenizer::load(&dir).unwrap();
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/tiny/sample.txt"),
+    )
+    .unwrap();
+    let tokens = tok.encode(&text.repeat(20)).unwrap();
+    let spec = WindowSpec {
+        ctx: 128,
+        stride: None,
+        n_windows: 6,
+        seed: 1,
+    };
+    let windows = make_windows(&tokens, tok.bos, &spec, "sample").unwrap();
+    let ev = Evaluator::new(&model, &windows).unwrap();
+    let f = Format::parse("int4_asym,block=32").unwrap();
+    let (hooks, _) = quantscape::model::quantized::quantize_all(&model, &f, &Method::Rtn).unwrap();
+    let cpu = ev.nll_mean(&hooks, &mut |_, _| true).unwrap();
+    let gm = gpu::GpuModel::new(c, &model, &hooks).unwrap();
+    let got = ev
+        .nll_mean_with(&mut |_, ids, b| gm.logits(ids, b), &mut |_, _| true)
+        .unwrap();
+    assert!(
+        (got - cpu).abs() <= NLL_REL_TOL * cpu,
+        "GPU NLL {got} vs CPU {cpu}"
+    );
+    let mut act = hooks.clone();
+    act.operands = vec![Some(f); model.matmuls.len()];
+    assert!(
+        gpu::GpuModel::new(c, &model, &act).is_err(),
+        "activation formats are refused"
+    );
+}
+
+#[test]
+fn cli_eval_on_the_gpu_reports_the_cpu_figures() {
+    if ctx().is_none() {
+        return;
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let model = root.join("assets/models/qs-llama-s2-500k");
+    let run = |device: &str, extra: &[&str]| {
+        let mut args = vec!["eval", "--model", model.to_str().unwrap(), "--format", "int4_asym", "--windows", "4", "--quiet", "--json", "--device", device];
+        args.extend_from_slice(extra);
+        crate::util::qs(&args, root)
+    };
+    let report = |o: &std::process::Output| -> serde_json::Value {
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()
+    };
+    let (cpu, gpu) = (report(&run("cpu", &[])), report(&run("gpu", &[])));
+    assert!(gpu["device"].as_str().unwrap().starts_with("gpu: "));
+    for key in ["nll_base", "nll_quant"] {
+        let (a, b) = (cpu["report"][key].as_f64().unwrap(), gpu["report"][key].as_f64().unwrap());
+        assert!((a - b).abs() <= NLL_REL_TOL * a, "{key}: cpu {a} gpu {b}");
+    }
+    let o = run("gpu", &["--act-format", "mxint8"]);
+    assert_eq!(o.status.code(), Some(2), "activation formats on the GPU are refused");
+}

@@ -52,12 +52,83 @@ pub struct EvalArgs {
     /// Bootstrap resamples.
     #[arg(long, default_value_t = DEFAULT_RESAMPLES)]
     pub resamples: usize,
+    /// Where the forward passes run: `cpu`, `gpu` (the resident wgpu forward pass; weight
+    /// formats only, an error without an adapter) or `auto` (the GPU when one works and no
+    /// --act-format is given, else the CPU with one warning).
+    #[arg(long, default_value = "cpu", value_parser = ["cpu", "gpu", "auto"])]
+    pub device: String,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
     /// Hide progress bars.
     #[arg(long)]
     pub quiet: bool,
+}
+
+/// The engine of the forward passes.
+enum Engine {
+    Cpu,
+    #[cfg(feature = "gpu")]
+    Gpu(Box<quantscape::gpu::GpuContext>),
+}
+
+impl Engine {
+    fn open(device: &str, act_format: bool) -> anyhow::Result<Self> {
+        if device == "cpu" {
+            return Ok(Engine::Cpu);
+        }
+        if act_format {
+            if device == "gpu" {
+                bail!("--device gpu evaluates weight formats only; --act-format runs on the CPU");
+            }
+            eprintln!("warning: --act-format runs on the CPU; evaluating on the CPU");
+            return Ok(Engine::Cpu);
+        }
+        #[cfg(feature = "gpu")]
+        {
+            match quantscape::gpu::GpuContext::try_new() {
+                Ok(ctx) => Ok(Engine::Gpu(Box::new(ctx))),
+                Err(why) if device == "auto" => {
+                    eprintln!("warning: {why}; evaluating on the CPU");
+                    Ok(Engine::Cpu)
+                }
+                Err(why) => bail!("--device gpu: {why}"),
+            }
+        }
+        #[cfg(not(feature = "gpu"))]
+        {
+            if device == "gpu" {
+                bail!("--device gpu: this build has no `gpu` feature");
+            }
+            eprintln!("warning: this build has no `gpu` feature; evaluating on the CPU");
+            Ok(Engine::Cpu)
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Engine::Cpu => "cpu".into(),
+            #[cfg(feature = "gpu")]
+            Engine::Gpu(ctx) => format!("gpu: {}", ctx.describe()),
+        }
+    }
+
+    /// Runs `f` with the batch-logits function of `model` under `hooks` on this engine.
+    fn with_logits<T>(
+        &self,
+        model: &Transformer,
+        hooks: &dyn quantscape::model::Hooks,
+        f: impl FnOnce(&mut quantscape::eval::BatchLogits<'_>) -> quantscape::Result<T>,
+    ) -> anyhow::Result<T> {
+        match self {
+            Engine::Cpu => Ok(f(&mut |_, ids, b| model.forward(ids, b, hooks))?),
+            #[cfg(feature = "gpu")]
+            Engine::Gpu(ctx) => {
+                let gm = quantscape::gpu::GpuModel::new(ctx, model, hooks)?;
+                Ok(f(&mut |_, ids, b| gm.logits(ids, b))?)
+            }
+        }
+    }
 }
 
 /// Runs the command.
@@ -105,12 +176,15 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
     };
     let windows = make_windows(&tokens, tok.bos, &spec, &data_label)?;
     let ev = Evaluator::new(&model, &windows)?;
+    let engine = Engine::open(&a.device, act_format.is_some())?;
 
     let b = super::bar(a.quiet, "base", "windows");
     b.set_length(windows.len() as u64);
-    let base = ev.base(a.top_k, &mut |done, _| {
-        b.set_position(done as u64);
-        true
+    let base = engine.with_logits(&model, &quantscape::model::NoHooks, |logits| {
+        ev.base_with(a.top_k, logits, &mut |done, _| {
+            b.set_position(done as u64);
+            true
+        })
     })?;
     b.finish_and_clear();
 
@@ -136,9 +210,11 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
     }
     let b = super::bar(a.quiet, "quantized", "windows");
     b.set_length(windows.len() as u64);
-    let report = ev.compare(&base, &hooks, a.resamples, a.seed, &mut |done, _| {
-        b.set_position(done as u64);
-        true
+    let report = engine.with_logits(&model, &hooks, |logits| {
+        ev.compare_with(&base, logits, a.resamples, a.seed, &mut |done, _| {
+            b.set_position(done as u64);
+            true
+        })
     })?;
     b.finish_and_clear();
 
@@ -159,7 +235,7 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
             "model": dir, "architecture": model.config.architecture, "data": data_label,
             "n_params_non_embedding": model.n_params_non_embedding,
             "weight_format": wf, "bits_per_weight": bpw, "method": method.spelling(), "act_format": af,
-            "calibration": calib,
+            "calibration": calib, "device": engine.describe(),
             "ctx": ctx, "bos": tok.bos, "windows_candidates": windows.n_candidates, "seed": a.seed,
             "high_precision": "embeddings, norms, biases, LM head (fp32)",
             "report": report,
@@ -182,6 +258,7 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
         report.n_tokens,
         a.seed
     );
+    outln!("device     {}", engine.describe());
     match (&wf, bpw) {
         (Some(f), Some(bits)) => outln!(
             "weights    {f} ({bits:.3} bits/weight), method {}",

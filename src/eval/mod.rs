@@ -19,7 +19,7 @@ use metrics::{BaseRef, Report, TokenCompare, TokenLogits};
 use windows::Windows;
 
 /// Computes the logits of batch `(index, ids, windows)`.
-type BatchLogits<'a> = dyn FnMut(usize, &[u32], usize) -> Result<candle_core::Tensor> + 'a;
+pub type BatchLogits<'a> = dyn FnMut(usize, &[u32], usize) -> Result<candle_core::Tensor> + 'a;
 
 /// Default top-k kept per base token for KL.
 pub const DEFAULT_TOP_K: usize = 64;
@@ -57,21 +57,8 @@ impl<'a> Evaluator<'a> {
         (self.max_batch_logits / per.max(1)).clamp(1, self.windows.len().max(1))
     }
 
-    /// Runs every batch; `each(first_token, rows)` receives the scored positions.
-    fn run(
-        &self,
-        hooks: &dyn Hooks,
-        progress: &mut dyn FnMut(usize, usize) -> bool,
-        each: &mut dyn FnMut(usize, &[TokenLogits<'_>]),
-    ) -> Result<()> {
-        self.run_with(
-            &mut |_, ids, b| self.model.forward(ids, b, hooks),
-            progress,
-            each,
-        )
-    }
-
-    /// [`Self::run`] with the logits of batch `(index, ids, windows)` computed by `logits`.
+    /// Runs every batch, the logits of batch `(index, ids, windows)` computed by `logits`;
+    /// `each(first_token, rows)` receives the scored positions.
     fn run_with(
         &self,
         logits: &mut BatchLogits<'_>,
@@ -114,12 +101,27 @@ impl<'a> Evaluator<'a> {
         top_k: usize,
         progress: &mut dyn FnMut(usize, usize) -> bool,
     ) -> Result<BaseRef> {
+        self.base_with(
+            top_k,
+            &mut |_, ids, b| self.model.forward(ids, b, &NoHooks),
+            progress,
+        )
+    }
+
+    /// [`Self::base`] with the logits computed by `logits` (another engine, e.g. the resident
+    /// GPU forward pass of the unmodified model).
+    pub fn base_with(
+        &self,
+        top_k: usize,
+        logits: &mut BatchLogits<'_>,
+        progress: &mut dyn FnMut(usize, usize) -> bool,
+    ) -> Result<BaseRef> {
         let mut base = BaseRef {
             k: top_k.max(1),
             per_window: self.windows.predictions_per_window(),
             ..BaseRef::default()
         };
-        self.run(&NoHooks, progress, &mut |_, rows| base.push_rows(rows))?;
+        self.run_with(logits, progress, &mut |_, rows| base.push_rows(rows))?;
         Ok(base)
     }
 
@@ -130,9 +132,18 @@ impl<'a> Evaluator<'a> {
         hooks: &dyn Hooks,
         progress: &mut dyn FnMut(usize, usize) -> bool,
     ) -> Result<f64> {
+        self.nll_mean_with(&mut |_, ids, b| self.model.forward(ids, b, hooks), progress)
+    }
+
+    /// [`Self::nll_mean`] with the logits computed by `logits`.
+    pub fn nll_mean_with(
+        &self,
+        logits: &mut BatchLogits<'_>,
+        progress: &mut dyn FnMut(usize, usize) -> bool,
+    ) -> Result<f64> {
         let mut nll: Vec<f32> =
             Vec::with_capacity(self.windows.len() * self.windows.predictions_per_window());
-        self.run(hooks, progress, &mut |_, rows| {
+        self.run_with(logits, progress, &mut |_, rows| {
             nll.extend(rows.iter().map(|r| {
                 let lse = metrics::log_sum_exp(r.logits);
                 (lse - f64::from(r.logits[r.target as usize])) as f32
@@ -150,13 +161,32 @@ impl<'a> Evaluator<'a> {
         seed: u64,
         progress: &mut dyn FnMut(usize, usize) -> bool,
     ) -> Result<Report> {
+        self.compare_with(
+            base,
+            &mut |_, ids, b| self.model.forward(ids, b, hooks),
+            resamples,
+            seed,
+            progress,
+        )
+    }
+
+    /// [`Self::compare`] with the logits computed by `logits` (e.g. a quantized model resident
+    /// on the GPU).
+    pub fn compare_with(
+        &self,
+        base: &BaseRef,
+        logits: &mut BatchLogits<'_>,
+        resamples: usize,
+        seed: u64,
+        progress: &mut dyn FnMut(usize, usize) -> bool,
+    ) -> Result<Report> {
         if base.n_tokens() != self.windows.len() * self.windows.predictions_per_window() {
             return Err(Error::Input(
                 "the base reference was computed on other windows".into(),
             ));
         }
         let mut cmp: Vec<TokenCompare> = Vec::with_capacity(base.n_tokens());
-        self.run(hooks, progress, &mut |first, rows| {
+        self.run_with(logits, progress, &mut |first, rows| {
             cmp.extend(base.compare(first, rows))
         })?;
         Ok(metrics::report(base, &cmp, resamples, seed))

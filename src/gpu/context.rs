@@ -15,6 +15,7 @@ use std::sync::mpsc;
 use wgpu::util::DeviceExt;
 
 use super::codec::CodecPipelines;
+use super::forward_ops::ForwardPipelines;
 use super::matmul::MatmulPipelines;
 use crate::{Error, Result};
 
@@ -38,6 +39,7 @@ pub struct GpuContext {
     limits: wgpu::Limits,
     pub(crate) codec: CodecPipelines,
     pub(crate) matmul: MatmulPipelines,
+    pub(crate) forward: ForwardPipelines,
 }
 
 impl std::fmt::Debug for GpuContext {
@@ -111,6 +113,7 @@ impl GpuContext {
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
         let codec = CodecPipelines::new(&device);
         let matmul = MatmulPipelines::new(&device);
+        let forward = ForwardPipelines::new(&device);
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(Error::Gpu(format!(
                 "building the compute pipelines on {}: {e}",
@@ -124,6 +127,7 @@ impl GpuContext {
             limits,
             codec,
             matmul,
+            forward,
         })
     }
 
@@ -297,10 +301,14 @@ pub const CODEC_WGSL: &str = include_str!("../../shaders/codec.wgsl");
 /// The matmul kernels (`shaders/matmul.wgsl`).
 pub const MATMUL_WGSL: &str = include_str!("../../shaders/matmul.wgsl");
 
+/// The forward-pass ops (`shaders/forward.wgsl`).
+pub const FORWARD_WGSL: &str = include_str!("../../shaders/forward.wgsl");
+
 /// Every shader module as compiled: (name, full WGSL source). The naga test validates these.
 pub fn shader_modules() -> Vec<(&'static str, String)> {
     vec![
         ("codec", shader_source(CODEC_WGSL)),
         ("matmul", MATMUL_WGSL.to_string()),
+        ("forward", FORWARD_WGSL.to_string()),
     ]
 }

@@ -26,7 +26,7 @@ struct MmUniform {
     m: u32,
     n: u32,
     k: u32,
-    pad0: u32,
+    has_bias: u32,
 }
 
 /// The matmul pipelines, built once per context.
@@ -45,6 +45,7 @@ impl MatmulPipelines {
                 storage_entry(1, true),
                 storage_entry(2, true),
                 storage_entry(3, false),
+                storage_entry(4, true),
             ],
         });
         let [gemm] = build_pipelines(
@@ -68,14 +69,27 @@ pub(crate) fn record_gemm(
     k: usize,
     n: usize,
 ) -> wgpu::Buffer {
+    let c = ctx.scratch("c", m * n);
+    record_gemm_into(ctx, enc, (a, b, None), &c, (m, k, n));
+    c
+}
+
+/// Records `C = A·Bᵀ (+ bias)` into `c` (`m × n`).
+pub(crate) fn record_gemm_into(
+    ctx: &GpuContext,
+    enc: &mut wgpu::CommandEncoder,
+    (a, b, bias): (&wgpu::Buffer, &wgpu::Buffer, Option<&wgpu::Buffer>),
+    c: &wgpu::Buffer,
+    (m, k, n): (usize, usize, usize),
+) {
     let u = MmUniform {
         m: m as u32,
         n: n as u32,
         k: k as u32,
-        pad0: 0,
+        has_bias: u32::from(bias.is_some()),
     };
     let uniform = ctx.uniform("mm", &u);
-    let c = ctx.scratch("c", m * n);
+    let bias = bias.unwrap_or(a);
     let bg = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
         label: Some("matmul"),
         layout: &ctx.matmul.layout,
@@ -96,6 +110,10 @@ pub(crate) fn record_gemm(
                 binding: 3,
                 resource: c.as_entire_binding(),
             },
+            wgpu::BindGroupEntry {
+                binding: 4,
+                resource: bias.as_entire_binding(),
+            },
         ],
     });
     let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
@@ -109,8 +127,6 @@ pub(crate) fn record_gemm(
         (m as u32).div_ceil(TILE).max(1),
         1,
     );
-    drop(pass);
-    c
 }
 
 fn check(op: &'static str, len: usize, rows: usize, cols: usize) -> Result<()> {

@@ -11,6 +11,8 @@
 //!   devices flush subnormals and gives division 2.5 ULP.
 //! - [`matmul`]: tiled fp32 GEMM (C = A·Bᵀ) and the MX matmul (both operands fake-quantized per
 //!   block along K with any two formats, fp32 accumulation).
+//! - [`forward`]: the resident forward pass ([`GpuModel`]: weights uploaded once, logits
+//!   read back) behind `eval --device gpu`.
 //! - [`errors`]: per-block MSE / max |error| / SQNR reduced on the GPU.
 //! - [`resident`]: tensors kept on the GPU between passes (upload once, read back what is needed).
 //!
@@ -21,6 +23,8 @@
 pub mod codec;
 pub mod context;
 pub mod errors;
+pub mod forward;
+mod forward_ops;
 pub mod matmul;
 pub mod resident;
 pub mod uniform;
@@ -28,5 +32,6 @@ pub mod uniform;
 pub use codec::{dequantize, fake_quant, quantize};
 pub use context::{shader_modules, GpuContext, GpuOptions};
 pub use errors::{fake_quant_with_errors, BlockError};
+pub use forward::GpuModel;
 pub use matmul::{gemm, mx_matmul, MxFormats};
 pub use resident::{gemm_resident, CodecPlan, GpuTensor};

@@ -176,6 +176,14 @@ impl Rope {
         })
     }
 
+    /// The cos and sin tables, each `[max_positions, dims / 2]` row-major (the GPU path).
+    pub fn tables(&self) -> Result<(Vec<f32>, Vec<f32>)> {
+        Ok((
+            self.cos.flatten_all()?.to_vec1::<f32>()?,
+            self.sin.flatten_all()?.to_vec1::<f32>()?,
+        ))
+    }
+
     /// Rotates `x` `[B, H, T, head_dim]` (positions 0..T); `differentiable` uses ops with
     /// gradients instead of the fused kernel.
     pub fn apply(&self, x: &Tensor, differentiable: bool) -> Result<Tensor> {
