@@ -461,7 +461,19 @@ fn cli_eval_on_the_gpu_reports_the_cpu_figures() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let model = root.join("assets/models/qs-llama-s2-500k");
     let run = |device: &str, extra: &[&str]| {
-        let mut args = vec!["eval", "--model", model.to_str().unwrap(), "--format", "int4_asym", "--windows", "4", "--quiet", "--json", "--device", device];
+        let mut args = vec![
+            "eval",
+            "--model",
+            model.to_str().unwrap(),
+            "--format",
+            "int4_asym",
+            "--windows",
+            "4",
+            "--quiet",
+            "--json",
+            "--device",
+            device,
+        ];
         args.extend_from_slice(extra);
         crate::util::qs(&args, root)
     };
@@ -472,9 +484,16 @@ fn cli_eval_on_the_gpu_reports_the_cpu_figures() {
     let (cpu, gpu) = (report(&run("cpu", &[])), report(&run("gpu", &[])));
     assert!(gpu["device"].as_str().unwrap().starts_with("gpu: "));
     for key in ["nll_base", "nll_quant"] {
-        let (a, b) = (cpu["report"][key].as_f64().unwrap(), gpu["report"][key].as_f64().unwrap());
+        let (a, b) = (
+            cpu["report"][key].as_f64().unwrap(),
+            gpu["report"][key].as_f64().unwrap(),
+        );
         assert!((a - b).abs() <= NLL_REL_TOL * a, "{key}: cpu {a} gpu {b}");
     }
     let o = run("gpu", &["--act-format", "mxint8"]);
-    assert_eq!(o.status.code(), Some(2), "activation formats on the GPU are refused");
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "activation formats on the GPU are refused"
+    );
 }

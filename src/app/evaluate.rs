@@ -4,13 +4,16 @@
 //!
 //! One job: tokenize the bundled split, pick the windows (seeded), run the base model once, then
 //! quantize and compare each configuration (progress per configuration, cancellable between
-//! windows). Units: nats/token; KL in nats/token; top-1 as a fraction.
+//! windows). With the GPU device the forward passes run on the resident GPU model (weights
+//! quantized on the CPU, uploaded once per configuration; same figures to fp32 rounding).
+//! Units: nats/token; KL in nats/token; top-1 as a fraction.
 
 use std::path::PathBuf;
 
 use egui::{RichText, Ui};
 
 use super::plots::{colour, Figure, Mark};
+use super::quantize::{device_ui, open_gpu, Device, SharedGpu};
 use crate::codecs::{BlockSize, Format, Method};
 use crate::eval::metrics::Report;
 use crate::eval::windows::{make_windows, WindowSpec};
@@ -61,6 +64,7 @@ pub fn compare_all(
     dir: &std::path::Path,
     configs: &[Config],
     s: &EvalSettings,
+    gpu: Option<&crate::gpu::GpuContext>,
     progress: &dyn Fn(usize, usize),
     cancelled: &(dyn Fn() -> bool + Sync),
 ) -> crate::Result<Vec<Report>> {
@@ -81,12 +85,33 @@ pub fn compare_all(
     let windows = make_windows(&tokens, tok.bos, &spec, &label)?;
     let ev = Evaluator::new(&model, &windows)?;
     let steps = configs.len() + 1;
-    let base = ev.base(32, &mut |_, _| !cancelled())?;
+    let base = match gpu {
+        Some(g) => {
+            let gm = crate::gpu::GpuModel::new(g, &model, &crate::model::NoHooks)?;
+            ev.base_with(32, &mut |_, ids, b| gm.logits(ids, b), &mut |_, _| {
+                !cancelled()
+            })?
+        }
+        None => ev.base(32, &mut |_, _| !cancelled())?,
+    };
     progress(1, steps);
     let mut out = Vec::with_capacity(configs.len());
     for (i, (f, m)) in parsed.iter().enumerate() {
         let (hooks, _) = quantize_all(&model, f, m)?;
-        out.push(ev.compare(&base, &hooks, 1000, s.seed, &mut |_, _| !cancelled())?);
+        let keep_going = &mut |_, _| !cancelled();
+        out.push(match gpu {
+            Some(g) => {
+                let gm = crate::gpu::GpuModel::new(g, &model, &hooks)?;
+                ev.compare_with(
+                    &base,
+                    &mut |_, ids, b| gm.logits(ids, b),
+                    1000,
+                    s.seed,
+                    keep_going,
+                )?
+            }
+            None => ev.compare(&base, &hooks, 1000, s.seed, keep_going)?,
+        });
         progress(i + 2, steps);
     }
     if cancelled() {
@@ -141,7 +166,12 @@ pub struct EvaluatePanel {
     pub reports: Vec<Report>,
     /// Configurations of the last run.
     pub ran: Vec<Config>,
-    job: JobSlot<Vec<Report>>,
+    /// Where the forward passes run.
+    pub device: Device,
+    /// Where the last run ran.
+    pub ran_on: String,
+    gpu: SharedGpu,
+    job: JobSlot<(Vec<Report>, String)>,
     /// Last error.
     pub error: Option<String>,
     waker: Waker,
@@ -171,6 +201,9 @@ impl EvaluatePanel {
             },
             reports: Vec::new(),
             ran: Vec::new(),
+            device: Device::Cpu,
+            ran_on: String::new(),
+            gpu: SharedGpu::default(),
             job: JobSlot::default(),
             error: None,
             waker,
@@ -189,16 +222,20 @@ impl EvaluatePanel {
         }
         let (configs, settings) = (self.configs.clone(), self.settings.clone());
         self.ran = configs.clone();
+        let (shared, want_gpu) = (self.gpu.clone(), self.device == Device::Gpu);
         self.job.start("evaluate", self.waker.clone(), move |ctx| {
             let flag = ctx.cancel_flag();
             let cancelled = move || flag.load(std::sync::atomic::Ordering::Relaxed);
-            compare_all(
+            let (gpu, ran_on) = open_gpu(&shared, want_gpu);
+            let reports = compare_all(
                 &dir,
                 &configs,
                 &settings,
+                gpu,
                 &|i, n| ctx.set_progress(i, n),
                 &cancelled,
-            )
+            )?;
+            Ok((reports, ran_on))
         });
     }
 
@@ -210,7 +247,10 @@ impl EvaluatePanel {
     /// Collects a finished run.
     pub fn poll(&mut self) {
         match self.job.finished() {
-            Some(Ok(r)) => self.reports = r,
+            Some(Ok((r, ran_on))) => {
+                self.reports = r;
+                self.ran_on = ran_on;
+            }
             Some(Err(e)) => self.error = Some(format!("evaluation failed: {e}")),
             None => {}
         }
@@ -271,6 +311,12 @@ impl EvaluatePanel {
             );
             ui.add(egui::DragValue::new(&mut self.settings.seed).prefix("seed "));
         });
+        device_ui(
+            ui,
+            &mut self.device,
+            &self.ran_on,
+            "forward passes on the resident GPU model; same figures to fp32 rounding",
+        );
         let mut remove = None;
         egui::Grid::new("eval_configs").show(ui, |ui| {
             for (i, c) in self.configs.iter_mut().enumerate() {
@@ -367,6 +413,28 @@ mod tests {
         let (h, rows) = p.table();
         assert_eq!((h.len(), rows.len()), (6, 3));
         assert_eq!(p.current_figure().series.len(), 6);
+        assert_eq!(p.ran_on, "CPU reference");
+        // The GPU device (or its named CPU fallback) gives the same figures to fp32 rounding.
+        let cpu = p.reports.clone();
+        p.device = Device::Gpu;
+        p.start();
+        while p.running().is_some() {
+            p.poll();
+            assert!(t.elapsed().as_secs() < 240);
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(p.error.is_none(), "{:?}", p.error);
+        assert!(
+            p.ran_on.starts_with("GPU: ") || p.ran_on.contains("no GPU"),
+            "{}",
+            p.ran_on
+        );
+        for (a, b) in cpu.iter().zip(&p.reports) {
+            assert!(
+                (a.nll_quant - b.nll_quant).abs() <= 1e-5 * a.nll_quant,
+                "{a:?} vs {b:?}"
+            );
+        }
         p.configs[0].format = "nope".into();
         p.start();
         assert!(p.error.is_some());

@@ -57,7 +57,32 @@ pub enum Device {
 }
 
 /// The GPU context, opened once by the first GPU job (or why it could not be).
-type SharedGpu = Arc<OnceLock<std::result::Result<GpuContext, String>>>;
+pub(super) type SharedGpu = Arc<OnceLock<std::result::Result<GpuContext, String>>>;
+
+/// Inside a job: the context when `want` and one opens, with a label of where the work runs
+/// ("GPU: adapter", "CPU reference", or the CPU with the reason the GPU is missing).
+pub(super) fn open_gpu(shared: &SharedGpu, want: bool) -> (Option<&GpuContext>, String) {
+    if !want {
+        return (None, "CPU reference".to_string());
+    }
+    match shared.get_or_init(GpuContext::try_new) {
+        Ok(g) => (Some(g), format!("GPU: {}", g.describe())),
+        Err(why) => (None, format!("CPU reference (no GPU: {why})")),
+    }
+}
+
+/// The device radio buttons with the last run's engine.
+pub(super) fn device_ui(ui: &mut Ui, device: &mut Device, ran_on: &str, hover: &str) {
+    ui.horizontal(|ui| {
+        ui.label("device");
+        ui.radio_value(device, Device::Cpu, "CPU reference");
+        ui.radio_value(device, Device::Gpu, "GPU (wgpu)")
+            .on_hover_text(hover);
+        if !ran_on.is_empty() {
+            ui.weak(format!("last run: {ran_on}"));
+        }
+    });
+}
 
 /// Quantizes every linear layer of the checkpoint in `dir` (sites in order; `progress(i, n)`
 /// after each; `Err(Cancelled)` when `cancelled()` turns true), on `gpu` when given.
@@ -243,14 +268,7 @@ impl QuantizePanel {
         let want_gpu = self.device == Device::Gpu && matches!(method, Method::Rtn);
         let shared = self.gpu.clone();
         self.job.start("quantize", self.waker.clone(), move |ctx| {
-            let (gpu, ran_on) = if want_gpu {
-                match shared.get_or_init(GpuContext::try_new) {
-                    Ok(g) => (Some(g), format!("GPU: {}", g.describe())),
-                    Err(why) => (None, format!("CPU reference (no GPU: {why})")),
-                }
-            } else {
-                (None, "CPU reference".to_string())
-            };
+            let (gpu, ran_on) = open_gpu(&shared, want_gpu);
             let results = quantize_checkpoint(
                 &dir,
                 &format,
@@ -380,15 +398,12 @@ impl QuantizePanel {
                     }
                 });
         });
-        ui.horizontal(|ui| {
-            ui.label("device");
-            ui.radio_value(&mut self.device, Device::Cpu, "CPU reference");
-            ui.radio_value(&mut self.device, Device::Gpu, "GPU (wgpu, RTN)")
-                .on_hover_text("bit-identical to the CPU reference; HQQ runs on the CPU");
-            if !self.ran_on.is_empty() {
-                ui.weak(format!("last run: {}", self.ran_on));
-            }
-        });
+        device_ui(
+            ui,
+            &mut self.device,
+            &self.ran_on,
+            "RTN on the GPU, bit-identical to the CPU reference; HQQ runs on the CPU",
+        );
         match self.format() {
             Ok(f) => {
                 ui.label(format!(

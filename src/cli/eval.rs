@@ -13,6 +13,8 @@ use quantscape::eval::{Evaluator, DEFAULT_RESAMPLES, DEFAULT_TOP_K};
 use quantscape::model::quantized::Overrides;
 use quantscape::model::{hub, Tokenizer, Transformer};
 
+use super::engine::Engine;
+
 /// Arguments of `eval`.
 #[derive(clap::Args, Debug)]
 pub struct EvalArgs {
@@ -65,68 +67,19 @@ pub struct EvalArgs {
     pub quiet: bool,
 }
 
-/// The engine of the forward passes.
-enum Engine {
-    Cpu,
-    #[cfg(feature = "gpu")]
-    Gpu(Box<quantscape::gpu::GpuContext>),
-}
-
-impl Engine {
-    fn open(device: &str, act_format: bool) -> anyhow::Result<Self> {
-        if device == "cpu" {
-            return Ok(Engine::Cpu);
-        }
-        if act_format {
-            if device == "gpu" {
-                bail!("--device gpu evaluates weight formats only; --act-format runs on the CPU");
-            }
-            eprintln!("warning: --act-format runs on the CPU; evaluating on the CPU");
-            return Ok(Engine::Cpu);
-        }
+/// Runs `f` with the batch-logits function of `model` under `hooks` on this engine.
+fn with_logits<T>(
+    engine: &Engine,
+    model: &Transformer,
+    hooks: &dyn quantscape::model::Hooks,
+    f: impl FnOnce(&mut quantscape::eval::BatchLogits<'_>) -> quantscape::Result<T>,
+) -> anyhow::Result<T> {
+    match engine {
+        Engine::Cpu => Ok(f(&mut |_, ids, b| model.forward(ids, b, hooks))?),
         #[cfg(feature = "gpu")]
-        {
-            match quantscape::gpu::GpuContext::try_new() {
-                Ok(ctx) => Ok(Engine::Gpu(Box::new(ctx))),
-                Err(why) if device == "auto" => {
-                    eprintln!("warning: {why}; evaluating on the CPU");
-                    Ok(Engine::Cpu)
-                }
-                Err(why) => bail!("--device gpu: {why}"),
-            }
-        }
-        #[cfg(not(feature = "gpu"))]
-        {
-            if device == "gpu" {
-                bail!("--device gpu: this build has no `gpu` feature");
-            }
-            eprintln!("warning: this build has no `gpu` feature; evaluating on the CPU");
-            Ok(Engine::Cpu)
-        }
-    }
-
-    fn describe(&self) -> String {
-        match self {
-            Engine::Cpu => "cpu".into(),
-            #[cfg(feature = "gpu")]
-            Engine::Gpu(ctx) => format!("gpu: {}", ctx.describe()),
-        }
-    }
-
-    /// Runs `f` with the batch-logits function of `model` under `hooks` on this engine.
-    fn with_logits<T>(
-        &self,
-        model: &Transformer,
-        hooks: &dyn quantscape::model::Hooks,
-        f: impl FnOnce(&mut quantscape::eval::BatchLogits<'_>) -> quantscape::Result<T>,
-    ) -> anyhow::Result<T> {
-        match self {
-            Engine::Cpu => Ok(f(&mut |_, ids, b| model.forward(ids, b, hooks))?),
-            #[cfg(feature = "gpu")]
-            Engine::Gpu(ctx) => {
-                let gm = quantscape::gpu::GpuModel::new(ctx, model, hooks)?;
-                Ok(f(&mut |_, ids, b| gm.logits(ids, b))?)
-            }
+        Engine::Gpu(ctx) => {
+            let gm = quantscape::gpu::GpuModel::new(ctx, model, hooks)?;
+            Ok(f(&mut |_, ids, b| gm.logits(ids, b))?)
         }
     }
 }
@@ -176,11 +129,14 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
     };
     let windows = make_windows(&tokens, tok.bos, &spec, &data_label)?;
     let ev = Evaluator::new(&model, &windows)?;
-    let engine = Engine::open(&a.device, act_format.is_some())?;
+    let cpu_only = act_format
+        .is_some()
+        .then(|| "activation formats (--act-format) run on the CPU".to_string());
+    let engine = Engine::open(&a.device, cpu_only, "evaluating")?;
 
     let b = super::bar(a.quiet, "base", "windows");
     b.set_length(windows.len() as u64);
-    let base = engine.with_logits(&model, &quantscape::model::NoHooks, |logits| {
+    let base = with_logits(&engine, &model, &quantscape::model::NoHooks, |logits| {
         ev.base_with(a.top_k, logits, &mut |done, _| {
             b.set_position(done as u64);
             true
@@ -210,7 +166,7 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
     }
     let b = super::bar(a.quiet, "quantized", "windows");
     b.set_length(windows.len() as u64);
-    let report = engine.with_logits(&model, &hooks, |logits| {
+    let report = with_logits(&engine, &model, &hooks, |logits| {
         ev.compare_with(&base, logits, a.resamples, a.seed, &mut |done, _| {
             b.set_position(done as u64);
             true

@@ -26,6 +26,7 @@ macro_rules! outln {
 mod calib;
 mod convert;
 mod corpus;
+mod engine;
 mod eval;
 mod formats;
 mod info;

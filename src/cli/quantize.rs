@@ -12,6 +12,8 @@ use std::process::ExitCode;
 use anyhow::{bail, Context as _};
 use indicatif::{ProgressBar, ProgressStyle};
 use quantscape::codecs::{self, ErrorStats, Format, Method};
+
+use super::engine::Engine;
 use quantscape::model::checkpoint::{
     bytes_to_f32, copy_side_files, f32_to_bytes, write_safetensors, Checkpoint, OutDir, OutTensor,
 };
@@ -50,61 +52,18 @@ pub struct QuantizeArgs {
     pub quiet: bool,
 }
 
-/// The codec engine chosen by `--device`.
-enum Engine {
-    Cpu,
-    #[cfg(feature = "gpu")]
-    Gpu(Box<quantscape::gpu::GpuContext>),
-}
-
-impl Engine {
-    fn open(device: &str, method: &Method) -> anyhow::Result<Self> {
-        if device == "cpu" {
-            return Ok(Engine::Cpu);
-        }
-        if !matches!(method, Method::Rtn) {
-            if device == "gpu" {
-                bail!("--device gpu runs RTN only; {method} runs on the CPU (use --device auto or cpu)");
-            }
-            return Ok(Engine::Cpu);
-        }
+/// Fake-quantizes one weight on `engine` (RTN on the GPU; the CPU reference otherwise).
+fn engine_fake_quant(
+    engine: &Engine,
+    w: &[f32],
+    (rows, cols): (usize, usize),
+    format: &Format,
+    method: &Method,
+) -> quantscape::Result<Vec<f32>> {
+    match engine {
+        Engine::Cpu => codecs::fake_quant(w, rows, cols, format, method),
         #[cfg(feature = "gpu")]
-        {
-            match quantscape::gpu::GpuContext::try_new() {
-                Ok(ctx) => {
-                    eprintln!("quantizing on {}", ctx.describe());
-                    Ok(Engine::Gpu(Box::new(ctx)))
-                }
-                Err(why) if device == "auto" => {
-                    eprintln!("warning: {why}; quantizing on the CPU");
-                    Ok(Engine::Cpu)
-                }
-                Err(why) => bail!("--device gpu: {why}"),
-            }
-        }
-        #[cfg(not(feature = "gpu"))]
-        {
-            if device == "gpu" {
-                bail!("--device gpu: this build has no `gpu` feature");
-            }
-            eprintln!("warning: this build has no `gpu` feature; quantizing on the CPU");
-            Ok(Engine::Cpu)
-        }
-    }
-
-    fn fake_quant(
-        &self,
-        w: &[f32],
-        rows: usize,
-        cols: usize,
-        format: &Format,
-        method: &Method,
-    ) -> quantscape::Result<Vec<f32>> {
-        match self {
-            Engine::Cpu => codecs::fake_quant(w, rows, cols, format, method),
-            #[cfg(feature = "gpu")]
-            Engine::Gpu(ctx) => quantscape::gpu::fake_quant(ctx, w, rows, cols, format),
-        }
+        Engine::Gpu(ctx) => quantscape::gpu::fake_quant(ctx, w, rows, cols, format),
     }
 }
 
@@ -130,7 +89,9 @@ pub fn run(a: &QuantizeArgs) -> anyhow::Result<ExitCode> {
             a.out.display()
         );
     }
-    let engine = Engine::open(&a.device, &method)?;
+    let cpu_only = (!matches!(method, Method::Rtn))
+        .then(|| format!("the GPU runs RTN only and {method} runs on the CPU"));
+    let engine = Engine::open(&a.device, cpu_only, "quantizing")?;
     let dir = quantscape::model::hub::resolve(&a.model.to_string_lossy())?;
     let ckpt = Checkpoint::open(&dir)?;
     let model_type = ckpt.model_type();
@@ -207,8 +168,7 @@ pub fn run(a: &QuantizeArgs) -> anyhow::Result<ExitCode> {
                     path.display()
                 ),
                 None => {
-                    let q = engine
-                        .fake_quant(&w, rows_k, cols_k, &format, &method)
+                    let q = engine_fake_quant(&engine, &w, (rows_k, cols_k), &format, &method)
                         .with_context(|| format!("quantizing `{name}`"))?;
                     let stats = ErrorStats::compute(&w, &q);
                     (q, stats)
