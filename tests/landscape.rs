@@ -177,3 +177,230 @@ fn bad_directions_and_the_cli() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("--range"));
     assert!(!tmp.path().join("t.json").exists());
 }
+
+/// L(x) = ½ xᵀAx + bᵀx over the concatenation of two blocks (2 + 4 values), with
+/// A = Q·diag(λ)·Qᵀ, Q a Householder reflection: eigenvalues λ, trace Σλ, exactly.
+struct Quadratic {
+    a: Vec<Vec<f64>>,
+    b: Vec<f64>,
+}
+
+const LAMBDAS: [f64; 6] = [5.0, -1.0, 2.0, 0.5, 3.0, 0.25];
+
+impl Quadratic {
+    fn new() -> Self {
+        let w = [1.0, -2.0, 0.5, 1.5, -1.0, 0.75];
+        let nn: f64 = w.iter().map(|x| x * x).sum();
+        let q = |i: usize, j: usize| f64::from(u8::from(i == j)) - 2.0 * w[i] * w[j] / nn;
+        let a = (0..6)
+            .map(|i| {
+                (0..6)
+                    .map(|j| (0..6).map(|k| q(i, k) * LAMBDAS[k] * q(j, k)).sum())
+                    .collect()
+            })
+            .collect();
+        Self {
+            a,
+            b: vec![0.3, -0.2, 0.1, 0.0, 0.5, -0.4],
+        }
+    }
+}
+
+impl quantscape::landscape::hessian::LossGrad for Quadratic {
+    fn loss_grad(&self, x: &[Vec<f32>]) -> quantscape::Result<(f64, Vec<Vec<f32>>)> {
+        let flat: Vec<f64> = x.iter().flatten().map(|v| f64::from(*v)).collect();
+        let ax: Vec<f64> = self
+            .a
+            .iter()
+            .map(|r| r.iter().zip(&flat).map(|(p, q)| p * q).sum())
+            .collect();
+        let loss = 0.5 * ax.iter().zip(&flat).map(|(p, q)| p * q).sum::<f64>()
+            + self.b.iter().zip(&flat).map(|(p, q)| p * q).sum::<f64>();
+        let g: Vec<f32> = ax
+            .iter()
+            .zip(&self.b)
+            .map(|(p, q)| (p + q) as f32)
+            .collect();
+        Ok((loss, vec![g[..2].to_vec(), g[2..].to_vec()]))
+    }
+}
+
+#[test]
+fn hessian_probes_recover_an_exact_quadratic() {
+    use quantscape::landscape::hessian::{along, hutchinson, hvp, top_eigenvalue, ProbeOptions};
+    let f = Quadratic::new();
+    let x = vec![vec![0.5f32, -1.0], vec![2.0, 0.25, -0.5, 1.0]];
+    let o = ProbeOptions {
+        max_iter: 500,
+        max_samples: 4000,
+        tol: 1e-7,
+        ..ProbeOptions::default()
+    };
+    // Largest |λ| = 5.
+    let (lambda, v, _, err) = top_eigenvalue(&f, &x, &o).unwrap();
+    assert!((lambda - 5.0).abs() < 1e-3, "top eigenvalue {lambda}");
+    assert!(
+        err < 1e-3,
+        "finite differences of an exact quadratic are exact: {err}"
+    );
+    // The eigenvector satisfies Hv = λv.
+    let hv = hvp(&f, &x, &v, 1e-3).unwrap();
+    for (a, b) in hv.iter().flatten().zip(v.iter().flatten()) {
+        assert!((f64::from(*a) - 5.0 * f64::from(*b)).abs() < 1e-3);
+    }
+    let (trace, per_block, n) = hutchinson(&f, &x, &o).unwrap();
+    let want: f64 = LAMBDAS.iter().sum();
+    assert!(
+        (trace - want).abs() < 0.05 * want,
+        "trace {trace} vs {want} after {n} samples"
+    );
+    assert!((per_block.iter().sum::<f64>() - trace).abs() < 1e-9);
+    // Symmetry: uᵀ(Hv) = vᵀ(Hu); and the second-order expansion is exact for a quadratic.
+    let u = vec![vec![1.0f32, 0.0], vec![0.0, -1.0, 2.0, 0.5]];
+    let w = vec![vec![0.0f32, 1.0], vec![1.0, 0.0, 0.0, -1.0]];
+    let d = |a: &[Vec<f32>], b: &[Vec<f32>]| -> f64 {
+        a.iter()
+            .flatten()
+            .zip(b.iter().flatten())
+            .map(|(p, q)| f64::from(*p) * f64::from(*q))
+            .sum()
+    };
+    let (hu, hw) = (
+        hvp(&f, &x, &u, 1e-3).unwrap(),
+        hvp(&f, &x, &w, 1e-3).unwrap(),
+    );
+    assert!((d(&w, &hu) - d(&u, &hw)).abs() < 1e-4);
+    let (gu, uhu, _) = along(&f, &x, &u, 1e-3).unwrap();
+    use quantscape::landscape::hessian::LossGrad as _;
+    let shifted: Vec<Vec<f32>> = x
+        .iter()
+        .zip(&u)
+        .map(|(a, b)| a.iter().zip(b).map(|(p, q)| p + q).collect())
+        .collect();
+    let measured = f.loss_grad(&shifted).unwrap().0 - f.loss_grad(&x).unwrap().0;
+    assert!(
+        (gu + 0.5 * uhu - measured).abs() < 1e-4,
+        "{gu} + ½{uhu} vs {measured}"
+    );
+}
+
+#[test]
+fn hessian_probes_of_a_language_model_are_consistent() {
+    use quantscape::landscape::hessian::{hvp, probe, LossGrad as _, ModelLoss, ProbeOptions};
+    let (_, windows) = setup("llama");
+    let f = ModelLoss::new(&data_dir().join("tiny/llama"), &windows).unwrap();
+    let x = f.weights().unwrap();
+    // The gradient matches a finite difference of the loss along a random direction.
+    let mut rng = 7u64;
+    let mut rnd = || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        (rng >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+    };
+    let v: Vec<Vec<f32>> = x
+        .iter()
+        .map(|b| b.iter().map(|_| rnd()).collect())
+        .collect();
+    let w: Vec<Vec<f32>> = x
+        .iter()
+        .map(|b| b.iter().map(|_| rnd()).collect())
+        .collect();
+    let (l0, g) = f.loss_grad(&x).unwrap();
+    let d = |a: &[Vec<f32>], b: &[Vec<f32>]| -> f64 {
+        a.iter()
+            .flatten()
+            .zip(b.iter().flatten())
+            .map(|(p, q)| f64::from(*p) * f64::from(*q))
+            .sum()
+    };
+    let eps = 1e-3;
+    let at = |s: f64| -> Vec<Vec<f32>> {
+        x.iter()
+            .zip(&v)
+            .map(|(a, b)| {
+                a.iter()
+                    .zip(b)
+                    .map(|(p, q)| (f64::from(*p) + s * f64::from(*q)) as f32)
+                    .collect()
+            })
+            .collect()
+    };
+    let fd = (f.loss_grad(&at(eps)).unwrap().0 - f.loss_grad(&at(-eps)).unwrap().0) / (2.0 * eps);
+    let gv = d(&g, &v);
+    assert!(
+        (fd - gv).abs() <= 0.02 * gv.abs() + 1e-4,
+        "finite difference {fd} vs gᵀv {gv}"
+    );
+    // HVP symmetry to finite-difference accuracy.
+    let (hv, hw) = (
+        hvp(&f, &x, &v, 1e-3).unwrap(),
+        hvp(&f, &x, &w, 1e-3).unwrap(),
+    );
+    let (a, b) = (d(&w, &hv), d(&v, &hw));
+    assert!(
+        (a - b).abs() <= 0.05 * a.abs().max(b.abs()) + 1e-3,
+        "wᵀHv {a} vs vᵀHw {b}"
+    );
+    let o = ProbeOptions {
+        max_iter: 8,
+        max_samples: 6,
+        tol: 1e-2,
+        ..ProbeOptions::default()
+    };
+    let p = probe(&f, &x, &o).unwrap();
+    assert!((p.loss - l0).abs() < 1e-9 && p.loss > 0.0);
+    assert!(
+        p.top_eigenvalue.is_finite() && p.top_eigenvalue > 0.0,
+        "{p:?}"
+    );
+    assert!(p.trace.is_finite() && p.trace_per_block.len() == x.len());
+    assert!(p.hvp_rel_error < 0.1, "step error {}", p.hvp_rel_error);
+}
+
+#[test]
+fn hessian_cli_reports_curvature_and_the_second_order_prediction() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let o = qs(
+        &[
+            "hessian",
+            "--model",
+            "tests/data/tiny/llama",
+            "--data",
+            "tests/data/tiny/sample.txt",
+            "--windows",
+            "3",
+            "--ctx",
+            "16",
+            "--direction",
+            "quant:int4_asym:32",
+            "--max-iter",
+            "4",
+            "--samples",
+            "10",
+            "--json",
+        ],
+        root,
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["probe"]["top_eigenvalue"].as_f64().unwrap().is_finite());
+    assert_eq!(v["probe"]["trace_samples"].as_u64(), Some(10));
+    let along = &v["along"];
+    let (pred, meas) = (
+        along["predicted_delta_l"].as_f64().unwrap(),
+        along["measured_delta_l"].as_f64().unwrap(),
+    );
+    assert!(pred.is_finite() && meas.is_finite());
+    let o = qs(
+        &[
+            "hessian",
+            "--model",
+            "tests/data/tiny/llama",
+            "--direction",
+            "bogus",
+        ],
+        root,
+    );
+    assert_eq!(o.status.code(), Some(2));
+}

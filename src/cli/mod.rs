@@ -29,6 +29,7 @@ mod corpus;
 mod engine;
 mod eval;
 mod formats;
+mod hessian;
 mod info;
 mod landscape;
 mod laws;
@@ -76,6 +77,8 @@ pub enum Command {
     Predict(laws::PredictArgs),
     /// Loss along the quantization direction and random directions (1-D or 2-D slices).
     Landscape(landscape::LandscapeArgs),
+    /// Hessian probes: top eigenvalue, trace (per layer), curvature and ΔL prediction along u.
+    Hessian(hessian::HessianArgs),
 }
 
 /// A progress bar counting `unit`, labelled `what` (hidden when `quiet`).
@@ -110,6 +113,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Fit(a)) => laws::run_fit(&a),
         Some(Command::Predict(a)) => laws::run_predict(&a),
         Some(Command::Landscape(a)) => landscape::run(&a),
+        Some(Command::Hessian(a)) => hessian::run(&a),
         #[cfg(feature = "gui")]
         None => {
             quantscape::app::run()?;

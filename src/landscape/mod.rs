@@ -15,6 +15,8 @@
 
 use rand::{Rng, SeedableRng};
 
+pub mod hessian;
+
 use crate::codecs::{fake_quant, Format, Method};
 use crate::eval::windows::{make_windows, WindowSpec};
 use crate::eval::Evaluator;
