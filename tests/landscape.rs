@@ -384,6 +384,7 @@ fn hessian_cli_reports_curvature_and_the_second_order_prediction() {
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let v = &v["report"];
     assert!(v["probe"]["top_eigenvalue"].as_f64().unwrap().is_finite());
     assert_eq!(v["probe"]["trace_samples"].as_u64(), Some(10));
     let along = &v["along"];

@@ -6,6 +6,10 @@
 //! Markers: where other block sizes and formats land along u — the projection
 //! t* = ⟨u_c, u⟩ / ‖u‖² of their own quantization error u_c — drawn on the curve, so one picture
 //! shows how far each codec moves the weights in the direction that matters here.
+//!
+//! Hessian probe (a second job): top eigenvalue, trace and per-layer trace (bars), and along the
+//! first direction the curvature uᵀHu/‖u‖² with the second-order ΔL prediction next to the
+//! measured ΔL ([`crate::landscape::hessian::report`], 8 windows × 128 tokens).
 
 use std::path::PathBuf;
 
@@ -13,6 +17,7 @@ use egui::{RichText, Ui};
 
 use super::plots::{colour, Figure, Heat, Mark};
 use crate::jobs::{JobSlot, Waker};
+use crate::landscape::hessian::{report, HessianReport, HessianRequest, ProbeOptions};
 use crate::landscape::{DirectionSpec, Request, Slice};
 
 /// Block sizes whose landing points are marked along a quant direction.
@@ -169,6 +174,9 @@ pub struct LandscapePanel {
     /// Last result.
     pub result: Option<Slice>,
     job: JobSlot<Slice>,
+    /// Last Hessian probe.
+    pub hessian: Option<HessianReport>,
+    hessian_job: JobSlot<HessianReport>,
     /// Last error.
     pub error: Option<String>,
     waker: Waker,
@@ -188,6 +196,8 @@ impl LandscapePanel {
             },
             result: None,
             job: JobSlot::default(),
+            hessian: None,
+            hessian_job: JobSlot::default(),
             error: None,
             waker,
         }
@@ -236,6 +246,64 @@ impl LandscapePanel {
         });
     }
 
+    /// Starts a Hessian probe along the first direction.
+    pub fn start_hessian(&mut self) {
+        let Some(dir) = self.model_dir.clone() else {
+            self.error = Some("choose a checkpoint first (Models view)".into());
+            return;
+        };
+        let direction = self.settings.direction.trim().to_string();
+        if let Err(e) = DirectionSpec::parse(&direction) {
+            self.error = Some(e.to_string());
+            return;
+        }
+        let req = HessianRequest {
+            data: "eval_austen".into(),
+            windows: 8,
+            ctx: 128,
+            direction: Some(direction),
+            options: ProbeOptions {
+                max_iter: 15,
+                max_samples: 30,
+                tol: 1e-2,
+                ..ProbeOptions::default()
+            },
+        };
+        self.hessian_job
+            .start("hessian", self.waker.clone(), move |ctx| {
+                report(&dir, &req, &|d, n| {
+                    ctx.set_progress(d, n);
+                    !ctx.cancelled()
+                })
+            });
+    }
+
+    /// Per-layer Hessian trace as bars.
+    pub fn hessian_figure(h: &HessianReport) -> Figure {
+        let mut f = Figure::new(
+            "hessian_trace",
+            "Hessian trace per layer (Hutchinson)",
+            "layer",
+            "trace",
+        );
+        for (i, t) in h.trace_per_layer.iter().enumerate() {
+            let (x, w) = (i as f64, 0.35);
+            f.push(
+                &format!("layer {i}"),
+                Mark::Line(2.0),
+                colour(0),
+                vec![
+                    [x - w, 0.0],
+                    [x - w, *t],
+                    [x + w, *t],
+                    [x + w, 0.0],
+                    [x - w, 0.0],
+                ],
+            );
+        }
+        f
+    }
+
     /// Progress of a running computation.
     pub fn running(&self) -> Option<f32> {
         self.job.running()
@@ -246,6 +314,11 @@ impl LandscapePanel {
         match self.job.finished() {
             Some(Ok(c)) => self.result = Some(c),
             Some(Err(e)) => self.error = Some(format!("landscape failed: {e}")),
+            None => {}
+        }
+        match self.hessian_job.finished() {
+            Some(Ok(h)) => self.hessian = Some(h),
+            Some(Err(e)) => self.error = Some(format!("Hessian probe failed: {e}")),
             None => {}
         }
     }
@@ -304,6 +377,16 @@ impl LandscapePanel {
                 }
                 super::JobAction::None => {}
             }
+            match super::job_controls(
+                ui,
+                self.hessian_job.running(),
+                "Hessian probe",
+                "Cancel Hessian probe",
+            ) {
+                super::JobAction::Start => self.start_hessian(),
+                super::JobAction::Cancel => self.hessian_job.cancel(),
+                super::JobAction::None => {}
+            }
             if let Some(s) = &self.result {
                 ui.label(
                     RichText::new(format!(
@@ -321,8 +404,32 @@ impl LandscapePanel {
                 );
             }
         });
+        if let Some(h) = &self.hessian {
+            let p = &h.probe;
+            let mut line = format!(
+                "Hessian: top λ {:.4e}, trace {:.4e} ({} windows × {} tokens, step error {:.1e})",
+                p.top_eigenvalue, p.trace, h.windows, h.ctx, p.hvp_rel_error
+            );
+            if let Some(a) = &h.along {
+                line.push_str(&format!(
+                    "; along {}: curvature u·Hu/|u|² {:.3e}, ΔL predicted {:+.5} vs measured {:+.5}",
+                    a.direction, a.curvature, a.predicted_delta_l, a.measured_delta_l
+                ));
+            }
+            ui.label(RichText::new(line).small());
+        }
         if let Some(f) = self.current_figure() {
-            f.show(ui, None);
+            match &self.hessian {
+                Some(h) => {
+                    ui.columns(2, |cols| {
+                        f.show(&mut cols[0], None);
+                        Self::hessian_figure(h).show(&mut cols[1], None);
+                    });
+                }
+                None => f.show(ui, None),
+            }
+        } else if let Some(h) = &self.hessian {
+            Self::hessian_figure(h).show(ui, None);
         } else {
             ui.label("Compute a slice, or open one written by `quantscape landscape` (File > Open points).");
         }
@@ -360,5 +467,28 @@ mod tests {
         assert!(interpolate(&[[0.0, 0.0], [2.0, 4.0]], 1.0) == 2.0);
         s.direction = "sideways".into();
         assert!(compute(&dir, &s, &mut |_, _| true).is_err());
+    }
+
+    #[test]
+    fn runs_a_hessian_probe_as_a_job() {
+        let mut p = LandscapePanel::new(crate::jobs::no_waker());
+        p.model_dir =
+            Some(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/tiny/llama"));
+        p.settings.direction = "quant:int4_asym:32".into();
+        p.start_hessian();
+        let t = std::time::Instant::now();
+        while p.hessian_job.running().is_some() {
+            p.poll();
+            assert!(t.elapsed().as_secs() < 120);
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        p.poll();
+        assert!(p.error.is_none(), "{:?}", p.error);
+        let h = p.hessian.as_ref().unwrap();
+        assert!(h.probe.top_eigenvalue.is_finite());
+        let a = h.along.as_ref().unwrap();
+        assert!(a.measured_delta_l.is_finite() && a.curvature.is_finite());
+        let f = LandscapePanel::hessian_figure(h);
+        assert_eq!(f.series.len(), h.trace_per_layer.len());
     }
 }

@@ -6,10 +6,8 @@
 
 use std::process::ExitCode;
 
-use quantscape::eval::windows::{make_windows, WindowSpec};
-use quantscape::landscape::hessian::{along, probe, LossGrad as _, ModelLoss, ProbeOptions};
-use quantscape::landscape::{build, DirectionSpec};
-use quantscape::model::{hub, Tokenizer};
+use quantscape::landscape::hessian::{report, HessianRequest, ProbeOptions};
+use quantscape::model::hub;
 
 /// Arguments of `hessian`.
 #[derive(clap::Args, Debug)]
@@ -47,83 +45,53 @@ pub struct HessianArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Hide the progress bar.
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 /// Runs the command.
 pub fn run(a: &HessianArgs) -> anyhow::Result<ExitCode> {
-    let spec = a
-        .direction
-        .as_deref()
-        .map(DirectionSpec::parse)
-        .transpose()?;
-    let dir = hub::resolve(&a.model)?;
-    let tok = Tokenizer::load(&dir)?;
-    let (text, label) = quantscape::eval::corpus::load_named(&a.data)?;
-    let f0 = quantscape::model::Transformer::load(&dir)?;
-    let ws = WindowSpec {
-        ctx: a.ctx.min(f0.config.max_positions),
-        stride: None,
-        n_windows: a.windows,
-        seed: a.seed,
-    };
-    let windows = make_windows(&tok.encode(&text)?, tok.bos, &ws, &label)?;
-    let f = ModelLoss::new(&dir, &windows)?;
-    let x = f.weights()?;
-    let o = ProbeOptions {
-        rel_step: a.step,
-        max_iter: a.max_iter,
-        max_samples: a.samples,
-        tol: a.tol,
-        seed: a.seed,
-    };
-    let p = probe(&f, &x, &o)?;
-    let model = f.model();
-    let n_layers = model.blocks.len();
-    let mut per_layer = vec![0.0; n_layers];
-    for (site, t) in model.linears.iter().zip(&p.trace_per_block) {
-        if let Some(s) = per_layer.get_mut(site.layer) {
-            *s += t;
-        }
+    if let Some(d) = &a.direction {
+        quantscape::landscape::DirectionSpec::parse(d)?;
     }
-    let direction = match &spec {
-        Some(s) => {
-            let d = build(&f0, &x, s)?;
-            let (gu, uhu, norm) = along(&f, &x, &d.delta, a.step)?;
-            let shifted: Vec<Vec<f32>> = match &d.endpoint {
-                Some(e) => e.clone(),
-                None => x
-                    .iter()
-                    .zip(&d.delta)
-                    .map(|(w, u)| w.iter().zip(u).map(|(p, q)| p + q).collect())
-                    .collect(),
-            };
-            let measured = f.loss_grad(&shifted)?.0 - p.loss;
-            Some(serde_json::json!({
-                "direction": a.direction, "norm": norm, "g_dot_u": gu, "u_h_u": uhu,
-                "curvature": uhu / (norm * norm).max(1e-30),
-                "predicted_delta_l": gu + 0.5 * uhu, "measured_delta_l": measured,
-            }))
-        }
-        None => None,
+    let dir = hub::resolve(&a.model)?;
+    let req = HessianRequest {
+        data: a.data.clone(),
+        windows: a.windows,
+        ctx: a.ctx,
+        direction: a.direction.clone(),
+        options: ProbeOptions {
+            rel_step: a.step,
+            max_iter: a.max_iter,
+            max_samples: a.samples,
+            tol: a.tol,
+            seed: a.seed,
+        },
     };
+    let bar = super::bar(a.quiet || a.json, "hessian", "gradients");
+    let r = report(&dir, &req, &|done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+        true
+    })?;
+    bar.finish_and_clear();
     if a.json {
-        let v = serde_json::json!({
-            "model": dir, "n_params_non_embedding": model.n_params_non_embedding,
-            "data": label, "windows": windows.len(), "ctx": windows.ctx,
-            "probe": p, "trace_per_layer": per_layer, "along": direction,
-        });
+        let v = serde_json::json!({ "model": dir, "report": r });
         outln!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(ExitCode::SUCCESS);
     }
+    let p = &r.probe;
     outln!(
         "model      {} (N = {})",
         dir.display(),
-        super::info::human(model.n_params_non_embedding)
+        super::info::human(r.n_params_non_embedding)
     );
     outln!(
-        "data       {label}: {} windows × {} tokens, seed {}",
-        windows.len(),
-        windows.ctx,
+        "data       {}: {} windows × {} tokens, seed {}",
+        r.data,
+        r.windows,
+        r.ctx,
         a.seed
     );
     outln!("loss       {:.5} nats/token", p.loss);
@@ -138,22 +106,22 @@ pub fn run(a: &HessianArgs) -> anyhow::Result<ExitCode> {
         p.trace,
         p.trace_samples
     );
-    for (l, t) in per_layer.iter().enumerate() {
+    for (l, t) in r.trace_per_layer.iter().enumerate() {
         outln!("  layer {l:<3} {t:.4e}");
     }
-    if let Some(d) = direction {
+    if let Some(d) = &r.along {
         outln!(
             "along {}: ‖u‖ {:.4e}, uᵀHu/‖u‖² {:.4e}",
-            d["direction"].as_str().unwrap_or(""),
-            d["norm"].as_f64().unwrap_or(f64::NAN),
-            d["curvature"].as_f64().unwrap_or(f64::NAN)
+            d.direction,
+            d.norm,
+            d.curvature
         );
         outln!(
             "ΔL         predicted gᵀu + ½uᵀHu = {:+.5} (gᵀu {:+.5}, ½uᵀHu {:+.5}); measured {:+.5}",
-            d["predicted_delta_l"].as_f64().unwrap_or(f64::NAN),
-            d["g_dot_u"].as_f64().unwrap_or(f64::NAN),
-            0.5 * d["u_h_u"].as_f64().unwrap_or(f64::NAN),
-            d["measured_delta_l"].as_f64().unwrap_or(f64::NAN)
+            d.predicted_delta_l,
+            d.g_dot_u,
+            0.5 * d.u_h_u,
+            d.measured_delta_l
         );
     }
     Ok(ExitCode::SUCCESS)

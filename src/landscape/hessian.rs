@@ -325,3 +325,148 @@ impl LossGrad for ModelLoss {
         Ok((f64::from(loss.to_scalar::<f32>()?), g))
     }
 }
+
+/// Counts gradient evaluations for progress and turns a cancel request into
+/// [`Error::Cancelled`] at the next evaluation.
+struct Watched<'a> {
+    inner: &'a dyn LossGrad,
+    calls: std::cell::Cell<usize>,
+    total: usize,
+    tick: &'a dyn Fn(usize, usize) -> bool,
+}
+
+impl LossGrad for Watched<'_> {
+    fn loss_grad(&self, x: &[Vec<f32>]) -> Result<(f64, Blocks)> {
+        let n = self.calls.get() + 1;
+        self.calls.set(n);
+        if !(self.tick)(n.min(self.total), self.total) {
+            return Err(Error::Cancelled);
+        }
+        self.inner.loss_grad(x)
+    }
+}
+
+/// Curvature along one direction.
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+pub struct Along {
+    /// The direction's spelling.
+    pub direction: String,
+    /// ‖u‖.
+    pub norm: f64,
+    /// gᵀu.
+    pub g_dot_u: f64,
+    /// uᵀHu.
+    pub u_h_u: f64,
+    /// uᵀHu / ‖u‖².
+    pub curvature: f64,
+    /// gᵀu + ½uᵀHu.
+    pub predicted_delta_l: f64,
+    /// L(W + u) − L(W) (for quant directions exactly the quantized model's).
+    pub measured_delta_l: f64,
+}
+
+/// Everything `quantscape hessian` and the Landscape view report.
+#[derive(Clone, Debug, Serialize)]
+pub struct HessianReport {
+    /// Non-embedding parameters N.
+    pub n_params_non_embedding: usize,
+    /// Held-out data label.
+    pub data: String,
+    /// Windows in the batch.
+    pub windows: usize,
+    /// Tokens per window.
+    pub ctx: usize,
+    /// The probes.
+    pub probe: Probe,
+    /// Hutchinson trace summed per transformer block.
+    pub trace_per_layer: Vec<f64>,
+    /// Curvature and ΔL prediction along the requested direction.
+    pub along: Option<Along>,
+}
+
+/// What to probe.
+#[derive(Clone, Debug)]
+pub struct HessianRequest {
+    /// Held-out text: a bundled split name or a file.
+    pub data: String,
+    /// Windows (one batch).
+    pub windows: usize,
+    /// Tokens per window (capped at the model's maximum).
+    pub ctx: usize,
+    /// Direction spelling (`quant:…`, `random:…`) to probe along, if any.
+    pub direction: Option<String>,
+    /// Probe options (the window seed is `options.seed`).
+    pub options: ProbeOptions,
+}
+
+/// Runs the probes on the checkpoint in `dir`; `progress(done, total)` counts gradient
+/// evaluations and returning `false` cancels.
+pub fn report(
+    dir: &std::path::Path,
+    r: &HessianRequest,
+    progress: &dyn Fn(usize, usize) -> bool,
+) -> Result<HessianReport> {
+    use crate::eval::windows::{make_windows, WindowSpec};
+    let spec = r
+        .direction
+        .as_deref()
+        .map(super::DirectionSpec::parse)
+        .transpose()?;
+    let tok = crate::model::Tokenizer::load(dir)?;
+    let (text, label) = crate::eval::corpus::load_named(&r.data)?;
+    let base = Transformer::load(dir)?;
+    let ws = WindowSpec {
+        ctx: r.ctx.min(base.config.max_positions),
+        stride: None,
+        n_windows: r.windows,
+        seed: r.options.seed,
+    };
+    let windows = make_windows(&tok.encode(&text)?, tok.bos, &ws, &label)?;
+    let model_loss = ModelLoss::new(dir, &windows)?;
+    let o = &r.options;
+    let f = Watched {
+        inner: &model_loss,
+        calls: std::cell::Cell::new(0),
+        total: 1 + 4 + 2 * o.max_iter.max(1) + 2 * o.max_samples.max(1) + 4,
+        tick: progress,
+    };
+    let x = model_loss.weights()?;
+    let p = probe(&f, &x, o)?;
+    let model = model_loss.model();
+    let mut per_layer = vec![0.0; model.blocks.len()];
+    for (site, t) in model.linears.iter().zip(&p.trace_per_block) {
+        if let Some(s) = per_layer.get_mut(site.layer) {
+            *s += t;
+        }
+    }
+    let along_u = match (&spec, &r.direction) {
+        (Some(s), Some(name)) => {
+            let d = super::build(&base, &x, s)?;
+            let (gu, uhu, norm) = along(&f, &x, &d.delta, o.rel_step)?;
+            let moved = match &d.endpoint {
+                Some(e) => e.clone(),
+                None => axpy(&x, 1.0, &d.delta),
+            };
+            let measured = f.loss_grad(&moved)?.0 - p.loss;
+            Some(Along {
+                direction: name.clone(),
+                norm,
+                g_dot_u: gu,
+                u_h_u: uhu,
+                curvature: uhu / (norm * norm).max(1e-30),
+                predicted_delta_l: gu + 0.5 * uhu,
+                measured_delta_l: measured,
+            })
+        }
+        _ => None,
+    };
+    Ok(HessianReport {
+        n_params_non_embedding: model.n_params_non_embedding,
+        data: label,
+        windows: windows.len(),
+        ctx: windows.ctx,
+        probe: p,
+        trace_per_layer: per_layer,
+        along: along_u,
+    })
+}
