@@ -13,7 +13,9 @@ use std::path::PathBuf;
 use egui::{RichText, Ui};
 
 use super::plots::{colour, Figure, Mark};
-use super::quantize::{device_ui, open_gpu, Device, SharedGpu};
+#[cfg(test)]
+use super::quantize::Device;
+use super::quantize::{open_gpu, DeviceChoice};
 use crate::codecs::{BlockSize, Format, Method};
 use crate::eval::metrics::Report;
 use crate::eval::windows::{make_windows, WindowSpec};
@@ -166,11 +168,8 @@ pub struct EvaluatePanel {
     pub reports: Vec<Report>,
     /// Configurations of the last run.
     pub ran: Vec<Config>,
-    /// Where the forward passes run.
-    pub device: Device,
-    /// Where the last run ran.
-    pub ran_on: String,
-    gpu: SharedGpu,
+    /// Device choice (CPU reference or GPU) and where the last run ran.
+    pub engine: DeviceChoice,
     job: JobSlot<(Vec<Report>, String)>,
     /// Last error.
     pub error: Option<String>,
@@ -201,9 +200,7 @@ impl EvaluatePanel {
             },
             reports: Vec::new(),
             ran: Vec::new(),
-            device: Device::Cpu,
-            ran_on: String::new(),
-            gpu: SharedGpu::default(),
+            engine: DeviceChoice::default(),
             job: JobSlot::default(),
             error: None,
             waker,
@@ -222,7 +219,7 @@ impl EvaluatePanel {
         }
         let (configs, settings) = (self.configs.clone(), self.settings.clone());
         self.ran = configs.clone();
-        let (shared, want_gpu) = (self.gpu.clone(), self.device == Device::Gpu);
+        let (shared, want_gpu) = self.engine.for_job(true);
         self.job.start("evaluate", self.waker.clone(), move |ctx| {
             let flag = ctx.cancel_flag();
             let cancelled = move || flag.load(std::sync::atomic::Ordering::Relaxed);
@@ -249,7 +246,7 @@ impl EvaluatePanel {
         match self.job.finished() {
             Some(Ok((r, ran_on))) => {
                 self.reports = r;
-                self.ran_on = ran_on;
+                self.engine.ran_on = ran_on;
             }
             Some(Err(e)) => self.error = Some(format!("evaluation failed: {e}")),
             None => {}
@@ -311,10 +308,8 @@ impl EvaluatePanel {
             );
             ui.add(egui::DragValue::new(&mut self.settings.seed).prefix("seed "));
         });
-        device_ui(
+        self.engine.ui(
             ui,
-            &mut self.device,
-            &self.ran_on,
             "forward passes on the resident GPU model; same figures to fp32 rounding",
         );
         let mut remove = None;
@@ -413,10 +408,10 @@ mod tests {
         let (h, rows) = p.table();
         assert_eq!((h.len(), rows.len()), (6, 3));
         assert_eq!(p.current_figure().series.len(), 6);
-        assert_eq!(p.ran_on, "CPU reference");
+        assert_eq!(p.engine.ran_on, "CPU reference");
         // The GPU device (or its named CPU fallback) gives the same figures to fp32 rounding.
         let cpu = p.reports.clone();
-        p.device = Device::Gpu;
+        p.engine.device = Device::Gpu;
         p.start();
         while p.running().is_some() {
             p.poll();
@@ -425,9 +420,9 @@ mod tests {
         }
         assert!(p.error.is_none(), "{:?}", p.error);
         assert!(
-            p.ran_on.starts_with("GPU: ") || p.ran_on.contains("no GPU"),
+            p.engine.ran_on.starts_with("GPU: ") || p.engine.ran_on.contains("no GPU"),
             "{}",
-            p.ran_on
+            p.engine.ran_on
         );
         for (a, b) in cpu.iter().zip(&p.reports) {
             assert!(

@@ -59,8 +59,37 @@ pub enum Device {
 /// The GPU context, opened once by the first GPU job (or why it could not be).
 pub(super) type SharedGpu = Arc<OnceLock<std::result::Result<GpuContext, String>>>;
 
-/// Inside a job: the context when `want` and one opens, with a label of where the work runs
-/// ("GPU: adapter", "CPU reference", or the CPU with the reason the GPU is missing).
+/// A view's choice of device, where its last run ran, and the context its jobs share.
+#[derive(Default)]
+pub struct DeviceChoice {
+    /// Where the next run goes.
+    pub device: Device,
+    /// Where the last run ran ("CPU reference", "GPU: adapter", or the CPU with the reason).
+    pub ran_on: String,
+    gpu: SharedGpu,
+}
+
+impl DeviceChoice {
+    /// For a job: the shared context and whether to use it (`allowed`: the work can run there).
+    pub(super) fn for_job(&self, allowed: bool) -> (SharedGpu, bool) {
+        (self.gpu.clone(), allowed && self.device == Device::Gpu)
+    }
+
+    /// The device radio buttons with the last run's engine.
+    pub(super) fn ui(&mut self, ui: &mut Ui, hover: &str) {
+        ui.horizontal(|ui| {
+            ui.label("device");
+            ui.radio_value(&mut self.device, Device::Cpu, "CPU reference");
+            ui.radio_value(&mut self.device, Device::Gpu, "GPU (wgpu)")
+                .on_hover_text(hover);
+            if !self.ran_on.is_empty() {
+                ui.weak(format!("last run: {}", self.ran_on));
+            }
+        });
+    }
+}
+
+/// Inside a job: the context when `want` and one opens, with a label of where the work runs.
 pub(super) fn open_gpu(shared: &SharedGpu, want: bool) -> (Option<&GpuContext>, String) {
     if !want {
         return (None, "CPU reference".to_string());
@@ -69,19 +98,6 @@ pub(super) fn open_gpu(shared: &SharedGpu, want: bool) -> (Option<&GpuContext>, 
         Ok(g) => (Some(g), format!("GPU: {}", g.describe())),
         Err(why) => (None, format!("CPU reference (no GPU: {why})")),
     }
-}
-
-/// The device radio buttons with the last run's engine.
-pub(super) fn device_ui(ui: &mut Ui, device: &mut Device, ran_on: &str, hover: &str) {
-    ui.horizontal(|ui| {
-        ui.label("device");
-        ui.radio_value(device, Device::Cpu, "CPU reference");
-        ui.radio_value(device, Device::Gpu, "GPU (wgpu)")
-            .on_hover_text(hover);
-        if !ran_on.is_empty() {
-            ui.weak(format!("last run: {ran_on}"));
-        }
-    });
 }
 
 /// Quantizes every linear layer of the checkpoint in `dir` (sites in order; `progress(i, n)`
@@ -204,11 +220,8 @@ pub struct QuantizePanel {
     pub selected: Option<usize>,
     /// Table order.
     pub sort: SortBy,
-    /// Where RTN runs.
-    pub device: Device,
-    /// Where the last run ran ("CPU reference", the adapter, or the fallback reason).
-    pub ran_on: String,
-    gpu: SharedGpu,
+    /// Device choice (CPU reference or GPU) and where the last run ran.
+    pub engine: DeviceChoice,
     job: JobSlot<(Vec<TensorResult>, String)>,
     /// Last error.
     pub error: Option<String>,
@@ -227,9 +240,7 @@ impl QuantizePanel {
             results_format: String::new(),
             selected: None,
             sort: SortBy::Site,
-            device: Device::Cpu,
-            ran_on: String::new(),
-            gpu: SharedGpu::default(),
+            engine: DeviceChoice::default(),
             job: JobSlot::default(),
             error: None,
             waker,
@@ -265,8 +276,7 @@ impl QuantizePanel {
             }
         };
         self.results_format = format.to_string();
-        let want_gpu = self.device == Device::Gpu && matches!(method, Method::Rtn);
-        let shared = self.gpu.clone();
+        let (shared, want_gpu) = self.engine.for_job(matches!(method, Method::Rtn));
         self.job.start("quantize", self.waker.clone(), move |ctx| {
             let (gpu, ran_on) = open_gpu(&shared, want_gpu);
             let results = quantize_checkpoint(
@@ -296,7 +306,7 @@ impl QuantizePanel {
         match self.job.finished() {
             Some(Ok((t, ran_on))) => {
                 self.results = t;
-                self.ran_on = ran_on;
+                self.engine.ran_on = ran_on;
                 self.selected = (!self.results.is_empty()).then_some(0);
             }
             Some(Err(e)) => self.error = Some(format!("quantize failed: {e}")),
@@ -398,10 +408,8 @@ impl QuantizePanel {
                     }
                 });
         });
-        device_ui(
+        self.engine.ui(
             ui,
-            &mut self.device,
-            &self.ran_on,
             "RTN on the GPU, bit-identical to the CPU reference; HQQ runs on the CPU",
         );
         match self.format() {
@@ -498,10 +506,10 @@ mod tests {
         }
         assert!(p.error.is_none(), "{:?}", p.error);
         assert!(!p.results.is_empty());
-        assert_eq!(p.ran_on, "CPU reference");
+        assert_eq!(p.engine.ran_on, "CPU reference");
         // The GPU engine (or its CPU fallback, named) gives the same errors bit for bit.
         let cpu: Vec<_> = p.results.iter().map(|r| r.stats).collect();
-        p.device = Device::Gpu;
+        p.engine.device = Device::Gpu;
         p.start();
         while p.running().is_some() {
             p.poll();
@@ -510,9 +518,9 @@ mod tests {
         }
         assert!(p.error.is_none(), "{:?}", p.error);
         assert!(
-            p.ran_on.starts_with("GPU: ") || p.ran_on.contains("no GPU"),
+            p.engine.ran_on.starts_with("GPU: ") || p.engine.ran_on.contains("no GPU"),
             "{}",
-            p.ran_on
+            p.engine.ran_on
         );
         assert_eq!(cpu, p.results.iter().map(|r| r.stats).collect::<Vec<_>>());
         // E2M1 has 8 magnitudes: at most 15 distinct values in one block.
