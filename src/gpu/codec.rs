@@ -11,7 +11,7 @@
 //!
 //! [`CodecUniform`] mirrors WGSL `struct Codec` word for word (48 words, 16-byte multiple).
 
-use super::context::{shader_source, GpuContext, CODEC_WGSL};
+use super::context::{codec_source, GpuContext};
 use super::uniform::{tables, CodecUniform, GpuBlockParams};
 use crate::codecs::pack::BitWriter;
 use crate::codecs::{
@@ -102,7 +102,7 @@ impl CodecPipelines {
         let [stats, params, codes, fake, dequant, errors] = build_pipelines(
             device,
             "codec",
-            shader_source(CODEC_WGSL),
+            codec_source(),
             &layout,
             [
                 "block_stats",
@@ -147,27 +147,18 @@ struct ChunkBuffers {
 
 impl ChunkBuffers {
     fn bind(&self, ctx: &GpuContext) -> wgpu::BindGroup {
-        let entries = [
-            &self.uniform,
-            &self.src,
-            &self.stats,
-            &self.params,
-            &self.dst,
-            &self.tables,
-        ];
-        let entries: Vec<wgpu::BindGroupEntry> = entries
-            .iter()
-            .enumerate()
-            .map(|(i, b)| wgpu::BindGroupEntry {
-                binding: i as u32,
-                resource: b.as_entire_binding(),
-            })
-            .collect();
-        ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("codec"),
-            layout: &ctx.codec.layout,
-            entries: &entries,
-        })
+        ctx.bind_buffers(
+            "codec",
+            &ctx.codec.layout,
+            &[
+                &self.uniform,
+                &self.src,
+                &self.stats,
+                &self.params,
+                &self.dst,
+                &self.tables,
+            ],
+        )
     }
 }
 

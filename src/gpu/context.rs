@@ -282,6 +282,28 @@ impl GpuContext {
         Ok(out)
     }
 
+    /// A bind group binding `buffers` in order (binding i = buffers[i], whole buffers).
+    pub(crate) fn bind_buffers(
+        &self,
+        label: &str,
+        layout: &wgpu::BindGroupLayout,
+        buffers: &[&wgpu::Buffer],
+    ) -> wgpu::BindGroup {
+        let entries: Vec<wgpu::BindGroupEntry> = buffers
+            .iter()
+            .enumerate()
+            .map(|(i, b)| wgpu::BindGroupEntry {
+                binding: i as u32,
+                resource: b.as_entire_binding(),
+            })
+            .collect();
+        self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(label),
+            layout,
+            entries: &entries,
+        })
+    }
+
     /// A fresh command encoder.
     pub(crate) fn encoder(&self) -> wgpu::CommandEncoder {
         self.device
@@ -289,15 +311,18 @@ impl GpuContext {
     }
 }
 
-/// WGSL source of a kernel family with the soft-float helpers prepended.
-pub(crate) fn shader_source(body: &str) -> String {
-    format!("{}\n{}", SOFTFLOAT_WGSL, body)
+/// The codec module as compiled: soft-float helpers, element kernels, block-parameter passes.
+pub(crate) fn codec_source() -> String {
+    format!("{SOFTFLOAT_WGSL}\n{CODEC_WGSL}\n{CODEC_PARAMS_WGSL}")
 }
 
 /// The soft-float helpers (`shaders/softfloat.wgsl`).
 pub const SOFTFLOAT_WGSL: &str = include_str!("../../shaders/softfloat.wgsl");
 /// The codec kernels (`shaders/codec.wgsl`; needs the soft-float helpers).
 pub const CODEC_WGSL: &str = include_str!("../../shaders/codec.wgsl");
+/// The block statistics and parameter passes (`shaders/codec_params.wgsl`; appended to the codec
+/// kernels).
+pub const CODEC_PARAMS_WGSL: &str = include_str!("../../shaders/codec_params.wgsl");
 /// The matmul kernels (`shaders/matmul.wgsl`).
 pub const MATMUL_WGSL: &str = include_str!("../../shaders/matmul.wgsl");
 
@@ -307,7 +332,7 @@ pub const FORWARD_WGSL: &str = include_str!("../../shaders/forward.wgsl");
 /// Every shader module as compiled: (name, full WGSL source). The naga test validates these.
 pub fn shader_modules() -> Vec<(&'static str, String)> {
     vec![
-        ("codec", shader_source(CODEC_WGSL)),
+        ("codec", codec_source()),
         ("matmul", MATMUL_WGSL.to_string()),
         ("forward", FORWARD_WGSL.to_string()),
     ]

@@ -40,10 +40,7 @@ pub fn fake_quant_with_errors(
     let mut values = Vec::with_capacity(w.len());
     let mut blocks = Vec::new();
     let (mut n_ok, mut bad, mut se, mut sp, mut worst) = (0usize, 0usize, 0f64, 0f64, 0f64);
-    let bpr = match format.block {
-        BlockSize::PerTensor => 1,
-        b => cols.div_ceil(b.block_len(cols).max(1)),
-    };
+    let bpr = crate::codecs::tensor::blocks_per_row(format, cols);
     for chunk in w.chunks(prep.chunk_rows * cols.max(1)) {
         let n_rows = chunk.len() / cols;
         let src = ctx.upload("weights", chunk);

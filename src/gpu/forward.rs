@@ -200,19 +200,7 @@ impl<'c> GpuModel<'c> {
         let uniform = ctx.uniform("fw", &u);
         let [a, b, c] = inputs.map(|x| x.unwrap_or(&self.dummy));
         let bufs = [&uniform, a, b, c, out, ids.unwrap_or(&self.dummy)];
-        let entries: Vec<wgpu::BindGroupEntry> = bufs
-            .iter()
-            .enumerate()
-            .map(|(i, b)| wgpu::BindGroupEntry {
-                binding: i as u32,
-                resource: b.as_entire_binding(),
-            })
-            .collect();
-        let bg = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("forward"),
-            layout: &ctx.forward.layout,
-            entries: &entries,
-        });
+        let bg = ctx.bind_buffers("forward", &ctx.forward.layout, &bufs);
         ctx.dispatch(enc, pipeline, &bg, n_threads);
     }
 

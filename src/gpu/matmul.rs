@@ -90,32 +90,7 @@ pub(crate) fn record_gemm_into(
     };
     let uniform = ctx.uniform("mm", &u);
     let bias = bias.unwrap_or(a);
-    let bg = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
-        label: Some("matmul"),
-        layout: &ctx.matmul.layout,
-        entries: &[
-            wgpu::BindGroupEntry {
-                binding: 0,
-                resource: uniform.as_entire_binding(),
-            },
-            wgpu::BindGroupEntry {
-                binding: 1,
-                resource: a.as_entire_binding(),
-            },
-            wgpu::BindGroupEntry {
-                binding: 2,
-                resource: b.as_entire_binding(),
-            },
-            wgpu::BindGroupEntry {
-                binding: 3,
-                resource: c.as_entire_binding(),
-            },
-            wgpu::BindGroupEntry {
-                binding: 4,
-                resource: bias.as_entire_binding(),
-            },
-        ],
-    });
+    let bg = ctx.bind_buffers("matmul", &ctx.matmul.layout, &[&uniform, a, b, c, bias]);
     let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
         label: Some("gemm_nt"),
         timestamp_writes: None,

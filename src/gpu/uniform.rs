@@ -157,7 +157,7 @@ impl CodecUniform {
         let bits = el.bits();
         let per_tensor = f.block == BlockSize::PerTensor;
         let blen = f.block.block_len(cols);
-        let bpr = if per_tensor { 1 } else { cols.div_ceil(blen) };
+        let bpr = crate::codecs::tensor::blocks_per_row(&f, cols);
         let n_blocks = if per_tensor { 1 } else { rows * bpr };
         let u = |n: usize, what: &str| {
             u32::try_from(n).map_err(|_| Error::Gpu(format!("{what} {n} exceeds 2^32")))
