@@ -347,3 +347,15 @@ fn fit_and_predict_reject_bad_input_with_one_line() {
         assert!(e.contains(want) && e.lines().count() == 1, "{args:?}: {e}");
     }
 }
+
+#[test]
+fn the_session_flag_opens_the_explorer_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = qs(&["--session", "s.ron", "formats"], tmp.path());
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--session opens the explorer"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -530,12 +530,21 @@ fn predictor_features_have_one_name_per_entry() {
         mantissa_bits: 1.0,
         block_size: 32.0,
         bits_per_weight: 4.25,
-        rtn_sqnr_db: 18.0,
+        qr: 0.5,
+        rtn_sqnr_db: Some(18.0),
         flatness: None,
-        curvature: Some(12.0),
+        sharpness: Some(f64::NAN),
+        top_eigenvalue: Some(12.0),
+        ..PtqFeatures::default()
     };
     let r = f.row();
     assert_eq!(r.len(), PtqFeatures::NAMES.len());
-    assert_eq!((r[0], r[5], r[8], r[9]), (8.0, 5.0, -1.0, 12.0));
+    assert_eq!(
+        (r[0], r[5], r[7], r[8], r[9], r[10], r[11], r[13]),
+        (8.0, 5.0, 0.5, 18.0, -1.0, -1.0, 12.0, -1.0)
+    );
+    assert!(PtqFeatures::NAMES[PtqFeatures::LANDSCAPE]
+        .iter()
+        .all(|n| n.contains("absent")));
     assert_eq!(PtqFeatures::NAMES[PtqFeatures::SIZE_FEATURE], "log10_N");
 }

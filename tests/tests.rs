@@ -8,6 +8,7 @@ mod cli;
 mod codecs;
 mod corpus;
 mod eval;
+mod features;
 mod forward;
 mod gguf;
 mod gptq;

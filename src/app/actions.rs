@@ -110,6 +110,10 @@ impl App {
                     .pick_file(),
                 Purpose::OpenModel => d.pick_folder(),
                 Purpose::OpenSpec => d.add_filter("sweep spec", &["ron"]).pick_file(),
+                Purpose::SaveSpec => d
+                    .add_filter("sweep spec", &["ron"])
+                    .set_file_name("sweep.ron")
+                    .save_file(),
                 Purpose::Export(k) => d
                     .set_file_name(format!("quantscape.{}", k.extension()))
                     .save_file(),
@@ -129,6 +133,7 @@ impl App {
                 Purpose::OpenData => Command::OpenData(path),
                 Purpose::OpenModel => Command::OpenModel(path),
                 Purpose::OpenSpec => Command::OpenSpec(path),
+                Purpose::SaveSpec => Command::SaveSpec(path),
                 // The dialog itself asked about replacing an existing file.
                 Purpose::Export(kind) => Command::Export {
                     kind,

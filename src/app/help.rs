@@ -8,6 +8,10 @@ pub fn law_help(id: &str) -> &'static str {
              exponentially with the low-precision ratio, shrinks as a power of model size, and \
              grows sub-linearly with the block size."
         }
+        "formula" => {
+            "A law you type: any expression of N, D, Qr, Qb, P, E, M, bits; every other name is a \
+             parameter to fit (e.g. C*exp(A*Qr)*N^(-g)*(Qb+d)^c). Press Enter to fit it."
+        }
         _ => "ΔL = C·e^(A·Qr)·N^(−γ_N) — the same law without the block-size term.",
     }
 }

@@ -18,7 +18,7 @@ use egui::{RichText, Ui};
 use super::plots::{colour, Figure, Heat, Mark};
 use crate::jobs::{JobSlot, Waker};
 use crate::landscape::hessian::{report, HessianReport, HessianRequest, ProbeOptions};
-use crate::landscape::{DirectionSpec, Request, Slice};
+use crate::landscape::{DirectionSpec, Request, SiteFilter, Slice};
 
 /// Block sizes whose landing points are marked along a quant direction.
 pub const MARK_QBS: [&str; 4] = ["16", "32", "64", "128"];
@@ -36,6 +36,17 @@ pub struct LandscapeSettings {
     pub grid: usize,
     /// Windows per point.
     pub windows: usize,
+    /// Restrict the directions (and the Hessian probe) to these blocks (`0,2-3`; empty: all).
+    pub layers: String,
+    /// … and to these tensor kinds (`q_proj,mlp`; empty: all).
+    pub kinds: String,
+}
+
+impl LandscapeSettings {
+    /// The site restriction the two text fields spell.
+    pub fn sites(&self) -> crate::Result<SiteFilter> {
+        SiteFilter::parse(Some(&self.layers), Some(&self.kinds))
+    }
 }
 
 /// Computes a slice of the checkpoint in `dir` on the bundled held-out split (128-token
@@ -57,8 +68,18 @@ pub fn compute(
         ctx: 128,
         seed: 0,
         mark_qbs: MARK_QBS.iter().map(|q| q.to_string()).collect(),
+        sites: s.sites()?,
     };
     crate::landscape::compute(dir, &req, progress)
+}
+
+/// ` (sites …)` when the slice covers only some sites, else empty.
+fn sites_note(s: &Slice) -> String {
+    if s.sites == "all" {
+        String::new()
+    } else {
+        format!(" ({})", s.sites)
+    }
 }
 
 /// The slice as a figure: ΔL against t (1-D, with markers) or a ΔL heatmap over (α, β).
@@ -66,7 +87,7 @@ pub fn slice_figure(s: &Slice) -> Figure {
     if s.beta.is_empty() {
         let mut f = Figure::new(
             "landscape_1d",
-            &format!("ΔL along {}", s.direction1),
+            &format!("ΔL along {}{}", s.direction1, sites_note(s)),
             "t (0 = trained weights, 1 = quantized along this direction)",
             "ΔL (nats/token)",
         );
@@ -91,9 +112,10 @@ pub fn slice_figure(s: &Slice) -> Figure {
     let mut f = Figure::new(
         "landscape_2d",
         &format!(
-            "ΔL over {} (α) × {} (β)",
+            "ΔL over {} (α) × {} (β){}",
             s.direction1,
-            s.direction2.clone().unwrap_or_default()
+            s.direction2.clone().unwrap_or_default(),
+            sites_note(s)
         ),
         "α",
         "β",
@@ -193,6 +215,8 @@ impl LandscapePanel {
                 range: (-0.5, 2.0),
                 grid: 11,
                 windows: 16,
+                layers: String::new(),
+                kinds: String::new(),
             },
             result: None,
             job: JobSlot::default(),
@@ -233,7 +257,7 @@ impl LandscapePanel {
             self.error = Some("choose a checkpoint first (Models view)".into());
             return;
         };
-        if let Err(e) = DirectionSpec::parse(&self.settings.direction) {
+        if let Err(e) = DirectionSpec::parse(&self.settings.direction).and(self.settings.sites()) {
             self.error = Some(e.to_string());
             return;
         }
@@ -253,10 +277,13 @@ impl LandscapePanel {
             return;
         };
         let direction = self.settings.direction.trim().to_string();
-        if let Err(e) = DirectionSpec::parse(&direction) {
-            self.error = Some(e.to_string());
-            return;
-        }
+        let sites = match DirectionSpec::parse(&direction).and(self.settings.sites()) {
+            Ok(sites) => sites,
+            Err(e) => {
+                self.error = Some(e.to_string());
+                return;
+            }
+        };
         let req = HessianRequest {
             data: "eval_austen".into(),
             windows: 8,
@@ -268,6 +295,7 @@ impl LandscapePanel {
                 tol: 1e-2,
                 ..ProbeOptions::default()
             },
+            sites,
         };
         self.hessian_job
             .start("hessian", self.waker.clone(), move |ctx| {
@@ -340,7 +368,8 @@ impl LandscapePanel {
                 egui::TextEdit::singleline(&mut self.settings.direction),
             )
             .on_hover_text(
-                "quant:FORMAT[:QB[:METHOD]] (u = W_q − W) or random:SEED (filter-normalised)",
+                "quant:FORMAT[:QB[:METHOD]] (u = W_q − W), random:SEED (filter-normalised) or \
+                 hessian[:SEED] (top Hessian eigenvector, scaled to the weights' norm)",
             );
             ui.label("second direction");
             ui.add_sized(
@@ -367,6 +396,23 @@ impl LandscapePanel {
                 egui::DragValue::new(&mut self.settings.windows)
                     .range(1..=512)
                     .prefix("windows "),
+            );
+        });
+        ui.horizontal(|ui| {
+            ui.label("layers");
+            ui.add_sized(
+                [80.0, 20.0],
+                egui::TextEdit::singleline(&mut self.settings.layers),
+            )
+            .on_hover_text("only these transformer blocks, e.g. 0,2-3 (empty: all)");
+            ui.label("kinds");
+            ui.add_sized(
+                [160.0, 20.0],
+                egui::TextEdit::singleline(&mut self.settings.kinds),
+            )
+            .on_hover_text(
+                "only these tensor kinds, e.g. q_proj,down_proj, or attention / mlp (empty: \
+                 all); other weights stay trained",
             );
         });
         ui.horizontal(|ui| {
@@ -449,8 +495,11 @@ mod tests {
             range: (-1.0, 2.0),
             grid: 4,
             windows: 2,
+            layers: String::new(),
+            kinds: String::new(),
         };
         let c = compute(&dir, &s, &mut |_, _| true).unwrap();
+        assert_eq!(c.sites, "all");
         assert_eq!(c.values.len(), c.alpha.len());
         // The direction's own block size lands at t = 1 exactly.
         let own = c.marks.iter().find(|m| m.0.ends_with("Qb 32")).unwrap();
@@ -465,6 +514,15 @@ mod tests {
         let h = f2.heat.unwrap();
         assert!(h.values.iter().all(|v| v.is_finite()));
         assert!(interpolate(&[[0.0, 0.0], [2.0, 4.0]], 1.0) == 2.0);
+        // Restricted to block 1's MLP: a different, smaller direction.
+        s.layers = "1".into();
+        s.kinds = "mlp".into();
+        let c3 = compute(&dir, &s, &mut |_, _| true).unwrap();
+        assert_eq!(c3.sites, "layers 1 · kinds mlp");
+        assert!(c3.norms[0] < c2.norms[0]);
+        s.kinds = "nonsense".into();
+        assert!(compute(&dir, &s, &mut |_, _| true).is_err());
+        s.kinds.clear();
         s.direction = "sideways".into();
         assert!(compute(&dir, &s, &mut |_, _| true).is_err());
     }

@@ -18,6 +18,15 @@ use crate::jobs::{JobSlot, Waker};
 use crate::laws::{fit, Dataset, FitOptions, FitReport, Law, Var};
 use crate::search::export::ConfigSummary;
 
+/// What the typed-law field starts with: the strong unified law spelled as a formula.
+pub const EXAMPLE_FORMULA: &str = "C*exp(A*Qr)*N^(-g)*(Qb+d)^c";
+
+/// A ΔL law from typed text.
+fn typed_law(text: &str) -> crate::Result<Law> {
+    let f = crate::laws::formula::Formula::parse(text.trim())?;
+    Ok(Law::from_formula(f, crate::laws::Target::DeltaLoss))
+}
+
 /// Which figure the main area shows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LawsTab {
@@ -38,6 +47,8 @@ pub struct LawsPanel {
     /// Configurations of the loaded results store (empty for CSV or synthetic data).
     pub store: Vec<ConfigSummary>,
     law: Law,
+    /// The typed-law text field.
+    pub formula_edit: String,
     job: JobSlot<FitReport>,
     /// Figure shown.
     pub tab: LawsTab,
@@ -67,8 +78,24 @@ impl LawsPanel {
                 (d, n, Vec::new(), Some(format!("cannot load the data: {e}")))
             }
         };
-        let law = Law::by_id(&st.law_id).unwrap_or_else(strong);
+        let mut error = error;
+        let law = if st.law_id == "formula" {
+            match typed_law(&st.formula) {
+                Ok(l) => l,
+                Err(e) => {
+                    error = Some(format!("cannot restore the typed law: {e}"));
+                    strong()
+                }
+            }
+        } else {
+            Law::by_id(&st.law_id).unwrap_or_else(strong)
+        };
         st.law_id = law.id.clone();
+        let formula_edit = if st.formula.is_empty() {
+            EXAMPLE_FORMULA.to_string()
+        } else {
+            st.formula.clone()
+        };
         if st.params.len() != law.params.len() {
             st.params = law.params.iter().map(|p| p.starts[0]).collect();
         }
@@ -78,6 +105,7 @@ impl LawsPanel {
             data_note,
             store,
             law,
+            formula_edit,
             job: JobSlot::default(),
             tab: LawsTab::Map,
             grid_n: super::laws_figs::GRID_N,
@@ -86,7 +114,11 @@ impl LawsPanel {
             error,
             waker,
         };
-        if s.st.report.as_ref().is_none_or(|r| r.law != s.law.id) {
+        if s.st
+            .report
+            .as_ref()
+            .is_none_or(|r| r.law != s.law.id || r.formula != s.law.formula)
+        {
             s.st.report = None;
             s.start_fit(None);
         }
@@ -164,6 +196,24 @@ impl LawsPanel {
             self.law = l;
             self.st.report = None;
             self.start_fit(None);
+        }
+    }
+
+    /// Switches to the law typed as `text` and refits; a formula that does not parse is an error
+    /// notice and changes nothing.
+    pub fn set_formula(&mut self, text: &str) {
+        match typed_law(text) {
+            Ok(l) => {
+                self.st.law_id = l.id.clone();
+                self.st.formula = text.trim().to_string();
+                self.st.params = l.params.iter().map(|p| p.starts[0]).collect();
+                self.law = l;
+                self.st.report = None;
+                self.map = None;
+                self.budget = None;
+                self.start_fit(None);
+            }
+            Err(e) => self.error = Some(e.to_string()),
         }
     }
 
@@ -340,6 +390,28 @@ impl LawsPanel {
                 {
                     self.set_law(id);
                 }
+            }
+            let typed = ui
+                .add(
+                    egui::TextEdit::singleline(&mut self.formula_edit)
+                        .desired_width(220.0)
+                        .hint_text(EXAMPLE_FORMULA),
+                )
+                .on_hover_text(law_help("formula"));
+            let enter = typed.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+            let label = if self.st.law_id == "formula" {
+                RichText::new("typed law").strong()
+            } else {
+                RichText::new("typed law")
+            };
+            if enter
+                || ui
+                    .button(label)
+                    .on_hover_text(law_help("formula"))
+                    .clicked()
+            {
+                let text = self.formula_edit.clone();
+                self.set_formula(&text);
             }
             ui.separator();
             if self.store.is_empty() {

@@ -75,6 +75,8 @@ pub enum Purpose {
     OpenModel,
     /// Choose a sweep spec.
     OpenSpec,
+    /// Save the Sweep view's edited spec.
+    SaveSpec,
     /// Export something.
     Export(ExportKind),
 }
@@ -100,6 +102,8 @@ pub enum Command {
     OpenModel(PathBuf),
     /// Choose the sweep spec of the Sweep view.
     OpenSpec(PathBuf),
+    /// Write the Sweep view's edited spec to a file (and run from it).
+    SaveSpec(PathBuf),
     /// Export to a path; an existing file is replaced only with `overwrite`.
     Export {
         /// What.
@@ -386,9 +390,13 @@ impl App {
                 self.view = View::Laws;
             }
             Command::OpenSpec(path) => {
-                self.sweep.spec_path = path;
+                self.sweep.set_spec_path(path);
                 self.view = View::Sweep;
             }
+            Command::SaveSpec(path) => match self.sweep.save_spec(&path) {
+                Ok(()) => self.notify(format!("saved the spec to {}", path.display()), false),
+                Err(e) => self.notify(format!("cannot save the spec: {e}"), true),
+            },
             Command::OpenModel(path) => {
                 self.models.open(path);
                 self.view = View::Models;
@@ -463,7 +471,12 @@ impl App {
             .show(ui, |ui| match self.view {
                 View::Laws => self.laws.ui(ui),
                 View::Models => self.models.ui(ui),
-                View::Sweep => self.sweep.ui(ui),
+                View::Sweep => {
+                    self.sweep.ui(ui);
+                    if let Some(p) = self.sweep.pick.take() {
+                        self.commands.push(Command::Pick(p));
+                    }
+                }
                 View::Quantize => {
                     self.quantize.model_dir = self.chosen_model();
                     self.quantize.ui(ui);
@@ -533,8 +546,10 @@ impl eframe::App for App {
 /// Key of the last session in eframe's storage.
 const STORAGE_KEY: &str = "quantscape_session";
 
-/// Opens the explorer window (blocks until it is closed), restoring the last session.
-pub fn run() -> crate::Result<()> {
+/// Opens the explorer window (blocks until it is closed), restoring the last session, or
+/// loading `session` (a file saved with File → Save session) when given — a file that cannot
+/// be loaded is a notice, and the app starts on the last session.
+pub fn run(session: Option<PathBuf>) -> crate::Result<()> {
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_inner_size([1280.0, 800.0])
@@ -546,14 +561,17 @@ pub fn run() -> crate::Result<()> {
         options,
         Box::new(|cc| {
             let saved = cc.storage.and_then(|s| s.get_string(STORAGE_KEY));
-            let (session, problem) = match saved.map(|t| Session::from_ron(&t, "last session")) {
+            let (restored, problem) = match saved.map(|t| Session::from_ron(&t, "last session")) {
                 Some(Ok(s)) => (s, None),
                 Some(Err(e)) => (Session::default(), Some(e.to_string())),
                 None => (Session::default(), None),
             };
-            let mut app = App::with_session(&cc.egui_ctx, session);
+            let mut app = App::with_session(&cc.egui_ctx, restored);
             if let Some(p) = problem {
                 app.notify(format!("started fresh: {p}"), true);
+            }
+            if let Some(path) = session {
+                app.push(Command::LoadSession(path));
             }
             Ok(Box::new(app))
         }),

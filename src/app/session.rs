@@ -117,8 +117,10 @@ impl Plane {
 pub struct LawsState {
     /// Data source.
     pub source: Source,
-    /// Law id (`unified-strong`, `unified-weak`).
+    /// Law id (`unified-strong`, `unified-weak`, or `formula` for the typed law).
     pub law_id: String,
+    /// The typed law's text (used when `law_id` is `formula`).
+    pub formula: String,
     /// Current parameters (fitted, or edited in what-if mode); empty = the law's start values.
     pub params: Vec<f64>,
     /// Edit parameters by hand instead of showing the fit.
@@ -149,6 +151,7 @@ impl Default for LawsState {
         Self {
             source: Source::Demo,
             law_id: "unified-strong".into(),
+            formula: String::new(),
             params: Vec::new(),
             what_if: false,
             plane: Plane::NQr,

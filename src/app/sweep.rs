@@ -179,7 +179,33 @@ pub struct SweepPanel {
     pub status: String,
     /// Last error.
     pub error: Option<String>,
+    /// The spec editor's text (read from `spec_path` when the editor first opens).
+    pub spec_text: String,
+    /// The file `spec_text` was read from (None: not read yet).
+    spec_read_from: Option<PathBuf>,
+    /// The text as read, to tell an edited spec.
+    spec_saved: String,
+    /// Validation of `spec_text`: a summary, or the parse error.
+    pub spec_check: Result<String, String>,
+    /// A file dialog the App should open for this view.
+    pub pick: Option<super::Purpose>,
     waker: Waker,
+}
+
+/// Checks a spec's text: what it would run, or why it is invalid.
+pub fn check_spec(text: &str) -> Result<String, String> {
+    let spec = SweepSpec::from_ron(text, "the edited spec").map_err(|e| e.to_string())?;
+    let per_model = spec
+        .configurations(&["model".to_string()])
+        .map_err(|e| e.to_string())?;
+    let trials: usize = per_model.iter().map(|c| c.trials).sum();
+    Ok(format!(
+        "valid: {} model entr{} × {} configurations ({} trials per model)",
+        spec.models.len(),
+        if spec.models.len() == 1 { "y" } else { "ies" },
+        per_model.len(),
+        trials
+    ))
 }
 
 impl SweepPanel {
@@ -196,6 +222,11 @@ impl SweepPanel {
             last_load: None,
             status: String::new(),
             error: None,
+            spec_text: String::new(),
+            spec_read_from: None,
+            spec_saved: String::new(),
+            spec_check: Err("not read yet".into()),
+            pick: None,
             waker,
         };
         if p.results.is_file() {
@@ -224,15 +255,71 @@ impl SweepPanel {
             });
     }
 
-    /// Starts (or resumes) the sweep of `spec_path` into `results`.
+    /// Runs from another spec file (the editor rereads it when next shown).
+    pub fn set_spec_path(&mut self, path: PathBuf) {
+        self.spec_path = path;
+        self.spec_read_from = None;
+    }
+
+    /// Reads `spec_path` into the editor unless it holds that file already.
+    pub fn read_spec(&mut self) {
+        if self.spec_read_from.as_ref() == Some(&self.spec_path) {
+            return;
+        }
+        match std::fs::read_to_string(&self.spec_path) {
+            Ok(t) => {
+                self.spec_check = check_spec(&t);
+                self.spec_saved = t.clone();
+                self.spec_text = t;
+            }
+            Err(e) => {
+                self.spec_text.clear();
+                self.spec_saved.clear();
+                self.spec_check = Err(format!("{}: {e}", self.spec_path.display()));
+            }
+        }
+        self.spec_read_from = Some(self.spec_path.clone());
+    }
+
+    /// Whether the editor holds changes not in `spec_path`.
+    pub fn spec_edited(&self) -> bool {
+        self.spec_read_from.is_some() && self.spec_text != self.spec_saved
+    }
+
+    /// Writes the edited spec to `path` (atomically; refused when invalid) and runs from it.
+    pub fn save_spec(&mut self, path: &std::path::Path) -> crate::Result<()> {
+        self.spec_check = check_spec(&self.spec_text);
+        if let Err(e) = &self.spec_check {
+            return Err(crate::Error::Input(e.clone()));
+        }
+        crate::io::write_atomic(path, self.spec_text.as_bytes())?;
+        self.spec_path = path.to_path_buf();
+        self.spec_read_from = Some(path.to_path_buf());
+        self.spec_saved = self.spec_text.clone();
+        Ok(())
+    }
+
+    /// Starts (or resumes) the sweep into `results`: of the editor's text when it was opened,
+    /// else of `spec_path`.
     pub fn start_run(&mut self) {
         if self.run_job.is_some() {
             return;
         }
         let (spec_path, results) = (self.spec_path.clone(), self.results.clone());
-        self.status = format!("running {}…", spec_path.display());
+        let text = self
+            .spec_read_from
+            .is_some()
+            .then(|| self.spec_text.clone());
+        self.status = if self.spec_edited() {
+            format!("running the edited {}…", spec_path.display())
+        } else {
+            format!("running {}…", spec_path.display())
+        };
         self.run_job = Some(Job::spawn("sweep", self.waker.clone(), move |ctx| {
-            let spec = SweepSpec::load(&spec_path)?;
+            let spec = match text {
+                Some(t) => SweepSpec::from_ron(&t, &spec_path.display().to_string())?,
+                None => SweepSpec::load(&spec_path)?,
+            };
             let models = expand_models(&spec, &bundled_models_dir())?;
             let store = Store::open(&results, &spec, &provenance())?;
             run(&spec, &models, &store, Shard::ALL, 1 << 30, &mut |p| {
@@ -330,6 +417,9 @@ impl SweepPanel {
         ui.horizontal(|ui| {
             ui.label(RichText::new("spec").strong());
             ui.label(self.spec_path.display().to_string());
+            if self.spec_edited() {
+                ui.label(RichText::new("(edited)").italics());
+            }
             ui.separator();
             ui.label(RichText::new("results").strong());
             ui.label(self.results.display().to_string());
@@ -346,6 +436,9 @@ impl SweepPanel {
             }
             ui.label(&self.status);
         });
+        egui::CollapsingHeader::new("Edit spec")
+            .id_salt("spec editor")
+            .show(ui, |ui| self.spec_editor(ui));
         let l = &self.loaded;
         ui.label(format!(
             "{} trials over {} configurations and {} models",
@@ -376,6 +469,45 @@ impl SweepPanel {
         ui.columns(2, |cols| {
             scatter_figure(&self.loaded, &self.slice).show(&mut cols[0], Some(h));
             boxes_figure(&self.loaded, &self.slice).show(&mut cols[1], Some(h));
+        });
+    }
+}
+
+impl SweepPanel {
+    /// The spec editor: RON text checked on every edit, revert, save as.
+    fn spec_editor(&mut self, ui: &mut Ui) {
+        self.read_spec();
+        let edit = ui.add(
+            egui::TextEdit::multiline(&mut self.spec_text)
+                .code_editor()
+                .desired_rows(12)
+                .desired_width(f32::INFINITY),
+        );
+        if edit.changed() {
+            self.spec_check = check_spec(&self.spec_text);
+        }
+        ui.horizontal(|ui| {
+            match &self.spec_check {
+                Ok(note) => ui.label(note.as_str()),
+                Err(e) => ui.colored_label(ui.visuals().error_fg_color, e.as_str()),
+            };
+        });
+        ui.horizontal(|ui| {
+            if ui
+                .add_enabled(self.spec_edited(), egui::Button::new("Revert"))
+                .clicked()
+            {
+                self.spec_read_from = None;
+                self.read_spec();
+            }
+            if ui
+                .add_enabled(self.spec_check.is_ok(), egui::Button::new("Save spec as…"))
+                .on_hover_text("write the edited spec to a .ron file and run from it")
+                .clicked()
+            {
+                self.pick = Some(super::Purpose::SaveSpec);
+            }
+            ui.label("Run / resume uses the text above; a changed spec needs a new results file.");
         });
     }
 }
@@ -438,5 +570,40 @@ mod tests {
         let boxes = boxes_figure(&p.loaded, s);
         assert_eq!(boxes.series.len(), 3);
         assert!(load_store(&dir.path().join("missing.sqlite")).is_err());
+
+        // The editor: reads the spec, checks every edit, refuses to save an invalid one, runs
+        // the edited text.
+        p.read_spec();
+        assert!(p
+            .spec_check
+            .as_ref()
+            .is_ok_and(|n| n.contains("2 configurations")));
+        assert!(!p.spec_edited());
+        p.spec_text = p.spec_text.replace("qr: [0.5, 1.0]", "qr: [1.5]");
+        p.spec_check = check_spec(&p.spec_text);
+        assert!(
+            p.spec_check.as_ref().is_err_and(|e| e.contains("Qr")),
+            "{:?}",
+            p.spec_check
+        );
+        assert!(p.save_spec(&dir.path().join("bad.ron")).is_err());
+        assert!(!dir.path().join("bad.ron").exists());
+        p.spec_text = p.spec_text.replace("qr: [1.5]", "qr: [1.0]");
+        assert!(p.spec_edited());
+        p.results = dir.path().join("r2.sqlite");
+        p.start_run();
+        while p.running() || p.load_job.is_running() {
+            p.poll(&ctx);
+            assert!(t.elapsed().as_secs() < 240, "sweep did not finish");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(p.status.starts_with("done"), "{} {:?}", p.status, p.error);
+        assert_eq!(load_store(&p.results).unwrap().trials.len(), 1);
+        p.save_spec(&dir.path().join("s2.ron")).unwrap();
+        assert_eq!(p.spec_path, dir.path().join("s2.ron"));
+        assert!(!p.spec_edited());
+        assert!(std::fs::read_to_string(&p.spec_path)
+            .unwrap()
+            .contains("qr: [1.0]"));
     }
 }

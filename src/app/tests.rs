@@ -379,6 +379,42 @@ fn the_bundled_demo_sweep_is_fitted_one_slice_at_a_time() {
 }
 
 #[test]
+fn a_typed_law_fits_survives_a_session_and_bad_text_is_refused() {
+    let st = LawsState {
+        source: Source::Synthetic,
+        bootstrap: 0,
+        ..LawsState::default()
+    };
+    let mut p = LawsPanel::new(st, crate::jobs::no_waker());
+    wait_fit(&mut p);
+    let strong = p.st.report.clone().unwrap();
+    // The strong law typed by hand fits the same points as well as the built-in.
+    p.set_formula(super::laws::EXAMPLE_FORMULA);
+    assert_eq!(p.st.law_id, "formula");
+    wait_fit(&mut p);
+    let typed = p.st.report.clone().expect("a fit of the typed law");
+    assert_eq!(typed.formula, super::laws::EXAMPLE_FORMULA);
+    assert!(
+        (typed.r2_log - strong.r2_log).abs() < 0.01,
+        "{} vs {}",
+        typed.r2_log,
+        strong.r2_log
+    );
+    assert!(p.map_figure().is_some());
+    // Saved and restored without refitting.
+    let again = LawsPanel::new(p.st.clone(), crate::jobs::no_waker());
+    assert!(!again.fitting());
+    assert_eq!(again.law().formula, super::laws::EXAMPLE_FORMULA);
+    // A formula without parameters or with a syntax error changes nothing.
+    for bad in ["N*Qr", "C*exp(A*Qr"] {
+        p.error = None;
+        p.set_formula(bad);
+        assert!(p.error.is_some(), "{bad}");
+        assert_eq!(p.st.formula, super::laws::EXAMPLE_FORMULA);
+    }
+}
+
+#[test]
 fn a_bad_source_falls_back_with_a_message() {
     let st = LawsState {
         source: Source::Csv("/nonexistent/points.csv".into()),

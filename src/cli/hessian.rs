@@ -15,7 +15,8 @@ pub struct HessianArgs {
     /// Model folder, `org/name` in the local Hugging Face cache, or a llama `.gguf` file.
     #[arg(long)]
     pub model: String,
-    /// Also probe along this direction: `quant:FORMAT[:QB[:METHOD]]` or `random:SEED`.
+    /// Also probe along this direction: `quant:FORMAT[:QB[:METHOD]]`, `random:SEED` or
+    /// `hessian[:SEED]`.
     #[arg(long)]
     pub direction: Option<String>,
     /// Held-out text: a bundled split name or a file.
@@ -42,6 +43,12 @@ pub struct HessianArgs {
     /// Relative tolerance of the stopping rules.
     #[arg(long, default_value_t = 1e-3)]
     pub tol: f64,
+    /// Only the weights of these transformer blocks (`0,2-3`): the Hessian restricted to them.
+    #[arg(long)]
+    pub layers: Option<String>,
+    /// Only these tensor kinds (`q_proj,down_proj`, or `attention`, `mlp`).
+    #[arg(long)]
+    pub kinds: Option<String>,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -68,6 +75,7 @@ pub fn run(a: &HessianArgs) -> anyhow::Result<ExitCode> {
             tol: a.tol,
             seed: a.seed,
         },
+        sites: quantscape::landscape::SiteFilter::parse(a.layers.as_deref(), a.kinds.as_deref())?,
     };
     let bar = super::bar(a.quiet || a.json, "hessian", "gradients");
     let r = report(&dir, &req, &|done, total| {
@@ -94,6 +102,7 @@ pub fn run(a: &HessianArgs) -> anyhow::Result<ExitCode> {
         r.ctx,
         a.seed
     );
+    outln!("sites      {}", r.sites);
     outln!("loss       {:.5} nats/token", p.loss);
     outln!(
         "top λ      {:.5e}  ({} products; HVP step error {:.1e})",

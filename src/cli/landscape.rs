@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::bail;
-use quantscape::landscape::{compute, DirectionSpec, Request};
+use quantscape::landscape::{compute, DirectionSpec, Request, SiteFilter};
 use quantscape::model::hub;
 
 /// Arguments of `landscape`.
@@ -16,7 +16,8 @@ pub struct LandscapeArgs {
     /// Model folder, `org/name` in the local Hugging Face cache, or a llama `.gguf` file.
     #[arg(long)]
     pub model: String,
-    /// First direction: `quant:FORMAT[:QB[:METHOD]]` or `random:SEED`.
+    /// First direction: `quant:FORMAT[:QB[:METHOD]]`, `random:SEED` or `hessian[:SEED]` (top
+    /// Hessian eigenvector of the sliced loss, scaled to ‖W‖).
     #[arg(long, default_value = "quant:mxfp4:32")]
     pub direction: String,
     /// Second direction for a 2-D slice.
@@ -43,6 +44,12 @@ pub struct LandscapeArgs {
     /// Window seed.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Restrict the directions to these transformer blocks (`0,2-3`).
+    #[arg(long)]
+    pub layers: Option<String>,
+    /// Restrict the directions to these tensor kinds (`q_proj,down_proj`, or `attention`, `mlp`).
+    #[arg(long)]
+    pub kinds: Option<String>,
     /// Output JSON file.
     #[arg(long)]
     pub out: PathBuf,
@@ -83,6 +90,7 @@ pub fn run(a: &LandscapeArgs) -> anyhow::Result<ExitCode> {
         ctx: a.ctx,
         seed: a.seed,
         mark_qbs: ["16", "32", "64", "128"].map(String::from).to_vec(),
+        sites: SiteFilter::parse(a.layers.as_deref(), a.kinds.as_deref())?,
     };
     let bar = super::bar(a.quiet, "landscape", "points");
     let s = compute(&dir, &req, &mut |d, n| {
@@ -109,6 +117,15 @@ pub fn run(a: &LandscapeArgs) -> anyhow::Result<ExitCode> {
             .as_deref()
             .map_or(String::new(), |d| format!(", {d}"))
     );
+    outln!("sites {}", s.sites);
+    for (name, l) in [Some(&a.direction), a.direction2.as_ref()]
+        .into_iter()
+        .zip(&s.eigenvalues)
+    {
+        if let (Some(name), Some(l)) = (name, l) {
+            outln!("{name}: top Hessian eigenvalue λ = {l:.4e}");
+        }
+    }
     if s.beta.is_empty() {
         outln!("{:>9}  {:>10}  {:>10}", "t", "NLL", "ΔL");
         for (t, v) in s.alpha.iter().zip(&s.values) {

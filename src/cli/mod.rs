@@ -28,6 +28,7 @@ mod convert;
 mod corpus;
 mod engine;
 mod eval;
+mod features;
 mod formats;
 mod hessian;
 mod info;
@@ -44,6 +45,9 @@ pub struct Cli {
     /// What to do; without a subcommand the explorer opens (builds without `gui` print this help).
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// Open the explorer on this saved session (`.ron`, File → Save session).
+    #[arg(long, value_name = "FILE")]
+    pub session: Option<std::path::PathBuf>,
 }
 
 /// Subcommands.
@@ -79,6 +83,10 @@ pub enum Command {
     Landscape(landscape::LandscapeArgs),
     /// Hessian probes: top eigenvalue, trace (per layer), curvature and ΔL prediction along u.
     Hessian(hessian::HessianArgs),
+    /// Measure loss-landscape features of a sweep's models into its results store.
+    Features(features::FeaturesArgs),
+    /// Evaluate the random-forest PTQ predictor on a results store (held-out models).
+    Forest(features::ForestArgs),
 }
 
 /// A progress bar counting `unit`, labelled `what` (hidden when `quiet`).
@@ -98,6 +106,9 @@ pub(crate) fn bar(quiet: bool, what: &str, unit: &str) -> indicatif::ProgressBar
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if cli.session.is_some() && cli.command.is_some() {
+        anyhow::bail!("--session opens the explorer; it takes no subcommand");
+    }
     match cli.command {
         Some(Command::Quantize(a)) => quantize::run(&a),
         Some(Command::Formats(a)) => formats::run(&a),
@@ -114,9 +125,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Predict(a)) => laws::run_predict(&a),
         Some(Command::Landscape(a)) => landscape::run(&a),
         Some(Command::Hessian(a)) => hessian::run(&a),
+        Some(Command::Features(a)) => features::run_features(&a),
+        Some(Command::Forest(a)) => features::run_forest(&a),
         #[cfg(feature = "gui")]
         None => {
-            quantscape::app::run()?;
+            quantscape::app::run(cli.session)?;
             Ok(ExitCode::SUCCESS)
         }
         #[cfg(not(feature = "gui"))]

@@ -326,6 +326,27 @@ impl LossGrad for ModelLoss {
     }
 }
 
+/// A loss whose gradient is zero outside the masked blocks: HVPs, eigenvectors and traces of
+/// it are those of the Hessian restricted to the selected linear sites.
+pub struct Masked<'a> {
+    /// The full loss.
+    pub inner: &'a dyn LossGrad,
+    /// One flag per block.
+    pub mask: &'a [bool],
+}
+
+impl LossGrad for Masked<'_> {
+    fn loss_grad(&self, x: &[Vec<f32>]) -> Result<(f64, Blocks)> {
+        let (loss, mut g) = self.inner.loss_grad(x)?;
+        for (b, on) in g.iter_mut().zip(self.mask) {
+            if !on {
+                b.iter_mut().for_each(|v| *v = 0.0);
+            }
+        }
+        Ok((loss, g))
+    }
+}
+
 /// Counts gradient evaluations for progress and turns a cancel request into
 /// [`Error::Cancelled`] at the next evaluation.
 struct Watched<'a> {
@@ -382,6 +403,8 @@ pub struct HessianReport {
     pub trace_per_layer: Vec<f64>,
     /// Curvature and ΔL prediction along the requested direction.
     pub along: Option<Along>,
+    /// The sites probed (`all`, or the restriction).
+    pub sites: String,
 }
 
 /// What to probe.
@@ -397,6 +420,9 @@ pub struct HessianRequest {
     pub direction: Option<String>,
     /// Probe options (the window seed is `options.seed`).
     pub options: ProbeOptions,
+    /// Restrict the probes (and the direction) to these sites: the Hessian of the loss with
+    /// respect to their weights only.
+    pub sites: super::SiteFilter,
 }
 
 /// Runs the probes on the checkpoint in `dir`; `progress(done, total)` counts gradient
@@ -423,9 +449,14 @@ pub fn report(
     };
     let windows = make_windows(&tok.encode(&text)?, tok.bos, &ws, &label)?;
     let model_loss = ModelLoss::new(dir, &windows)?;
+    let mask = r.sites.mask(&model_loss.model().linears)?;
+    let masked = Masked {
+        inner: &model_loss,
+        mask: &mask,
+    };
     let o = &r.options;
     let f = Watched {
-        inner: &model_loss,
+        inner: &masked,
         calls: std::cell::Cell::new(0),
         total: 1 + 4 + 2 * o.max_iter.max(1) + 2 * o.max_samples.max(1) + 4,
         tick: progress,
@@ -441,7 +472,11 @@ pub fn report(
     }
     let along_u = match (&spec, &r.direction) {
         (Some(s), Some(name)) => {
-            let d = super::build(&base, &x, s)?;
+            let scope = super::Scope {
+                mask: mask.clone(),
+                loss: Some(&f),
+            };
+            let d = super::build_in(&base, &x, s, &scope)?;
             let (gu, uhu, norm) = along(&f, &x, &d.delta, o.rel_step)?;
             let moved = match &d.endpoint {
                 Some(e) => e.clone(),
@@ -468,5 +503,6 @@ pub fn report(
         probe: p,
         trace_per_layer: per_layer,
         along: along_u,
+        sites: r.sites.describe(),
     })
 }

@@ -9,13 +9,25 @@
 //! - Random direction: N(0, 1) entries (seeded per site), filter-normalised per output row:
 //!   d_row ← d_row · ‖w_row‖ / (‖d_row‖ + 1e−10); points are W + t·d.
 //!
+//! - Top Hessian eigenvector (`hessian[:SEED]`): power iteration on the slice's own loss
+//!   (see [`hessian`]), scaled so that ‖d‖ equals the norm of the covered weights; points are
+//!   W + t·d. Its sign is fixed so the largest-magnitude entry is positive.
+//!
+//! Any direction can be restricted to some sites ([`SiteFilter`]: blocks and/or tensor kinds);
+//! uncovered sites keep their trained weights (zero direction, W_q = W).
+//!
 //! Slices evaluate the mean NLL (nats/token) on fixed windows through the weight-override hook
 //! (the model is loaded once), one point after another with progress and cancel; each point's
 //! forward pass is itself parallel.
 
 use rand::{Rng, SeedableRng};
 
+pub mod features;
 pub mod hessian;
+pub mod predictor;
+pub mod sites;
+
+pub use sites::SiteFilter;
 
 use crate::codecs::{fake_quant, Format, Method};
 use crate::eval::windows::{make_windows, WindowSpec};
@@ -39,11 +51,16 @@ pub enum DirectionSpec {
         /// Seed.
         seed: u64,
     },
+    /// The top Hessian eigenvector of the loss being sliced.
+    Hessian {
+        /// Seed of the power iteration's start vector.
+        seed: u64,
+    },
 }
 
 impl DirectionSpec {
-    /// Parses `quant:FORMAT[:QB[:METHOD]]` (e.g. `quant:mxfp4:32`, `quant:int4_asym:128:hqq`) or
-    /// `random:SEED`.
+    /// Parses `quant:FORMAT[:QB[:METHOD]]` (e.g. `quant:mxfp4:32`, `quant:int4_asym:128:hqq`),
+    /// `random:SEED` or `hessian[:SEED]`.
     pub fn parse(s: &str) -> Result<Self> {
         let bad = |why: &str| Error::Input(format!("direction `{s}`: {why}"));
         let mut parts = s.split(':');
@@ -70,7 +87,17 @@ impl DirectionSpec {
                     .map_err(|_| bad("random:SEED needs an integer seed"))?;
                 Ok(Self::Random { seed })
             }
-            _ => Err(bad("expected quant:FORMAT[:QB[:METHOD]] or random:SEED")),
+            Some("hessian") => {
+                let seed = parts
+                    .next()
+                    .unwrap_or("0")
+                    .parse()
+                    .map_err(|_| bad("hessian:SEED needs an integer seed"))?;
+                Ok(Self::Hessian { seed })
+            }
+            _ => Err(bad(
+                "expected quant:FORMAT[:QB[:METHOD]], random:SEED or hessian[:SEED]",
+            )),
         }
     }
 }
@@ -86,6 +113,26 @@ pub struct Direction {
     pub endpoint: Option<Vec<Vec<f32>>>,
     /// ‖delta‖ over all sites.
     pub norm: f64,
+    /// The eigenvalue of a Hessian direction.
+    pub eigenvalue: Option<f64>,
+}
+
+/// What a direction covers and, for Hessian directions, the loss whose curvature it follows.
+pub struct Scope<'a> {
+    /// One flag per linear site (see [`SiteFilter::mask`]).
+    pub mask: Vec<bool>,
+    /// The loss (with gradients) at the model's weights; needed by `hessian` directions.
+    pub loss: Option<&'a dyn hessian::LossGrad>,
+}
+
+impl Scope<'_> {
+    /// Every site, no loss.
+    pub fn all(model: &Transformer) -> Self {
+        Scope {
+            mask: vec![true; model.linears.len()],
+            loss: None,
+        }
+    }
 }
 
 /// The model's linear weights, `[out, in]` per site.
@@ -112,15 +159,32 @@ fn gaussian(rng: &mut impl Rng) -> f32 {
     ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32
 }
 
-/// Builds a direction for `model` (whose linear weights are `weights`).
+/// Builds a direction over every linear site of `model` (whose linear weights are `weights`);
+/// `hessian` directions need [`build_in`] with a loss.
 pub fn build(model: &Transformer, weights: &[Vec<f32>], spec: &DirectionSpec) -> Result<Direction> {
+    build_in(model, weights, spec, &Scope::all(model))
+}
+
+/// Builds a direction over the sites of `scope`.
+pub fn build_in(
+    model: &Transformer,
+    weights: &[Vec<f32>],
+    spec: &DirectionSpec,
+    scope: &Scope<'_>,
+) -> Result<Direction> {
+    let covered = |i: usize| scope.mask.get(i).copied().unwrap_or(false);
     let mut delta = Vec::with_capacity(weights.len());
     let mut endpoint = None;
+    let mut eigenvalue = None;
     match spec {
         DirectionSpec::Quant { format, method } => {
             let mut ends = Vec::with_capacity(weights.len());
-            for (site, w) in model.linears.iter().zip(weights) {
-                let q = fake_quant(w, site.out_features, site.in_features, format, method)?;
+            for (i, (site, w)) in model.linears.iter().zip(weights).enumerate() {
+                let q = if covered(i) {
+                    fake_quant(w, site.out_features, site.in_features, format, method)?
+                } else {
+                    w.clone()
+                };
                 delta.push(q.iter().zip(w).map(|(a, b)| a - b).collect());
                 ends.push(q);
             }
@@ -132,9 +196,52 @@ pub fn build(model: &Transformer, weights: &[Vec<f32>], spec: &DirectionSpec) ->
                     seed.wrapping_mul(0x9E37_79B9).wrapping_add(i as u64),
                 );
                 let mut d: Vec<f32> = (0..w.len()).map(|_| gaussian(&mut rng)).collect();
-                filter_normalize(&mut d, w, site.in_features);
+                if covered(i) {
+                    filter_normalize(&mut d, w, site.in_features);
+                } else {
+                    d.iter_mut().for_each(|v| *v = 0.0);
+                }
                 delta.push(d);
             }
+        }
+        DirectionSpec::Hessian { seed } => {
+            let loss = scope.loss.ok_or_else(|| {
+                Error::Input("a hessian direction needs the loss it follows (use build_in)".into())
+            })?;
+            let masked = hessian::Masked {
+                inner: loss,
+                mask: &scope.mask,
+            };
+            let o = hessian::ProbeOptions {
+                seed: *seed,
+                max_iter: 30,
+                ..hessian::ProbeOptions::default()
+            };
+            let (lambda, v, _, _) = hessian::top_eigenvalue(&masked, weights, &o)?;
+            let w_norm = weights
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| covered(*i))
+                .flat_map(|(_, w)| w.iter())
+                .map(|x| f64::from(*x).powi(2))
+                .sum::<f64>()
+                .sqrt();
+            let peak = v
+                .iter()
+                .flatten()
+                .copied()
+                .max_by(|a, b| a.abs().total_cmp(&b.abs()))
+                .unwrap_or(0.0);
+            let s = if peak < 0.0 { -w_norm } else { w_norm } as f32;
+            delta = v
+                .iter()
+                .enumerate()
+                .map(|(i, b)| {
+                    let on = if covered(i) { s } else { 0.0 };
+                    b.iter().map(|x| x * on).collect()
+                })
+                .collect();
+            eigenvalue = Some(lambda);
         }
     }
     let norm = delta
@@ -148,6 +255,7 @@ pub fn build(model: &Transformer, weights: &[Vec<f32>], spec: &DirectionSpec) ->
         delta,
         endpoint,
         norm,
+        eigenvalue,
     })
 }
 
@@ -215,6 +323,16 @@ pub struct Slice {
     /// Where other block sizes of a quant direction land along it: (label, t* = ⟨u_c, u⟩/‖u‖²).
     #[serde(default)]
     pub marks: Vec<(String, f64)>,
+    /// Sites the directions cover (`all`, or e.g. `layers 0,1 · kinds mlp`).
+    #[serde(default = "all_sites")]
+    pub sites: String,
+    /// Eigenvalues of Hessian directions, in direction order (`None` for other kinds).
+    #[serde(default)]
+    pub eigenvalues: Vec<Option<f64>>,
+}
+
+fn all_sites() -> String {
+    "all".into()
 }
 
 /// What to compute.
@@ -240,6 +358,8 @@ pub struct Request {
     pub seed: u64,
     /// Block sizes whose landing points are marked along a quant first direction.
     pub mark_qbs: Vec<String>,
+    /// Sites the directions cover.
+    pub sites: SiteFilter,
 }
 
 /// Where the same format at other block sizes lands along the quant direction `d1`:
@@ -249,6 +369,7 @@ pub fn landing_points(
     weights: &[Vec<f32>],
     d1: &Direction,
     qbs: &[String],
+    scope: &Scope<'_>,
 ) -> Result<Vec<(String, f64)>> {
     let DirectionSpec::Quant { format, method } = &d1.spec else {
         return Ok(Vec::new());
@@ -261,7 +382,7 @@ pub fn landing_points(
             format: format.with_block(qb.parse()?),
             method: *method,
         };
-        let d = build(model, weights, &other)?;
+        let d = build_in(model, weights, &other, scope)?;
         let dot: f64 = d
             .delta
             .iter()
@@ -300,10 +421,22 @@ pub fn compute(
     let windows = make_windows(&tok.encode(&text)?, tok.bos, &ws, &label)?;
     let ev = Evaluator::new(&model, &windows)?;
     let weights = linear_weights(&model)?;
-    let d1 = build(&model, &weights, &spec1)?;
+    let wants_loss = std::iter::once(&spec1)
+        .chain(spec2.as_ref())
+        .any(|s| matches!(s, DirectionSpec::Hessian { .. }));
+    let loss = if wants_loss {
+        Some(hessian::ModelLoss::new(dir, &windows)?)
+    } else {
+        None
+    };
+    let scope = Scope {
+        mask: r.sites.mask(&model.linears)?,
+        loss: loss.as_ref().map(|l| l as &dyn hessian::LossGrad),
+    };
+    let d1 = build_in(&model, &weights, &spec1, &scope)?;
     let d2 = spec2
         .as_ref()
-        .map(|s| build(&model, &weights, s))
+        .map(|s| build_in(&model, &weights, s, &scope))
         .transpose()?;
     let alpha = steps(r.range1.0, r.range1.1, r.grid);
     let beta = if d2.is_some() {
@@ -320,9 +453,11 @@ pub fn compute(
         (&alpha, &beta),
         progress,
     )?;
-    let marks = landing_points(&model, &weights, &d1, &r.mark_qbs)?;
+    let marks = landing_points(&model, &weights, &d1, &r.mark_qbs, &scope)?;
     let mut norms = vec![d1.norm];
     norms.extend(d2.as_ref().map(|d| d.norm));
+    let mut eigenvalues = vec![d1.eigenvalue];
+    eigenvalues.extend(d2.as_ref().map(|d| d.eigenvalue));
     Ok(Slice {
         direction1: r.direction1.clone(),
         direction2: r.direction2.clone(),
@@ -334,6 +469,8 @@ pub fn compute(
         n_windows: windows.len(),
         ctx: windows.ctx,
         marks,
+        sites: r.sites.describe(),
+        eigenvalues,
     })
 }
 

@@ -348,7 +348,8 @@ fn least_squares_line(x: &[Vec<f64>], y: &[f64], f: usize) -> Result<(f64, f64)>
 
 /// The predictor's inputs for one quantized model (Xu et al.'s feature set), as a fixed-order
 /// feature row: log10 N, pre-trained loss, element/exponent/mantissa bits, log2 Qb, bits per
-/// weight, RTN SQNR (dB), and the landscape's flatness and curvature (−1 when not measured).
+/// weight, Qr, RTN SQNR (dB), and the landscape's flatness, sharpness, top eigenvalue, trace
+/// and curvature along the quantization direction (−1 when not measured).
 #[derive(Clone, Copy, Debug, Default, serde::Serialize)]
 pub struct PtqFeatures {
     /// Non-embedding parameter count.
@@ -365,17 +366,25 @@ pub struct PtqFeatures {
     pub block_size: f64,
     /// Bits per weight including scales.
     pub bits_per_weight: f64,
-    /// SQNR of round-to-nearest quantization of the weights, dB.
-    pub rtn_sqnr_db: f64,
-    /// Loss-landscape flatness, when the landscape was measured.
+    /// Fraction of the quantizable weights in the low format (1 for a fully quantized model).
+    pub qr: f64,
+    /// SQNR of round-to-nearest quantization of the weights, dB (−1 when not measured).
+    pub rtn_sqnr_db: Option<f64>,
+    /// Loss-landscape flatness radius, when measured.
     pub flatness: Option<f64>,
-    /// Loss-landscape curvature (top Hessian eigenvalue), when measured.
-    pub curvature: Option<f64>,
+    /// Loss-landscape sharpness (nats), when measured.
+    pub sharpness: Option<f64>,
+    /// Top Hessian eigenvalue, when measured.
+    pub top_eigenvalue: Option<f64>,
+    /// Hessian trace, when measured.
+    pub trace: Option<f64>,
+    /// Curvature uᵀHu/‖u‖² along the format's quantization direction, when measured.
+    pub curvature_u: Option<f64>,
 }
 
 impl PtqFeatures {
     /// Names of the entries of [`PtqFeatures::row`].
-    pub const NAMES: [&'static str; 10] = [
+    pub const NAMES: [&'static str; 14] = [
         "log10_N",
         "base_loss",
         "element_bits",
@@ -383,15 +392,22 @@ impl PtqFeatures {
         "mantissa_bits",
         "log2_Qb",
         "bits_per_weight",
-        "rtn_sqnr_db",
+        "Qr",
+        "rtn_sqnr_db (-1 = absent)",
         "flatness (-1 = absent)",
-        "curvature (-1 = absent)",
+        "sharpness (-1 = absent)",
+        "top_eigenvalue (-1 = absent)",
+        "trace (-1 = absent)",
+        "curvature_u (-1 = absent)",
     ];
     /// Index of the size feature (for the size-only baseline of [`leave_one_group_out`]).
     pub const SIZE_FEATURE: usize = 0;
+    /// Indices of the loss-landscape features (flatness … curvature along u).
+    pub const LANDSCAPE: std::ops::Range<usize> = 9..14;
 
     /// The feature row in [`PtqFeatures::NAMES`] order.
     pub fn row(&self) -> Vec<f64> {
+        let or = |v: Option<f64>| v.filter(|x| x.is_finite()).unwrap_or(-1.0);
         vec![
             self.n_params.log10(),
             self.base_loss,
@@ -400,9 +416,24 @@ impl PtqFeatures {
             self.mantissa_bits,
             self.block_size.log2(),
             self.bits_per_weight,
-            self.rtn_sqnr_db,
-            self.flatness.unwrap_or(-1.0),
-            self.curvature.unwrap_or(-1.0),
+            self.qr,
+            or(self.rtn_sqnr_db),
+            or(self.flatness),
+            or(self.sharpness),
+            or(self.top_eigenvalue),
+            or(self.trace),
+            or(self.curvature_u),
         ]
+    }
+
+    /// (element, exponent, mantissa) bits of a format: integers count no exponent and
+    /// element − 1 mantissa bits; NF4 counts as 4 / 0 / 3.
+    pub fn format_bits(format: &crate::codecs::Format) -> (f64, f64, f64) {
+        use crate::codecs::ElementType;
+        let bits = f64::from(format.element.bits());
+        match format.element {
+            ElementType::Float(mf) => (bits, f64::from(mf.exp_bits), f64::from(mf.man_bits)),
+            _ => (bits, 0.0, bits - 1.0),
+        }
     }
 }

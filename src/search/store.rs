@@ -116,6 +116,32 @@ pub struct ModelRow {
     pub ctx: usize,
 }
 
+/// The landscape-features table (created on first write; stores from before it lack it).
+const FEATURES_TABLE: &str = "
+CREATE TABLE IF NOT EXISTS features (
+  model TEXT NOT NULL, feature TEXT NOT NULL, direction TEXT NOT NULL, value REAL NOT NULL,
+  settings TEXT NOT NULL,
+  PRIMARY KEY (model, feature, direction)
+);
+";
+
+/// One landscape feature of a model (`quantscape features`): `direction` is empty for features
+/// of the model alone, or the key of a quantization configuration (`LOW|METHOD`, the canonical
+/// low format with its Qb and the method spelling) for features along its direction.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FeatureRow {
+    /// Model (spec string, as in `models`).
+    pub model: String,
+    /// Feature name (`sharpness`, `flatness`, `top_eigenvalue`, `trace`, `curvature_u`, …).
+    pub feature: String,
+    /// Direction key, or empty.
+    pub direction: String,
+    /// Value.
+    pub value: f64,
+    /// JSON of the measurement settings.
+    pub settings: String,
+}
+
 /// An open results database.
 pub struct Store {
     conn: Connection,
@@ -342,8 +368,57 @@ impl Store {
             .map_err(|e| db(p, e))
     }
 
-    /// Copies the models and trials of `other` (same spec) into this store; returns the number
-    /// of trials added. Running it twice adds nothing the second time.
+    /// Replaces the features of `model` by `rows` (one transaction).
+    pub fn put_features(&self, model: &str, rows: &[FeatureRow]) -> Result<()> {
+        let p = &self.path;
+        let tx = self.conn.unchecked_transaction().map_err(|e| db(p, e))?;
+        tx.execute_batch(FEATURES_TABLE).map_err(|e| db(p, e))?;
+        tx.execute("DELETE FROM features WHERE model = ?1", params![model])
+            .map_err(|e| db(p, e))?;
+        for r in rows {
+            insert_feature(&tx, r, "INSERT OR REPLACE").map_err(|e| db(p, e))?;
+        }
+        tx.commit().map_err(|e| db(p, e))
+    }
+
+    /// Every stored feature (none when the store has no features table).
+    pub fn features(&self) -> Result<Vec<FeatureRow>> {
+        let p = &self.path;
+        let has: i64 = self
+            .conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'features'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| db(p, e))?;
+        if has == 0 {
+            return Ok(Vec::new());
+        }
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT model, feature, direction, value, settings FROM features
+                 ORDER BY model, feature, direction",
+            )
+            .map_err(|e| db(p, e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(FeatureRow {
+                    model: r.get(0)?,
+                    feature: r.get(1)?,
+                    direction: r.get(2)?,
+                    value: r.get(3)?,
+                    settings: r.get(4)?,
+                })
+            })
+            .map_err(|e| db(p, e))?;
+        rows.collect::<std::result::Result<_, _>>()
+            .map_err(|e| db(p, e))
+    }
+
+    /// Copies the models, trials and landscape features of `other` (same spec) into this store;
+    /// returns the number of trials added. Running it twice adds nothing the second time.
     pub fn merge_from(&self, other: &Path) -> Result<usize> {
         let (o, _) = Store::open_existing(other)?;
         let mine = self.meta()?.get("spec_hash").cloned();
@@ -364,6 +439,14 @@ impl Store {
         }
         for t in o.trials()? {
             insert_trial(&tx, &t).map_err(|e| db(&self.path, e))?;
+        }
+        let features = o.features()?;
+        if !features.is_empty() {
+            tx.execute_batch(FEATURES_TABLE)
+                .map_err(|e| db(&self.path, e))?;
+            for f in &features {
+                insert_feature(&tx, f, "INSERT OR IGNORE").map_err(|e| db(&self.path, e))?;
+            }
         }
         tx.commit().map_err(|e| db(&self.path, e))?;
         Ok(self.finished()?.len() - before)
@@ -399,6 +482,13 @@ fn insert_trial(conn: &Connection, t: &TrialRow) -> rusqlite::Result<usize> {
             t.seconds,
             t.assignment
         ],
+    )
+}
+
+fn insert_feature(conn: &Connection, f: &FeatureRow, verb: &str) -> rusqlite::Result<usize> {
+    conn.execute(
+        &format!("{verb} INTO features VALUES (?1, ?2, ?3, ?4, ?5)"),
+        params![f.model, f.feature, f.direction, f.value, f.settings],
     )
 }
 
