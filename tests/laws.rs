@@ -517,6 +517,23 @@ fn forest_beats_the_mean_and_the_size_only_baseline() {
     assert_eq!(logo.groups.len(), 4);
     assert!(logo.rmse_forest < 0.5 * logo.rmse_baseline, "{logo:?}");
     assert!(RandomForest::fit(&[vec![f64::NAN]], &[1.0], &cfg).is_err());
+    // Adjacent floats: the split threshold must not round onto the upper value (an empty
+    // child would predict NaN).
+    // An odd last mantissa bit: (a + b) / 2 rounds (ties to even) onto b.
+    let a = f64::from_bits(858.0_f64.to_bits() + 1);
+    let b = f64::from_bits(a.to_bits() + 1);
+    assert_eq!(0.5 * (a + b), b);
+    let xs: Vec<Vec<f64>> = (0..8).map(|i| vec![if i < 4 { a } else { b }]).collect();
+    let ys: Vec<f64> = (0..8).map(|i| if i < 4 { 0.0 } else { 1.0 }).collect();
+    let tight = ForestConfig {
+        n_trees: 4,
+        min_samples_leaf: 1,
+        ..cfg.clone()
+    };
+    let f = RandomForest::fit(&xs, &ys, &tight).unwrap();
+    for x in [a, b, 0.0, 1e9] {
+        assert!(f.predict(&[x]).unwrap().is_finite(), "{x}");
+    }
 }
 
 #[test]

@@ -10,7 +10,7 @@
 
 use std::path::PathBuf;
 
-use egui::{RichText, Ui};
+use egui::Ui;
 
 use super::plots::{colour, Figure, Mark};
 #[cfg(test)]
@@ -354,18 +354,7 @@ impl EvaluatePanel {
         });
         ui.separator();
         let (header, rows) = self.table();
-        egui::Grid::new("eval_table").striped(true).show(ui, |ui| {
-            for h in &header {
-                ui.label(RichText::new(*h).strong());
-            }
-            ui.end_row();
-            for r in &rows {
-                for c in r {
-                    ui.label(c);
-                }
-                ui.end_row();
-            }
-        });
+        super::table::table_ui(ui, "eval_table", &header, &rows, &Default::default());
         if !self.reports.is_empty() {
             self.current_figure().show(ui, None);
         }

@@ -280,18 +280,7 @@ impl HardwarePanel {
             .small(),
         );
         let (header, rows) = footprint_table(law, params, self.qb, self.st.qr, self.st.target_n);
-        egui::Grid::new("footprint").striped(true).show(ui, |ui| {
-            for h in &header {
-                ui.label(RichText::new(h.as_str()).strong());
-            }
-            ui.end_row();
-            for r in &rows {
-                for c in r {
-                    ui.label(c.as_str());
-                }
-                ui.end_row();
-            }
-        });
+        super::table::table_ui(ui, "footprint", &header, &rows, &Default::default());
         ui.separator();
         let h = ui.available_height();
         ui.columns(2, |cols| {

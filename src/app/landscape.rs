@@ -356,6 +356,25 @@ impl LandscapePanel {
         self.result.as_ref().map(slice_figure)
     }
 
+    /// The slice's points as a table (exports): α, β (2-D), NLL and ΔL.
+    pub fn table(&self) -> (Vec<&'static str>, Vec<Vec<String>>) {
+        let mut rows = Vec::new();
+        if let Some(s) = &self.result {
+            for j in 0..s.beta.len().max(1) {
+                for (i, a) in s.alpha.iter().enumerate() {
+                    let v = s.values[j * s.alpha.len() + i];
+                    rows.push(vec![
+                        a.to_string(),
+                        s.beta.get(j).map_or(String::new(), f64::to_string),
+                        v.to_string(),
+                        (v - s.nll_base).to_string(),
+                    ]);
+                }
+            }
+        }
+        (vec!["alpha", "beta", "nll", "delta_nll"], rows)
+    }
+
     /// Draws the view.
     pub fn ui(&mut self, ui: &mut Ui) {
         self.poll();

@@ -367,6 +367,26 @@ impl LawsPanel {
         &self.budget.get_or_insert_with(Default::default).1
     }
 
+    /// The fitted parameters with their CIs as a table (exports).
+    pub fn table(&self) -> (Vec<&'static str>, Vec<Vec<String>>) {
+        let f = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
+        let rows = self
+            .st
+            .report
+            .iter()
+            .flat_map(|r| &r.params)
+            .map(|p| {
+                vec![
+                    p.name.clone(),
+                    p.value.to_string(),
+                    f(p.ci_low),
+                    f(p.ci_high),
+                ]
+            })
+            .collect();
+        (vec!["parameter", "value", "ci_low", "ci_high"], rows)
+    }
+
     /// The figure on screen (for exports).
     pub fn current_figure(&mut self) -> Option<Figure> {
         match self.tab {

@@ -24,6 +24,7 @@ mod presenter;
 pub mod quantize;
 pub mod session;
 pub mod sweep;
+pub mod table;
 #[cfg(test)]
 mod tests;
 
@@ -251,61 +252,8 @@ impl App {
             View::Models => owned(self.models.family_table()),
             View::Quantize => owned(self.quantize.table()),
             View::Evaluate => owned(self.evaluate.table()),
-            View::Landscape => {
-                let rows = self.landscape.result.iter().flat_map(|c| {
-                    let s = c;
-                    let nb = s.beta.len().max(1);
-                    (0..nb).flat_map(move |j| {
-                        s.alpha.iter().enumerate().map(move |(i, a)| {
-                            let b = s.beta.get(j).map_or(String::new(), f64::to_string);
-                            let v = s.values[j * s.alpha.len() + i];
-                            vec![
-                                a.to_string(),
-                                b,
-                                v.to_string(),
-                                (v - s.nll_base).to_string(),
-                            ]
-                        })
-                    })
-                });
-                let h = ["alpha", "beta", "nll", "delta_nll"];
-                (h.iter().map(|s| s.to_string()).collect(), rows.collect())
-            }
-            View::Sweep => {
-                let rows = self
-                    .sweep
-                    .loaded
-                    .summary
-                    .iter()
-                    .map(|c| {
-                        vec![
-                            c.model.clone(),
-                            c.granularity.clone(),
-                            c.low.clone(),
-                            c.high.clone(),
-                            c.qb_spec.clone(),
-                            c.qr_target.to_string(),
-                            c.qr.to_string(),
-                            c.n_trials.to_string(),
-                            c.delta_nll_mean.to_string(),
-                            c.delta_nll_best.to_string(),
-                        ]
-                    })
-                    .collect();
-                let h = [
-                    "model",
-                    "granularity",
-                    "low",
-                    "high",
-                    "qb",
-                    "qr_target",
-                    "qr",
-                    "trials",
-                    "delta_nll_mean",
-                    "delta_nll_best",
-                ];
-                (h.iter().map(|s| s.to_string()).collect(), rows)
-            }
+            View::Landscape => owned(self.landscape.table()),
+            View::Sweep => owned(self.sweep.table()),
             View::Hardware => hardware::footprint_table(
                 self.laws.law(),
                 &self.laws.st.params,
@@ -313,26 +261,7 @@ impl App {
                 self.hardware.st.qr,
                 self.hardware.st.target_n,
             ),
-            View::Laws => {
-                let rows = self
-                    .laws
-                    .st
-                    .report
-                    .iter()
-                    .flat_map(|r| &r.params)
-                    .map(|p| {
-                        let f = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
-                        vec![
-                            p.name.clone(),
-                            p.value.to_string(),
-                            f(p.ci_low),
-                            f(p.ci_high),
-                        ]
-                    })
-                    .collect();
-                let h = ["parameter", "value", "ci_low", "ci_high"];
-                (h.iter().map(|s| s.to_string()).collect(), rows)
-            }
+            View::Laws => owned(self.laws.table()),
         }
     }
 

@@ -353,25 +353,18 @@ impl ModelsPanel {
             .id_salt("families")
             .max_height(ui.available_height() * 0.35)
             .show(ui, |ui| {
-                egui::Grid::new("family_table")
-                    .striped(true)
-                    .show(ui, |ui| {
-                        for h in &header {
-                            ui.label(RichText::new(*h).strong());
-                        }
-                        ui.end_row();
-                        for (row, fam) in rows.iter().zip(&self.families) {
-                            let selected =
-                                self.st.selected.as_deref() == Some(&fam.dir.display().to_string());
-                            if ui.selectable_label(selected, &row[0]).clicked() {
-                                open = Some(fam.dir.clone());
-                            }
-                            for c in &row[1..] {
-                                ui.label(c);
-                            }
-                            ui.end_row();
-                        }
-                    });
+                let selected = self.st.selected.clone();
+                let families = &self.families;
+                let on =
+                    |r: usize| families.get(r).map(|f| f.dir.display().to_string()) == selected;
+                let how = super::table::Interact {
+                    row_on: Some(&on),
+                    ..Default::default()
+                };
+                let c = super::table::table_ui(ui, "family_table", &header, &rows, &how);
+                if let Some(f) = c.row.and_then(|r| families.get(r)) {
+                    open = Some(f.dir.clone());
+                }
             });
         egui::CollapsingHeader::new(format!("Hugging Face cache ({} models)", self.cached.len()))
             .show(ui, |ui| {
@@ -411,24 +404,20 @@ impl ModelsPanel {
         }
         let (header, rows) = self.tensor_table();
         egui::ScrollArea::both().id_salt("tensors").show(ui, |ui| {
-            egui::Grid::new("tensor_table")
-                .striped(true)
-                .show(ui, |ui| {
-                    for h in &header {
-                        ui.label(RichText::new(*h).strong());
-                    }
-                    ui.end_row();
-                    for row in &rows {
-                        let selected = self.st.tensor.as_deref() == Some(&row[0]);
-                        if ui.selectable_label(selected, &row[0]).clicked() {
-                            self.st.tensor = if selected { None } else { Some(row[0].clone()) };
-                        }
-                        for c in &row[1..] {
-                            ui.label(c);
-                        }
-                        ui.end_row();
-                    }
-                });
+            let chosen = self.st.tensor.clone();
+            let on = |r: usize| rows.get(r).map(|row| &row[0]) == chosen.as_ref();
+            let how = super::table::Interact {
+                row_on: Some(&on),
+                ..Default::default()
+            };
+            let c = super::table::table_ui(ui, "tensor_table", &header, &rows, &how);
+            if let Some(name) = c.row.and_then(|r| rows.get(r)).map(|row| row[0].clone()) {
+                self.st.tensor = if chosen.as_ref() == Some(&name) {
+                    None
+                } else {
+                    Some(name)
+                };
+            }
         });
     }
 }

@@ -13,7 +13,7 @@
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
-use egui::{RichText, Ui};
+use egui::Ui;
 
 use super::models::{tensor_stats, HIST_BINS};
 use super::plots::{Figure, Mark};
@@ -442,46 +442,37 @@ impl QuantizePanel {
     fn table_ui(&mut self, ui: &mut Ui) {
         let (header, rows) = self.table();
         let order = self.order();
-        egui::ScrollArea::both()
+        const SORTS: [SortBy; 6] = [
+            SortBy::Site,
+            SortBy::Site,
+            SortBy::Site,
+            SortBy::Mse,
+            SortBy::MaxErr,
+            SortBy::Sqnr,
+        ];
+        let (sort, selected) = (self.sort, self.selected);
+        let header_on = |h: usize| {
+            SORTS
+                .get(h)
+                .is_some_and(|s| *s == sort && *s != SortBy::Site)
+        };
+        let row_on = |r: usize| order.get(r).is_some_and(|i| Some(*i) == selected);
+        let how = super::table::Interact {
+            header_on: Some(&header_on),
+            row_on: Some(&row_on),
+        };
+        let c = egui::ScrollArea::both()
             .id_salt("quantize_table")
             .show(ui, |ui| {
-                egui::Grid::new("quantize_grid")
-                    .striped(true)
-                    .show(ui, |ui| {
-                        let sorts = [
-                            SortBy::Site,
-                            SortBy::Site,
-                            SortBy::Site,
-                            SortBy::Mse,
-                            SortBy::MaxErr,
-                            SortBy::Sqnr,
-                        ];
-                        for (h, s) in header.iter().zip(sorts) {
-                            if ui
-                                .selectable_label(
-                                    self.sort == s && s != SortBy::Site,
-                                    RichText::new(*h).strong(),
-                                )
-                                .clicked()
-                            {
-                                self.sort = s;
-                            }
-                        }
-                        ui.end_row();
-                        for (row, i) in rows.iter().zip(order) {
-                            if ui
-                                .selectable_label(self.selected == Some(i), &row[0])
-                                .clicked()
-                            {
-                                self.selected = Some(i);
-                            }
-                            for c in &row[1..] {
-                                ui.label(c);
-                            }
-                            ui.end_row();
-                        }
-                    });
-            });
+                super::table::table_ui(ui, "quantize_grid", &header, &rows, &how)
+            })
+            .inner;
+        if let Some(s) = c.header.and_then(|h| SORTS.get(h)) {
+            self.sort = *s;
+        }
+        if let Some(i) = c.row.and_then(|r| order.get(r)) {
+            self.selected = Some(*i);
+        }
     }
 }
 

@@ -405,6 +405,42 @@ impl SweepPanel {
         }
     }
 
+    /// The per-configuration summaries as a table (exports).
+    pub fn table(&self) -> (Vec<&'static str>, Vec<Vec<String>>) {
+        let rows = self
+            .loaded
+            .summary
+            .iter()
+            .map(|c| {
+                vec![
+                    c.model.clone(),
+                    c.granularity.clone(),
+                    c.low.clone(),
+                    c.high.clone(),
+                    c.qb_spec.clone(),
+                    c.qr_target.to_string(),
+                    c.qr.to_string(),
+                    c.n_trials.to_string(),
+                    c.delta_nll_mean.to_string(),
+                    c.delta_nll_best.to_string(),
+                ]
+            })
+            .collect();
+        let h = vec![
+            "model",
+            "granularity",
+            "low",
+            "high",
+            "qb",
+            "qr_target",
+            "qr",
+            "trials",
+            "delta_nll_mean",
+            "delta_nll_best",
+        ];
+        (h, rows)
+    }
+
     /// The scatter on screen (exports).
     pub fn current_figure(&self) -> Figure {
         scatter_figure(&self.loaded, &self.slice)

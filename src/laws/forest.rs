@@ -141,7 +141,9 @@ impl Grower<'_> {
                 let gain =
                     left_sum * left_sum / nl + right_sum * right_sum / nr - total * total / n;
                 if best.is_none_or(|(g, _, _)| gain > g) {
-                    best = Some((gain, f, 0.5 * (v + next)));
+                    // Halfway, but never rounded onto `next` (adjacent floats): v ≤ t < next.
+                    let mid = v + 0.5 * (next - v);
+                    best = Some((gain, f, if mid < next { mid } else { v }));
                 }
             }
         }
@@ -151,7 +153,6 @@ impl Grower<'_> {
         if gain <= 1e-12 * sse {
             return me;
         }
-        self.gain[feature] += gain;
         let mut split = 0;
         for k in 0..idx.len() {
             if self.x[idx[k]][feature] <= threshold {
@@ -159,6 +160,10 @@ impl Grower<'_> {
                 split += 1;
             }
         }
+        if split == 0 || split == idx.len() {
+            return me;
+        }
+        self.gain[feature] += gain;
         let (l, r) = idx.split_at_mut(split);
         let left = self.grow(l, depth + 1, rng);
         let right = self.grow(r, depth + 1, rng);
