@@ -46,6 +46,9 @@ pub struct LawsPanel {
     data_note: String,
     /// Configurations of the loaded results store (empty for CSV or synthetic data).
     pub store: Vec<ConfigSummary>,
+    /// The bundled demo store as read at start-up, for the Sweep view to take instead of
+    /// reading it again.
+    pub demo_read: Option<super::sweep::Loaded>,
     law: Law,
     /// The typed-law text field.
     pub formula_edit: String,
@@ -68,16 +71,17 @@ fn bits(v: f64) -> u64 {
 impl LawsPanel {
     /// A panel restoring `st`; fits at once unless the session holds a fit.
     pub fn new(mut st: LawsState, waker: Waker) -> Self {
-        let (data, data_note, store, error) = match load_source(&st.source, &mut st.store_slice) {
+        let (data, data_note, read, error) = match load_source(&st.source, &mut st.store_slice) {
             Ok((d, n, s)) => (d, n, s, None),
             Err(e) => {
                 st.source = Source::Synthetic;
                 st.report = None;
                 let d = synthetic_data();
                 let n = format!("synthetic: strong law, σ = 0.08 ({} points)", d.len());
-                (d, n, Vec::new(), Some(format!("cannot load the data: {e}")))
+                (d, n, None, Some(format!("cannot load the data: {e}")))
             }
         };
+        let st_is_demo = matches!(st.source, Source::Demo);
         let mut error = error;
         let law = if st.law_id == "formula" {
             match typed_law(&st.formula) {
@@ -103,7 +107,8 @@ impl LawsPanel {
             st,
             data,
             data_note,
-            store,
+            store: read.as_ref().map(|l| l.summary.clone()).unwrap_or_default(),
+            demo_read: read.filter(|_| st_is_demo),
             law,
             formula_edit,
             job: JobSlot::default(),
@@ -129,10 +134,10 @@ impl LawsPanel {
     pub fn open(&mut self, source: Source) {
         let mut slice = self.st.store_slice.clone();
         match load_source(&source, &mut slice) {
-            Ok((d, note, store)) => {
+            Ok((d, note, read)) => {
                 self.st.source = source;
                 self.st.store_slice = slice;
-                self.store = store;
+                self.store = read.map(|l| l.summary).unwrap_or_default();
                 self.data = d;
                 self.data_note = note;
                 self.map = None;

@@ -76,24 +76,25 @@ fn is_store(path: &std::path::Path) -> bool {
     )
 }
 
-/// Loads the points of `source`: (data, a note saying what they are, the store's configurations
-/// when it is a results store). A store is filtered to `slice` (or its default slice).
+/// Loads the points of `source`: (data, a note saying what they are, what was read from the
+/// store when it is a results store). A store is filtered to `slice` (or its default slice).
 pub fn load_source(
     source: &Source,
     slice: &mut Option<(String, String, String)>,
-) -> crate::Result<(Dataset, String, Vec<ConfigSummary>)> {
+) -> crate::Result<(Dataset, String, Option<super::sweep::Loaded>)> {
     let store = match source {
         Source::Demo if demo_store().is_file() => Some(demo_store()),
         Source::Csv(p) if is_store(std::path::Path::new(p)) => Some(std::path::PathBuf::from(p)),
         _ => None,
     };
     if let Some(path) = store {
-        let summary = super::sweep::load_store(&path)?.summary;
+        let loaded = super::sweep::load_store(&path)?;
+        let summary = &loaded.summary;
         let valid = slice
             .as_ref()
-            .is_some_and(|s| store_slices(&summary).contains(s));
+            .is_some_and(|s| store_slices(summary).contains(s));
         if !valid {
-            *slice = default_slice(&summary);
+            *slice = default_slice(summary);
         }
         let Some(sl) = slice.clone() else {
             return Err(crate::Error::Input(format!(
@@ -101,7 +102,7 @@ pub fn load_source(
                 path.display()
             )));
         };
-        let d = store_dataset(&summary, &sl);
+        let d = store_dataset(summary, &sl);
         let what = if matches!(source, Source::Demo) {
             "demo sweep".to_string()
         } else {
@@ -114,10 +115,10 @@ pub fn load_source(
             sl.2,
             d.len()
         );
-        return Ok((d, note, summary));
+        return Ok((d, note, Some(loaded)));
     }
     let (d, n) = load_plain(source)?;
-    Ok((d, n, Vec::new()))
+    Ok((d, n, None))
 }
 
 fn load_plain(source: &Source) -> crate::Result<(Dataset, String)> {

@@ -164,14 +164,16 @@ impl App {
     pub fn with_session(ctx: &egui::Context, session: Session) -> Self {
         let c = ctx.clone();
         let waker: Waker = Arc::new(move || c.request_repaint());
+        let mut laws = LawsPanel::new(session.laws, waker.clone());
+        let demo = laws.demo_read.take();
         let mut app = Self {
             view: session.view,
             presenter: false,
             dark: session.dark,
-            laws: LawsPanel::new(session.laws, waker.clone()),
+            laws,
             models: ModelsPanel::new(session.models, waker.clone()),
             hardware: HardwarePanel::new(session.hardware),
-            sweep: sweep::SweepPanel::new(waker.clone()),
+            sweep: sweep::SweepPanel::new(waker.clone(), demo),
             quantize: quantize::QuantizePanel::new(waker.clone()),
             evaluate: evaluate::EvaluatePanel::new(waker.clone()),
             landscape: landscape::LandscapePanel::new(waker.clone()),
@@ -375,6 +377,7 @@ impl App {
     pub fn show(&mut self, ui: &mut Ui) {
         let ctx = ui.ctx().clone();
         self.drain_commands(&ctx);
+        self.models.poll();
         self.poll_dialog();
         self.collect_shots();
         self.handle_input(&ctx);

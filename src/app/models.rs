@@ -219,6 +219,7 @@ pub struct ModelsPanel {
     /// Tensors of the selected checkpoint.
     pub tensors: Vec<TensorInfo>,
     job: JobSlot<Vec<TensorInfo>>,
+    scan: JobSlot<(Vec<FamilyRow>, Vec<(String, PathBuf)>)>,
     /// Last error.
     pub error: Option<String>,
     waker: Waker,
@@ -229,15 +230,22 @@ impl ModelsPanel {
     pub fn new(st: ModelsState, waker: Waker) -> Self {
         let mut p = Self {
             st,
-            families: scan_families(&crate::search::runner::bundled_models_dir()),
-            cached: crate::model::hub::cache_root()
-                .map(|r| crate::model::hub::list_cached(&r))
-                .unwrap_or_default(),
+            families: Vec::new(),
+            cached: Vec::new(),
             tensors: Vec::new(),
             job: JobSlot::default(),
+            scan: JobSlot::default(),
             error: None,
             waker,
         };
+        // Reading every bundled run and listing the Hugging Face cache touch many files: a job.
+        p.scan.start("scan models", p.waker.clone(), move |_| {
+            let families = scan_families(&crate::search::runner::bundled_models_dir());
+            let cached = crate::model::hub::cache_root()
+                .map(|r| crate::model::hub::list_cached(&r))
+                .unwrap_or_default();
+            Ok((families, cached))
+        });
         if let Some(dir) = p.st.selected.clone() {
             p.open(PathBuf::from(dir));
         }
@@ -263,8 +271,21 @@ impl ModelsPanel {
         self.job.is_running()
     }
 
+    /// Whether the bundled runs and the cache are still being listed.
+    pub fn scanning(&self) -> bool {
+        self.scan.is_running()
+    }
+
     /// Collects a finished read.
     pub fn poll(&mut self) {
+        match self.scan.finished() {
+            Some(Ok((families, cached))) => {
+                self.families = families;
+                self.cached = cached;
+            }
+            Some(Err(e)) => self.error = Some(format!("cannot list the models: {e}")),
+            None => {}
+        }
         match self.job.finished() {
             Some(Ok(t)) => self.tensors = t,
             Some(Err(e)) => self.error = Some(format!("cannot read the checkpoint: {e}")),

@@ -332,7 +332,13 @@ pub fn tick(t: f64, log: bool) -> String {
 }
 
 fn trim_number(v: f64) -> String {
-    let s = format!("{v:.3}");
+    // Three decimals, or three significant digits below 0.01 (log axes reach 10⁻⁴ and less).
+    let decimals = if v != 0.0 && v.abs() < 0.01 {
+        ((2.0 - v.abs().log10().floor()) as usize).min(15)
+    } else {
+        3
+    };
+    let s = format!("{v:.decimals$}");
     let s = s.trim_end_matches('0').trim_end_matches('.');
     if s == "-0" {
         "0".into()
@@ -370,6 +376,11 @@ mod tests {
         assert_eq!(tick(4.5, true), "31.6K");
         assert_eq!(tick(5.25, true), "");
         assert_eq!(tick(0.25, false), "0.25");
+        // Small values keep three significant digits (ΔL axes reach 10⁻⁴).
+        assert_eq!(tick(-3.5, true), "0.000316");
+        assert_eq!(tick(-4.0, true), "0.0001");
+        assert_eq!(tick(-2.0, true), "0.01");
+        assert_eq!(tick(-0.0004, false), "-0.0004");
         assert_eq!(human(7e9), "7.00B");
         assert_eq!(viridis(0.0), VIRIDIS_RGB[0]);
         assert_eq!(viridis(1.0), VIRIDIS_RGB[5]);

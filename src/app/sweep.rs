@@ -172,6 +172,8 @@ pub struct SweepPanel {
     pub loaded: Loaded,
     /// Slice shown.
     pub slice: Slice,
+    /// Not a `JobSlot`: a second start must not replace a running sweep, and a cancelled run
+    /// reports itself ("run again to resume") where a slot drops cancelled results silently.
     run_job: Option<Job<RunSummary>>,
     load_job: JobSlot<Loaded>,
     last_load: Option<Instant>,
@@ -209,8 +211,8 @@ pub fn check_spec(text: &str) -> Result<String, String> {
 }
 
 impl SweepPanel {
-    /// A panel on the demo spec and store.
-    pub fn new(waker: Waker) -> Self {
+    /// A panel on the demo spec and store; `demo` is the store as another view already read it.
+    pub fn new(waker: Waker, demo: Option<Loaded>) -> Self {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
         let mut p = Self {
             spec_path: root.join("assets/sweeps/demo.ron"),
@@ -229,8 +231,13 @@ impl SweepPanel {
             pick: None,
             waker,
         };
-        if p.results.is_file() {
-            p.reload();
+        match demo {
+            Some(l) => {
+                p.loaded = l;
+                p.fix_slice();
+            }
+            None if p.results.is_file() => p.reload(),
+            None => {}
         }
         p
     }
@@ -568,7 +575,7 @@ mod tests {
             ),
         )
         .unwrap();
-        let mut p = SweepPanel::new(crate::jobs::no_waker());
+        let mut p = SweepPanel::new(crate::jobs::no_waker(), None);
         p.spec_path = spec_path;
         p.results = dir.path().join("r.sqlite");
         p.start_run();

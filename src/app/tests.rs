@@ -74,6 +74,7 @@ fn opens_fits_slides_and_switches_views() {
     h.step();
     h.step();
     assert_eq!(h.state().view(), View::Models);
+    step_until(&mut h, "the bundled runs", |a| !a.models.scanning());
     let first = h.state().models.families[0].report.run.clone();
     h.get_by_label(&first).click();
     step_until(&mut h, "the tensor table", |a| {
@@ -196,26 +197,21 @@ fn exports_write_files_and_never_overwrite_without_asking() {
     );
     // A second export to the same file asks first; keeping it leaves the file alone.
     std::fs::write(&csv, "mine").unwrap();
-    h.state_mut().push(Command::Export {
-        kind: ExportKind::FigureCsv,
-        path: csv.clone(),
-        overwrite: false,
-    });
-    h.step();
-    h.step();
-    h.get_by_label("Keep it").click();
-    h.step();
+    let answer = |h: &mut Harness<'static, App>, button: &str| {
+        h.state_mut().push(Command::Export {
+            kind: ExportKind::FigureCsv,
+            path: csv.clone(),
+            overwrite: false,
+        });
+        h.step();
+        h.step();
+        h.get_by_label(button).click();
+        h.step();
+        h.step();
+    };
+    answer(&mut h, "Keep it");
     assert_eq!(std::fs::read_to_string(&csv).unwrap(), "mine");
-    h.state_mut().push(Command::Export {
-        kind: ExportKind::FigureCsv,
-        path: csv.clone(),
-        overwrite: false,
-    });
-    h.step();
-    h.step();
-    h.get_by_label("Replace").click();
-    h.step();
-    h.step();
+    answer(&mut h, "Replace");
     assert!(std::fs::read_to_string(&csv).unwrap().starts_with("series"));
     // PNG: rendered by the harness's wgpu renderer when an adapter exists.
     if h.render().is_err() {
@@ -268,6 +264,7 @@ fn render_every_view() {
     std::fs::create_dir_all(&dir).unwrap();
     let mut h = harness(Session::default());
     step_until(&mut h, "the first fit", |a| !a.laws.fitting());
+    step_until(&mut h, "the bundled runs", |a| !a.models.scanning());
     let first = h.state().models.families.last().map(|f| f.dir.clone());
     if let Some(d) = first {
         h.state_mut().push(Command::OpenModel(d));
