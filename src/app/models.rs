@@ -208,6 +208,9 @@ pub fn histogram_figure(t: &TensorInfo) -> Figure {
     f
 }
 
+/// The bundled runs and the Hugging Face cache's models (`org/name`, folder).
+type Scanned = (Vec<FamilyRow>, Vec<(String, PathBuf)>);
+
 /// The view's state.
 pub struct ModelsPanel {
     /// Saved choices.
@@ -219,7 +222,7 @@ pub struct ModelsPanel {
     /// Tensors of the selected checkpoint.
     pub tensors: Vec<TensorInfo>,
     job: JobSlot<Vec<TensorInfo>>,
-    scan: JobSlot<(Vec<FamilyRow>, Vec<(String, PathBuf)>)>,
+    scan: JobSlot<Scanned>,
     /// Last error.
     pub error: Option<String>,
     waker: Waker,
