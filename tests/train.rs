@@ -236,3 +236,49 @@ fn every_bundled_checkpoint_loads_with_its_reported_size_and_loss() {
         );
     }
 }
+
+/// Issue-5 quality bar on every complete bundled family: held-out loss falls with N at every
+/// budget and L(N) = E + A·N^(−α) fits with R² ≥ 0.95; `train --report` prints the table.
+#[test]
+fn complete_bundled_families_meet_the_quality_bar() {
+    use quantscape::train::report::family_report;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for name in ["qs-llama", "qs-neox"] {
+        let recipe_path = root.join(format!("assets/recipes/{name}.ron"));
+        let recipe = FamilyRecipe::load(&recipe_path).unwrap();
+        let r = family_report(&recipe, &root.join("assets/models")).unwrap();
+        if !r.missing.is_empty() {
+            eprintln!("{name}: {} runs not trained yet; skipped", r.missing.len());
+            continue;
+        }
+        assert_eq!(r.fits.len(), recipe.budgets_tokens.len());
+        for f in &r.fits {
+            assert!(
+                f.monotone,
+                "{name} at {} tokens: loss not monotone in N",
+                f.budget_tokens
+            );
+            assert!(
+                f.r2 >= 0.95,
+                "{name} at {} tokens: R² {}",
+                f.budget_tokens,
+                f.r2
+            );
+        }
+        let o = crate::util::qs(
+            &[
+                "train",
+                "--recipe",
+                recipe_path.to_str().unwrap(),
+                "--report",
+            ],
+            root,
+        );
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            out.contains(&format!("| {name}-s1-500k |")) && out.contains("| yes |"),
+            "{out}"
+        );
+    }
+}

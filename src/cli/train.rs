@@ -41,6 +41,9 @@ pub struct TrainArgs {
     /// Print the plan (runs, N, steps) and exit.
     #[arg(long)]
     pub plan: bool,
+    /// Print the trained family as a table (N, D, losses) with the L(N) fit per budget, and exit.
+    #[arg(long)]
+    pub report: bool,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
@@ -49,6 +52,9 @@ pub struct TrainArgs {
 /// Runs `train`.
 pub fn run(a: &TrainArgs) -> anyhow::Result<ExitCode> {
     let recipe = FamilyRecipe::load(&a.recipe)?;
+    if a.report {
+        return report(&recipe, &a.out);
+    }
     let sizes: Vec<_> = recipe
         .sizes
         .iter()
@@ -167,6 +173,49 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<ExitCode> {
             }
             Err(e) => return Err(e).with_context(|| format!("training {}", r.name())),
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--report`: the family table (markdown) and the L(N) fits.
+fn report(recipe: &FamilyRecipe, out: &std::path::Path) -> anyhow::Result<ExitCode> {
+    use quantscape::train::report::{family_report, final_loss, LOSS_LAW};
+    let r = family_report(recipe, out)?;
+    outln!("| run | N | D | train | eval Austen | eval KJV | steps | wall time |");
+    outln!("|---|---|---|---|---|---|---|---|");
+    let loss = |run: &quantscape::train::RunReport, s: &str| {
+        final_loss(run, s).map_or("-".to_string(), |v| format!("{v:.3}"))
+    };
+    for run in &r.runs {
+        outln!(
+            "| {} | {} | {} | {} | {} | {} | {} | {:.0} min |",
+            run.run,
+            run.n_params_non_embedding,
+            tokens_label(run.budget_tokens),
+            loss(run, "train"),
+            loss(run, "eval_austen"),
+            loss(run, "eval_kjv"),
+            run.steps,
+            run.elapsed_secs / 60.0
+        );
+    }
+    if !r.missing.is_empty() {
+        outln!("\nnot trained yet: {}", r.missing.join(", "));
+    }
+    outln!("\nL(N) = {LOSS_LAW} on the final eval_austen losses, per budget:");
+    outln!("| D | runs | E | A | α | R² | falls with N |");
+    outln!("|---|---|---|---|---|---|---|");
+    for f in &r.fits {
+        outln!(
+            "| {} | {} | {:.3} | {:.3} | {:.3} | {:.3} | {} |",
+            tokens_label(f.budget_tokens),
+            f.n_runs,
+            f.e,
+            f.a,
+            f.alpha,
+            f.r2,
+            if f.monotone { "yes" } else { "no" }
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

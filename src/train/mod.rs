@@ -15,6 +15,7 @@
 
 pub mod optim;
 pub mod recipe;
+pub mod report;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};

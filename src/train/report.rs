@@ -1,0 +1,158 @@
+//! A trained family at a glance (`quantscape train --recipe R --report`): every finished run's
+//! N, D and final losses (from its exported `train.json`), whether the held-out loss falls with
+//! N at every token budget, and per budget the fit L(N) = E + A·N^(−α) of the final held-out
+//! losses (least squares in linear space, R² of L; E is spelled `Linf` in the formula, since `E`
+//! is the exponent-bit variable of the law language).
+//!
+//! Units: N non-embedding parameters, D training tokens, losses nats/token.
+
+use std::path::Path;
+
+use super::recipe::FamilyRecipe;
+use super::RunReport;
+use crate::laws::formula::Formula;
+use crate::laws::{fit, Dataset, FitOptions, Law, Loss, Space, Target, Var, EMPTY_ROW};
+use crate::{Error, Result};
+
+/// The held-out split the fits and the monotonicity check use.
+pub const EVAL_SPLIT: &str = "eval_austen";
+
+/// The L(N) law fitted per budget.
+pub const LOSS_LAW: &str = "Linf + A*N^(-alpha)";
+
+/// One budget's fit.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct BudgetFit {
+    /// Token budget D.
+    pub budget_tokens: u64,
+    /// Runs in the fit.
+    pub n_runs: usize,
+    /// E (irreducible loss), A and α.
+    pub e: f64,
+    /// A.
+    pub a: f64,
+    /// α.
+    pub alpha: f64,
+    /// R² of L.
+    pub r2: f64,
+    /// Whether the held-out loss strictly falls with N at this budget.
+    pub monotone: bool,
+}
+
+/// The family report.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct FamilyReport {
+    /// Finished runs, by size then budget.
+    pub runs: Vec<RunReport>,
+    /// Runs of the recipe not exported yet.
+    pub missing: Vec<String>,
+    /// Per budget with at least three finished sizes.
+    pub fits: Vec<BudgetFit>,
+}
+
+/// A run's final loss on `split`.
+pub fn final_loss(r: &RunReport, split: &str) -> Option<f64> {
+    r.final_losses
+        .iter()
+        .find(|(s, _)| s == split)
+        .map(|(_, v)| *v)
+}
+
+/// Reads the exported runs of `recipe` under `out_dir` and fits L(N) per budget.
+pub fn family_report(recipe: &FamilyRecipe, out_dir: &Path) -> Result<FamilyReport> {
+    let mut runs = Vec::new();
+    let mut missing = Vec::new();
+    for size in &recipe.sizes {
+        for &budget in &recipe.budgets_tokens {
+            let name = recipe.run_name(size, budget);
+            let path = out_dir.join(&name).join("train.json");
+            if !path.is_file() {
+                missing.push(name);
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).map_err(|e| Error::io("read", &path, e))?;
+            let r: RunReport = serde_json::from_str(&text).map_err(|source| Error::Json {
+                path: path.clone(),
+                source,
+            })?;
+            runs.push(r);
+        }
+    }
+    let mut fits = Vec::new();
+    for &budget in &recipe.budgets_tokens {
+        let mut pts: Vec<(f64, f64)> = runs
+            .iter()
+            .filter(|r| r.budget_tokens == budget)
+            .filter_map(|r| Some((r.n_params_non_embedding as f64, final_loss(r, EVAL_SPLIT)?)))
+            .collect();
+        pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+        if pts.len() < 3 {
+            continue;
+        }
+        let monotone = pts.windows(2).all(|w| w[1].1 < w[0].1);
+        let (e, a, alpha, r2) = fit_loss_law(&pts)?;
+        fits.push(BudgetFit {
+            budget_tokens: budget,
+            n_runs: pts.len(),
+            e,
+            a,
+            alpha,
+            r2,
+            monotone,
+        });
+    }
+    Ok(FamilyReport {
+        runs,
+        missing,
+        fits,
+    })
+}
+
+/// Fits L(N) = E + A·N^(−α) to (N, L) points: (E, A, α, R² of L).
+pub fn fit_loss_law(pts: &[(f64, f64)]) -> Result<(f64, f64, f64, f64)> {
+    let mut f = Formula::parse(LOSS_LAW)?;
+    let lowest = pts.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
+    f.set_param("Linf", 0.0, lowest, &[0.0, 0.5 * lowest, 0.9 * lowest])?;
+    f.set_param("A", 0.0, 1e6, &[10.0, 100.0, 1000.0])?;
+    f.set_param("alpha", 0.0, 3.0, &[0.1, 0.3, 0.7])?;
+    let law = Law::from_formula(f, Target::Loss);
+    let rows = pts
+        .iter()
+        .map(|(n, _)| {
+            let mut r = EMPTY_ROW;
+            r[Var::N.index()] = *n;
+            r
+        })
+        .collect();
+    let data = Dataset::new(rows, pts.iter().map(|p| p.1).collect());
+    let opts = FitOptions {
+        loss: Loss::LeastSquares,
+        space: Space::Linear,
+        leave_one_size_out: false,
+        ..FitOptions::default()
+    };
+    let r = fit(&law, &data, &opts)?;
+    let v = |name: &str| {
+        r.params
+            .iter()
+            .find(|p| p.name == name)
+            .map_or(f64::NAN, |p| p.value)
+    };
+    Ok((v("Linf"), v("A"), v("alpha"), r.r2_linear))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recovers_a_known_power_law() {
+        let pts: Vec<(f64, f64)> = [1e4, 3e4, 1e5, 3e5, 1e6]
+            .iter()
+            .map(|&n: &f64| (n, 3.0 + 40.0 * n.powf(-0.35)))
+            .collect();
+        let (e, a, alpha, r2) = fit_loss_law(&pts).unwrap();
+        assert!((e - 3.0).abs() < 1e-3 && (a - 40.0).abs() < 0.1, "{e} {a}");
+        assert!((alpha - 0.35).abs() < 1e-3 && r2 > 0.9999, "{alpha} {r2}");
+    }
+}
