@@ -405,3 +405,40 @@ fn hessian_cli_reports_curvature_and_the_second_order_prediction() {
     );
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn refinement_halves_the_intervals_at_zero_and_one_where_the_loss_bends() {
+    use quantscape::landscape::refine;
+    let run = |f: &dyn Fn(f64) -> f64, levels: usize| {
+        let mut alpha = vec![-1.0, 0.0, 1.0, 2.0];
+        let mut values: Vec<f64> = alpha.iter().map(|t| f(*t)).collect();
+        let mut calls = 0;
+        refine(&mut alpha, &mut values, levels, &mut |t| {
+            calls += 1;
+            Ok(f(t))
+        })
+        .unwrap();
+        assert!(alpha.windows(2).all(|w| w[0] < w[1]), "{alpha:?}");
+        for (t, v) in alpha.iter().zip(&values) {
+            assert_eq!(*v, f(*t));
+        }
+        (alpha, calls)
+    };
+    // A straight line: one look at each interval next to 0 or 1, nothing more.
+    let (a, calls) = run(&|t| 0.5 * t + 3.0, 4);
+    assert_eq!((a.len(), calls), (7, 3));
+    // A parabola (range 4, tolerance 0.08): the chord misses by h²/4, so intervals of 1 are
+    // halved and intervals of 0.5 are not.
+    let (a, _) = run(&|t| t * t, 4);
+    assert!(a.contains(&-0.5) && a.contains(&0.5) && a.contains(&1.5));
+    assert!(a.contains(&-0.25) && a.contains(&0.25) && a.contains(&0.75) && a.contains(&1.25));
+    assert!(!a.contains(&0.125), "{a:?}");
+    // No levels, no refinement; and a failing evaluation stops it with the error.
+    assert_eq!(run(&|t| t * t, 0).0.len(), 4);
+    let mut alpha = vec![0.0, 1.0];
+    let mut values = vec![0.0, 1.0];
+    let e = refine(&mut alpha, &mut values, 2, &mut |_| {
+        Err(quantscape::Error::Cancelled)
+    });
+    assert!(e.is_err());
+}

@@ -69,6 +69,7 @@ pub fn compute(
         seed: 0,
         mark_qbs: MARK_QBS.iter().map(|q| q.to_string()).collect(),
         sites: s.sites()?,
+        refine_levels: 3,
     };
     crate::landscape::compute(dir, &req, progress)
 }

@@ -50,6 +50,10 @@ pub struct LandscapeArgs {
     /// Restrict the directions to these tensor kinds (`q_proj,down_proj`, or `attention`, `mlp`).
     #[arg(long)]
     pub kinds: Option<String>,
+    /// Adaptive refinement of a 1-D slice next to t = 0 and t = 1: at most this many halvings
+    /// of the intervals there, where the loss departs from a straight line (0 = none).
+    #[arg(long, default_value_t = 3)]
+    pub refine: usize,
     /// Output JSON file.
     #[arg(long)]
     pub out: PathBuf,
@@ -91,6 +95,7 @@ pub fn run(a: &LandscapeArgs) -> anyhow::Result<ExitCode> {
         seed: a.seed,
         mark_qbs: ["16", "32", "64", "128"].map(String::from).to_vec(),
         sites: SiteFilter::parse(a.layers.as_deref(), a.kinds.as_deref())?,
+        refine_levels: if a.direction2.is_some() { 0 } else { a.refine },
     };
     let bar = super::bar(a.quiet, "landscape", "points");
     let s = compute(&dir, &req, &mut |d, n| {

@@ -360,6 +360,8 @@ pub struct Request {
     pub mark_qbs: Vec<String>,
     /// Sites the directions cover.
     pub sites: SiteFilter,
+    /// Halvings of the 1-D intervals next to t = 0 and t = 1 (see [`refine`]; 0 = none).
+    pub refine_levels: usize,
 }
 
 /// Where the same format at other block sizes lands along the quant direction `d1`:
@@ -445,7 +447,8 @@ pub fn compute(
         Vec::new()
     };
     let nll_base = ev.nll_mean(&NoHooks, &mut |_, _| true)?;
-    let values = slice(
+    let mut alpha = alpha;
+    let mut values = slice(
         &model,
         &ev,
         &weights,
@@ -453,6 +456,19 @@ pub fn compute(
         (&alpha, &beta),
         progress,
     )?;
+    if d2.is_none() && r.refine_levels > 0 {
+        let mut done = alpha.len();
+        let mut at = |t: f64| -> Result<f64> {
+            let hooks = point(&model, &weights, (&d1, t), None)?;
+            let v = ev.nll_mean(&hooks, &mut |_, _| true)?;
+            done += 1;
+            if !progress(done, done + 1) {
+                return Err(Error::Cancelled);
+            }
+            Ok(v)
+        };
+        refine(&mut alpha, &mut values, r.refine_levels, &mut at)?;
+    }
     let marks = landing_points(&model, &weights, &d1, &r.mark_qbs, &scope)?;
     let mut norms = vec![d1.norm];
     norms.extend(d2.as_ref().map(|d| d.norm));
@@ -500,6 +516,60 @@ pub fn slice(
         }
     }
     Ok(out)
+}
+
+/// Adaptive refinement of a 1-D slice near t = 0 (the trained weights) and t = 1 (the quantized
+/// ones): an interval of `alpha` with 0 or 1 as an end is halved when the loss at its midpoint
+/// departs from the chord through its ends by more than 2 % of the slice's range (at least
+/// 1e−6 nats), and the half that still ends at 0 or 1 is examined again, at most `levels` times.
+/// `at(t)` evaluates the loss; `alpha` stays sorted with `values` alongside.
+pub fn refine(
+    alpha: &mut Vec<f64>,
+    values: &mut Vec<f64>,
+    levels: usize,
+    at: &mut dyn FnMut(f64) -> Result<f64>,
+) -> Result<()> {
+    let (lo, hi) = values
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+            (a.min(*v), b.max(*v))
+        });
+    let tol = (0.02 * (hi - lo)).max(1e-6);
+    let mut work: Vec<(f64, f64, usize)> = Vec::new();
+    for anchor in [0.0, 1.0] {
+        if let Some(i) = alpha.iter().position(|t| *t == anchor) {
+            if i > 0 {
+                work.push((alpha[i - 1], anchor, 0));
+            }
+            if i + 1 < alpha.len() {
+                work.push((anchor, alpha[i + 1], 0));
+            }
+        }
+    }
+    let value_at = |alpha: &[f64], values: &[f64], t: f64| {
+        alpha.iter().position(|x| *x == t).map(|i| values[i])
+    };
+    while let Some((a, b, depth)) = work.pop() {
+        let mid = 0.5 * (a + b);
+        if depth >= levels || alpha.contains(&mid) {
+            continue;
+        }
+        let (Some(fa), Some(fb)) = (value_at(alpha, values, a), value_at(alpha, values, b)) else {
+            continue;
+        };
+        let fm = at(mid)?;
+        let k = alpha.partition_point(|x| *x < mid);
+        alpha.insert(k, mid);
+        values.insert(k, fm);
+        if (fm - 0.5 * (fa + fb)).abs() > tol {
+            for (x, y) in [(a, mid), (mid, b)] {
+                if [x, y].iter().any(|e| *e == 0.0 || *e == 1.0) {
+                    work.push((x, y, depth + 1));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `n` points evenly over [lo, hi], with 0 and 1 added when inside (the base model and the
