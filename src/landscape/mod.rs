@@ -17,10 +17,12 @@
 //! uncovered sites keep their trained weights (zero direction, W_q = W).
 //!
 //! Slices evaluate the mean NLL (nats/token) on fixed windows through the weight-override hook
-//! (the model is loaded once), one point after another with progress and cancel; each point's
-//! forward pass is itself parallel.
+//! (the model is loaded once), several grid points at once (one per rayon thread, each with its
+//! own weight overrides) with progress and cancel between them; 1-D slices then refine next to
+//! t = 0 and t = 1 ([`refine`]).
 
 use rand::{Rng, SeedableRng};
+use rayon::prelude::*;
 
 pub mod features;
 pub mod hessian;
@@ -490,8 +492,9 @@ pub fn compute(
     })
 }
 
-/// Evaluates the mean NLL at every α (and every β when `d2` is given), reporting
-/// `progress(done, total)`; stops with `Cancelled` when it returns false.
+/// Evaluates the mean NLL at every α (and every β when `d2` is given), as many points at once
+/// as rayon has threads, reporting `progress(done, total)`; stops with `Cancelled` when it
+/// returns false.
 pub fn slice(
     model: &Transformer,
     ev: &Evaluator<'_>,
@@ -504,15 +507,28 @@ pub fn slice(
         Some(_) => beta.iter().map(|b| Some(*b)).collect(),
         None => vec![None],
     };
-    let total = alpha.len() * betas.len();
+    let points: Vec<(f64, Option<f64>)> = betas
+        .iter()
+        .flat_map(|b| alpha.iter().map(move |a| (*a, *b)))
+        .collect();
+    let total = points.len();
     let mut out = Vec::with_capacity(total);
-    for b in &betas {
-        for a in alpha {
-            let hooks = point(model, weights, (d1, *a), d2.zip(*b))?;
-            out.push(ev.nll_mean(&hooks, &mut |_, _| true)?);
-            if !progress(out.len(), total) {
-                return Err(Error::Cancelled);
-            }
+    // Points are independent: evaluate one per thread at a time, reporting (and honouring a
+    // cancel) between chunks; each value is what a lone evaluation gives, bit for bit.
+    let chunk = rayon::current_num_threads().max(1);
+    for group in points.chunks(chunk) {
+        let values: Vec<Result<f64>> = group
+            .par_iter()
+            .map(|(a, b)| {
+                let hooks = point(model, weights, (d1, *a), d2.zip(*b))?;
+                ev.nll_mean(&hooks, &mut |_, _| true)
+            })
+            .collect();
+        for v in values {
+            out.push(v?);
+        }
+        if !progress(out.len(), total) {
+            return Err(Error::Cancelled);
         }
     }
     Ok(out)
