@@ -23,6 +23,9 @@ use crate::landscape::{DirectionSpec, Request, SiteFilter, Slice};
 /// Block sizes whose landing points are marked along a quant direction.
 pub const MARK_QBS: [&str; 4] = ["16", "32", "64", "128"];
 
+/// Other 4-bit formats (at their own block sizes) marked along a quant direction.
+pub const MARK_FORMATS: [&str; 4] = ["mxfp4", "nvfp4", "mxint4", "int4_asym"];
+
 /// Settings of a computation.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LandscapeSettings {
@@ -50,7 +53,8 @@ impl LandscapeSettings {
 }
 
 /// Computes a slice of the checkpoint in `dir` on the bundled held-out split (128-token
-/// windows, seed 0), marking where the quant direction's format lands at [`MARK_QBS`].
+/// windows, seed 0), marking where the quant direction's format lands at [`MARK_QBS`] and where
+/// the other [`MARK_FORMATS`] land.
 pub fn compute(
     dir: &std::path::Path,
     s: &LandscapeSettings,
@@ -67,7 +71,11 @@ pub fn compute(
         windows: s.windows,
         ctx: 128,
         seed: 0,
-        mark_qbs: MARK_QBS.iter().map(|q| q.to_string()).collect(),
+        marks: MARK_QBS
+            .iter()
+            .chain(MARK_FORMATS.iter().filter(|f| !s.direction.contains(*f)))
+            .map(|q| q.to_string())
+            .collect(),
         sites: s.sites()?,
         refine_levels: 3,
     };
@@ -522,10 +530,21 @@ mod tests {
         assert_eq!(c.sites, "all");
         assert_eq!(c.values.len(), c.alpha.len());
         // The direction's own block size lands at t = 1 exactly.
-        let own = c.marks.iter().find(|m| m.0.ends_with("Qb 32")).unwrap();
+        let own = c.marks.iter().find(|m| m.0 == "mxint4 Qb 32").unwrap();
+        assert!(
+            c.marks.iter().any(|m| m.0 == "mxint4 Qb 128"),
+            "{:?}",
+            c.marks
+        );
         assert!((own.1 - 1.0).abs() < 1e-9, "{own:?}");
         let f = slice_figure(&c);
-        assert_eq!(f.series.len(), 2 + MARK_QBS.len());
+        // mxint4 is the direction itself: three other formats.
+        assert_eq!(f.series.len(), 2 + MARK_QBS.len() + 3);
+        assert!(
+            c.marks.iter().any(|m| m.0 == "nvfp4 Qb 16"),
+            "{:?}",
+            c.marks
+        );
         s.direction2 = "random:1".into();
         s.grid = 3;
         let c2 = compute(&dir, &s, &mut |_, _| true).unwrap();

@@ -54,6 +54,10 @@ pub struct LandscapeArgs {
     /// of the intervals there, where the loss departs from a straight line (0 = none).
     #[arg(long, default_value_t = 3)]
     pub refine: usize,
+    /// Mark where these codecs land along a quant direction: block sizes of its format (`64`)
+    /// or other formats (`nvfp4`, `int4_asym:64`).
+    #[arg(long, value_delimiter = ',', default_value = "16,32,64,128")]
+    pub mark: Vec<String>,
     /// Output JSON file.
     #[arg(long)]
     pub out: PathBuf,
@@ -93,7 +97,7 @@ pub fn run(a: &LandscapeArgs) -> anyhow::Result<ExitCode> {
         windows: a.windows,
         ctx: a.ctx,
         seed: a.seed,
-        mark_qbs: ["16", "32", "64", "128"].map(String::from).to_vec(),
+        marks: a.mark.clone(),
         sites: SiteFilter::parse(a.layers.as_deref(), a.kinds.as_deref())?,
         refine_levels: if a.direction2.is_some() { 0 } else { a.refine },
     };

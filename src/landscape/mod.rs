@@ -358,35 +358,49 @@ pub struct Request {
     pub ctx: usize,
     /// Window seed.
     pub seed: u64,
-    /// Block sizes whose landing points are marked along a quant first direction.
-    pub mark_qbs: Vec<String>,
+    /// Codecs whose landing points are marked along a quant first direction: block sizes of the
+    /// same format (`64`) or other formats (`nvfp4`, `int4_asym:64`); see [`landing_points`].
+    pub marks: Vec<String>,
     /// Sites the directions cover.
     pub sites: SiteFilter,
     /// Halvings of the 1-D intervals next to t = 0 and t = 1 (see [`refine`]; 0 = none).
     pub refine_levels: usize,
 }
 
-/// Where the same format at other block sizes lands along the quant direction `d1`:
-/// t* = ⟨u_c, u⟩ / ‖u‖² for each block size.
+/// Where other codecs land along the quant direction `d1`: t* = ⟨u_c, u⟩ / ‖u‖² for each entry
+/// of `marks` — a block size (`64`: the same format and method at that Qb) or another format
+/// (`nvfp4`, `int4_asym:64`: that format with the same method, at its own Qb or the one given).
 pub fn landing_points(
     model: &Transformer,
     weights: &[Vec<f32>],
     d1: &Direction,
-    qbs: &[String],
+    marks: &[String],
     scope: &Scope<'_>,
 ) -> Result<Vec<(String, f64)>> {
     let DirectionSpec::Quant { format, method } = &d1.spec else {
         return Ok(Vec::new());
     };
     let uu = d1.norm * d1.norm;
-    let name = format.preset_name().unwrap_or("format");
     let mut out = Vec::new();
-    for qb in qbs {
-        let other = DirectionSpec::Quant {
-            format: format.with_block(qb.parse()?),
+    for m in marks {
+        let other = match m.parse::<crate::codecs::BlockSize>() {
+            Ok(qb) => format.with_block(qb),
+            Err(_) => {
+                let (f, qb) = m.split_once(':').unwrap_or((m.as_str(), ""));
+                let f = Format::parse(f)?;
+                if qb.is_empty() {
+                    f
+                } else {
+                    f.with_block(qb.parse()?)
+                }
+            }
+        };
+        let label = format!("{} Qb {}", codec_name(&other), other.block.id());
+        let spec = DirectionSpec::Quant {
+            format: other,
             method: *method,
         };
-        let d = build_in(model, weights, &other, scope)?;
+        let d = build_in(model, weights, &spec, scope)?;
         let dot: f64 = d
             .delta
             .iter()
@@ -395,10 +409,18 @@ pub fn landing_points(
             .map(|(a, b)| f64::from(*a) * f64::from(*b))
             .sum();
         if uu > 0.0 {
-            out.push((format!("{name} Qb {qb}"), dot / uu));
+            out.push((label, dot / uu));
         }
     }
     Ok(out)
+}
+
+/// A format's preset name whatever its block size (`mxfp4`), else its spelling.
+pub fn codec_name(f: &Format) -> String {
+    crate::codecs::PRESET_NAMES
+        .iter()
+        .find(|n| Format::preset(n).map(|p| p.with_block(f.block)) == Some(*f))
+        .map_or_else(|| f.to_string(), |n| n.to_string())
 }
 
 /// Loads the checkpoint in `dir` once and computes the requested slice (with landing points).
@@ -471,7 +493,7 @@ pub fn compute(
         };
         refine(&mut alpha, &mut values, r.refine_levels, &mut at)?;
     }
-    let marks = landing_points(&model, &weights, &d1, &r.mark_qbs, &scope)?;
+    let marks = landing_points(&model, &weights, &d1, &r.marks, &scope)?;
     let mut norms = vec![d1.norm];
     norms.extend(d2.as_ref().map(|d| d.norm));
     let mut eigenvalues = vec![d1.eigenvalue];
