@@ -9,6 +9,8 @@
 
 use egui::{RichText, Ui};
 
+mod side;
+
 use super::help::{law_help, param_help};
 use super::laws_data::{load_source, store_dataset, store_slices, strong, synthetic_data};
 use super::laws_figs::{budget_figures, map_figure, range_of, residual_figure, MapSlice};
@@ -521,117 +523,4 @@ impl LawsPanel {
             }
         }
     }
-
-    fn side_ui(&mut self, ui: &mut Ui) {
-        ui.heading("Map");
-        ui.horizontal(|ui| {
-            for p in Plane::ALL {
-                ui.selectable_value(&mut self.st.plane, p, p.label());
-            }
-        });
-        let (lo_n, hi_n) = range_of(Var::N, &self.sizes());
-        let third = self.st.plane.vars().2;
-        let (label, help) = match third {
-            Var::Qb => ("Qb (block size)", "Elements that share one scale."),
-            Var::N => ("N (model size)", "Non-embedding parameters of the model."),
-            _ => (
-                "Qr (low-precision fraction)",
-                "Fraction of weights in the low format.",
-            ),
-        };
-        let slider = match third {
-            Var::Qb => egui::Slider::new(&mut self.st.qb, 4.0..=1024.0).logarithmic(true),
-            Var::N => egui::Slider::new(&mut self.st.n, lo_n..=hi_n.max(1e12))
-                .logarithmic(true)
-                .custom_formatter(|v, _| human(v)),
-            _ => egui::Slider::new(&mut self.st.qr, 0.0..=1.0),
-        };
-        ui.add(slider.text(label)).on_hover_text(help);
-        ui.add(
-            egui::Slider::new(&mut self.st.budget, 0.001..=1.0)
-                .logarithmic(true)
-                .text("ΔL budget"),
-        )
-        .on_hover_text("Nats/token of degradation allowed, for the budget curves.");
-        ui.separator();
-        ui.heading("Parameters");
-        ui.checkbox(&mut self.st.what_if, "what-if (edit by hand)");
-        self.params_ui(ui);
-        ui.separator();
-        ui.heading("Model sizes in the fit");
-        let mut toggled = false;
-        for n in self.sizes() {
-            let mut on = !self.is_excluded(n);
-            if ui.checkbox(&mut on, format!("N = {}", human(n))).changed() {
-                if on {
-                    self.st.excluded.retain(|e| bits(*e) != bits(n));
-                } else {
-                    self.st.excluded.push(n);
-                }
-                toggled = true;
-            }
-        }
-        if toggled {
-            let warm = self.st.report.as_ref().map(FitReport::values);
-            self.start_fit(warm);
-        }
-        ui.add(egui::Slider::new(&mut self.st.bootstrap, 0..=1000).text("bootstrap resamples"));
-    }
-
-    fn params_ui(&mut self, ui: &mut Ui) {
-        egui::Grid::new("params").striped(true).show(ui, |ui| {
-            ui.label("name");
-            ui.label("value");
-            ui.label("95% CI");
-            ui.end_row();
-            for (i, spec) in self.law.params.iter().enumerate() {
-                ui.label(&spec.name).on_hover_text(param_help(&spec.name));
-                if let Some(v) = self.st.params.get_mut(i) {
-                    if self.st.what_if {
-                        let (lo, hi) = slider_range(*v, spec.lower, spec.upper);
-                        ui.add(egui::Slider::new(v, lo..=hi).max_decimals(4));
-                    } else {
-                        ui.label(num(*v));
-                    }
-                }
-                let ci = self
-                    .st
-                    .report
-                    .as_ref()
-                    .and_then(|r| r.params.get(i))
-                    .and_then(|p| Some((p.ci_low?, p.ci_high?)));
-                ui.label(ci.map_or("–".into(), |(a, b)| format!("[{}, {}]", num(a), num(b))));
-                ui.end_row();
-            }
-        });
-        if !self.st.what_if {
-            if let Some(r) = &self.st.report {
-                self.st.params = r.values();
-            }
-        }
-        if let Some(r) = &self.st.report {
-            ui.label(format!(
-                "R² log {:.4}  RMSE log {:.4}  MAPE {:.1}%  ({} points, {} bootstrap)",
-                r.r2_log,
-                r.rmse_log,
-                100.0 * r.mape,
-                r.n_points,
-                r.bootstrap_resamples
-            ));
-        }
-    }
-}
-
-/// A parameter value: 4 significant digits, scientific when very small or large.
-fn num(v: f64) -> String {
-    if v != 0.0 && (v.abs() < 1e-2 || v.abs() >= 1e4) {
-        format!("{v:.3e}")
-    } else {
-        format!("{v:.4}")
-    }
-}
-
-fn slider_range(v: f64, lo: f64, hi: f64) -> (f64, f64) {
-    let span = if v.abs() > 1e-9 { v.abs() * 3.0 } else { 1.0 };
-    ((v - span).max(lo), (v + span).min(hi))
 }

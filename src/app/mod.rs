@@ -24,6 +24,7 @@ mod presenter;
 pub mod quantize;
 pub mod session;
 pub mod sweep;
+pub mod sweep_spec;
 pub mod table;
 #[cfg(test)]
 mod tests;

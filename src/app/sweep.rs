@@ -184,30 +184,14 @@ pub struct SweepPanel {
     /// The spec editor's text (read from `spec_path` when the editor first opens).
     pub spec_text: String,
     /// The file `spec_text` was read from (None: not read yet).
-    spec_read_from: Option<PathBuf>,
+    pub(super) spec_read_from: Option<PathBuf>,
     /// The text as read, to tell an edited spec.
-    spec_saved: String,
+    pub(super) spec_saved: String,
     /// Validation of `spec_text`: a summary, or the parse error.
     pub spec_check: Result<String, String>,
     /// A file dialog the App should open for this view.
     pub pick: Option<super::Purpose>,
     waker: Waker,
-}
-
-/// Checks a spec's text: what it would run, or why it is invalid.
-pub fn check_spec(text: &str) -> Result<String, String> {
-    let spec = SweepSpec::from_ron(text, "the edited spec").map_err(|e| e.to_string())?;
-    let per_model = spec
-        .configurations(&["model".to_string()])
-        .map_err(|e| e.to_string())?;
-    let trials: usize = per_model.iter().map(|c| c.trials).sum();
-    Ok(format!(
-        "valid: {} model entr{} × {} configurations ({} trials per model)",
-        spec.models.len(),
-        if spec.models.len() == 1 { "y" } else { "ies" },
-        per_model.len(),
-        trials
-    ))
 }
 
 impl SweepPanel {
@@ -260,50 +244,6 @@ impl SweepPanel {
             .start("read results", self.waker.clone(), move |_| {
                 load_store(&path)
             });
-    }
-
-    /// Runs from another spec file (the editor rereads it when next shown).
-    pub fn set_spec_path(&mut self, path: PathBuf) {
-        self.spec_path = path;
-        self.spec_read_from = None;
-    }
-
-    /// Reads `spec_path` into the editor unless it holds that file already.
-    pub fn read_spec(&mut self) {
-        if self.spec_read_from.as_ref() == Some(&self.spec_path) {
-            return;
-        }
-        match std::fs::read_to_string(&self.spec_path) {
-            Ok(t) => {
-                self.spec_check = check_spec(&t);
-                self.spec_saved = t.clone();
-                self.spec_text = t;
-            }
-            Err(e) => {
-                self.spec_text.clear();
-                self.spec_saved.clear();
-                self.spec_check = Err(format!("{}: {e}", self.spec_path.display()));
-            }
-        }
-        self.spec_read_from = Some(self.spec_path.clone());
-    }
-
-    /// Whether the editor holds changes not in `spec_path`.
-    pub fn spec_edited(&self) -> bool {
-        self.spec_read_from.is_some() && self.spec_text != self.spec_saved
-    }
-
-    /// Writes the edited spec to `path` (atomically; refused when invalid) and runs from it.
-    pub fn save_spec(&mut self, path: &std::path::Path) -> crate::Result<()> {
-        self.spec_check = check_spec(&self.spec_text);
-        if let Err(e) = &self.spec_check {
-            return Err(crate::Error::Input(e.clone()));
-        }
-        crate::io::write_atomic(path, self.spec_text.as_bytes())?;
-        self.spec_path = path.to_path_buf();
-        self.spec_read_from = Some(path.to_path_buf());
-        self.spec_saved = self.spec_text.clone();
-        Ok(())
     }
 
     /// Starts (or resumes) the sweep into `results`: of the editor's text when it was opened,
@@ -516,47 +456,9 @@ impl SweepPanel {
     }
 }
 
-impl SweepPanel {
-    /// The spec editor: RON text checked on every edit, revert, save as.
-    fn spec_editor(&mut self, ui: &mut Ui) {
-        self.read_spec();
-        let edit = ui.add(
-            egui::TextEdit::multiline(&mut self.spec_text)
-                .code_editor()
-                .desired_rows(12)
-                .desired_width(f32::INFINITY),
-        );
-        if edit.changed() {
-            self.spec_check = check_spec(&self.spec_text);
-        }
-        ui.horizontal(|ui| {
-            match &self.spec_check {
-                Ok(note) => ui.label(note.as_str()),
-                Err(e) => ui.colored_label(ui.visuals().error_fg_color, e.as_str()),
-            };
-        });
-        ui.horizontal(|ui| {
-            if ui
-                .add_enabled(self.spec_edited(), egui::Button::new("Revert"))
-                .clicked()
-            {
-                self.spec_read_from = None;
-                self.read_spec();
-            }
-            if ui
-                .add_enabled(self.spec_check.is_ok(), egui::Button::new("Save spec as…"))
-                .on_hover_text("write the edited spec to a .ron file and run from it")
-                .clicked()
-            {
-                self.pick = Some(super::Purpose::SaveSpec);
-            }
-            ui.label("Run / resume uses the text above; a changed spec needs a new results file.");
-        });
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::sweep_spec::check_spec;
     use super::*;
 
     #[test]

@@ -20,9 +20,8 @@ use std::time::Instant;
 
 use super::hessian::{self, ProbeOptions};
 use super::{build_in, linear_weights, point, DirectionSpec, Scope};
-use crate::eval::windows::{make_windows, WindowSpec};
 use crate::eval::Evaluator;
-use crate::model::{NoHooks, Tokenizer, Transformer};
+use crate::model::NoHooks;
 use crate::{Error, Result};
 
 /// What to measure.
@@ -155,16 +154,7 @@ pub fn measure(
         ));
     }
     let start = Instant::now();
-    let model = Transformer::load(dir)?;
-    let tok = Tokenizer::load(dir)?;
-    let (text, label) = crate::eval::corpus::load_named(&r.data)?;
-    let ws = WindowSpec {
-        ctx: r.ctx.min(model.config.max_positions),
-        stride: None,
-        n_windows: r.windows,
-        seed: r.seed,
-    };
-    let windows = make_windows(&tok.encode(&text)?, tok.bos, &ws, &label)?;
+    let (model, windows, _) = super::load_with_windows(dir, &r.data, r.windows, r.ctx, r.seed)?;
     let ev = Evaluator::new(&model, &windows)?;
     let weights = linear_weights(&model)?;
     let loss = match r.hessian {

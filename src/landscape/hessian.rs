@@ -432,22 +432,13 @@ pub fn report(
     r: &HessianRequest,
     progress: &dyn Fn(usize, usize) -> bool,
 ) -> Result<HessianReport> {
-    use crate::eval::windows::{make_windows, WindowSpec};
     let spec = r
         .direction
         .as_deref()
         .map(super::DirectionSpec::parse)
         .transpose()?;
-    let tok = crate::model::Tokenizer::load(dir)?;
-    let (text, label) = crate::eval::corpus::load_named(&r.data)?;
-    let base = Transformer::load(dir)?;
-    let ws = WindowSpec {
-        ctx: r.ctx.min(base.config.max_positions),
-        stride: None,
-        n_windows: r.windows,
-        seed: r.options.seed,
-    };
-    let windows = make_windows(&tok.encode(&text)?, tok.bos, &ws, &label)?;
+    let (base, windows, label) =
+        super::load_with_windows(dir, &r.data, r.windows, r.ctx, r.options.seed)?;
     let model_loss = ModelLoss::new(dir, &windows)?;
     let mask = r.sites.mask(&model_loss.model().linears)?;
     let masked = Masked {
