@@ -516,3 +516,14 @@ pub fn run(session: Option<PathBuf>) -> crate::Result<()> {
         ))
     })
 }
+
+/// Test helper: runs `busy` (poll a panel, say whether its job still runs) until it says no;
+/// fails after `secs` seconds naming `what`.
+#[cfg(test)]
+pub(crate) fn wait_for(what: &str, secs: u64, mut busy: impl FnMut() -> bool) {
+    let t = std::time::Instant::now();
+    while busy() {
+        assert!(t.elapsed().as_secs() < secs, "{what} did not finish");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}

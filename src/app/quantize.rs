@@ -489,12 +489,10 @@ mod tests {
         p.qb = "16".into();
         assert!(p.format().is_ok());
         p.start();
-        let t = std::time::Instant::now();
-        while p.running().is_some() {
+        crate::app::wait_for("the job", 60, || {
             p.poll();
-            assert!(t.elapsed().as_secs() < 60);
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
+            p.running().is_some()
+        });
         assert!(p.error.is_none(), "{:?}", p.error);
         assert!(!p.results.is_empty());
         assert_eq!(p.engine.ran_on, "CPU reference");
@@ -502,11 +500,10 @@ mod tests {
         let cpu: Vec<_> = p.results.iter().map(|r| r.stats).collect();
         p.engine.device = Device::Gpu;
         p.start();
-        while p.running().is_some() {
+        crate::app::wait_for("the job", 120, || {
             p.poll();
-            assert!(t.elapsed().as_secs() < 120);
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
+            p.running().is_some()
+        });
         assert!(p.error.is_none(), "{:?}", p.error);
         assert!(
             p.engine.ran_on.starts_with("GPU: ") || p.engine.ran_on.contains("no GPU"),

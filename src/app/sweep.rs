@@ -482,12 +482,10 @@ mod tests {
         p.results = dir.path().join("r.sqlite");
         p.start_run();
         let ctx = egui::Context::default();
-        let t = Instant::now();
-        while p.running() || p.load_job.is_running() {
+        crate::app::wait_for("the job", 120, || {
             p.poll(&ctx);
-            assert!(t.elapsed().as_secs() < 120, "sweep did not finish");
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
+            p.running() || p.load_job.is_running()
+        });
         assert!(p.error.is_none(), "{:?}", p.error);
         assert!(p.status.starts_with("done"), "{}", p.status);
         assert!(!p.loaded.trials.is_empty());
@@ -537,11 +535,10 @@ mod tests {
         assert!(p.spec_edited());
         p.results = dir.path().join("r2.sqlite");
         p.start_run();
-        while p.running() || p.load_job.is_running() {
+        crate::app::wait_for("the job", 240, || {
             p.poll(&ctx);
-            assert!(t.elapsed().as_secs() < 240, "sweep did not finish");
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
+            p.running() || p.load_job.is_running()
+        });
         assert!(p.status.starts_with("done"), "{} {:?}", p.status, p.error);
         assert_eq!(load_store(&p.results).unwrap().trials.len(), 1);
         p.save_spec(&dir.path().join("s2.ron")).unwrap();

@@ -311,12 +311,10 @@ fn render_every_view() {
 // The Laws panel on its own (no window).
 
 fn wait_fit(p: &mut LawsPanel) {
-    let t = std::time::Instant::now();
-    while p.fitting() {
+    super::wait_for("the fit", 60, || {
         p.poll();
-        assert!(t.elapsed().as_secs() < 60, "fit did not finish");
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
+        p.fitting()
+    });
 }
 
 #[test]
