@@ -97,7 +97,11 @@ pub fn slice_figure(s: &Slice) -> Figure {
         let mut f = Figure::new(
             "landscape_1d",
             &format!("ΔL along {}{}", s.direction1, sites_note(s)),
-            "t (0 = trained weights, 1 = quantized along this direction)",
+            if s.direction1.starts_with("quant") {
+                "t (0 = trained weights, 1 = quantized along this direction)"
+            } else {
+                "t (0 = trained weights; W + t·d)"
+            },
             "ΔL (nats/token)",
         );
         let pts: Vec<[f64; 2]> = s
