@@ -159,6 +159,7 @@ pub fn evaluate(points: &[PtqPoint], by: HoldOut, cfg: &ForestConfig) -> Result<
         .filter(|p| p.features.flatness.is_some())
         .map(|p| p.model.clone())
         .collect();
+    models_with_features.sort();
     models_with_features.dedup();
     Ok(PredictorReport {
         n_points: points.len(),
