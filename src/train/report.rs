@@ -46,7 +46,7 @@ pub struct FamilyReport {
     pub runs: Vec<RunReport>,
     /// Runs of the recipe not exported yet.
     pub missing: Vec<String>,
-    /// Per budget with at least three finished sizes.
+    /// Per budget with at least four finished sizes.
     pub fits: Vec<BudgetFit>,
 }
 
@@ -86,7 +86,8 @@ pub fn family_report(recipe: &FamilyRecipe, out_dir: &Path) -> Result<FamilyRepo
             .filter_map(|r| Some((r.n_params_non_embedding as f64, final_loss(r, EVAL_SPLIT)?)))
             .collect();
         pts.sort_by(|a, b| a.0.total_cmp(&b.0));
-        if pts.len() < 3 {
+        // Three parameters: a fit needs at least four sizes.
+        if pts.len() < 4 {
             continue;
         }
         let monotone = pts.windows(2).all(|w| w[1].1 < w[0].1);
