@@ -270,8 +270,9 @@ fn hessian_probes_recover_an_exact_quadratic() {
         hvp(&f, &x, &w, 1e-3).unwrap(),
     );
     assert!((d(&w, &hu) - d(&u, &hw)).abs() < 1e-4);
-    let (gu, uhu, _) = along(&f, &x, &u, 1e-3).unwrap();
     use quantscape::landscape::hessian::LossGrad as _;
+    let (_, g) = f.loss_grad(&x).unwrap();
+    let (gu, uhu, _) = along(&f, &x, &g, &u, 1e-3).unwrap();
     let shifted: Vec<Vec<f32>> = x
         .iter()
         .zip(&u)

@@ -23,15 +23,8 @@ pub struct FeaturesArgs {
     /// Only models whose spec contains this text.
     #[arg(long)]
     pub only: Option<String>,
-    /// Held-out text: a bundled split name or a file.
-    #[arg(long, default_value = "eval_austen")]
-    pub data: String,
-    /// Windows.
-    #[arg(long, default_value_t = 16)]
-    pub windows: usize,
-    /// Tokens per window.
-    #[arg(long, default_value_t = 128)]
-    pub ctx: usize,
+    #[command(flatten)]
+    pub held_out: super::heldout::HeldOutArgs,
     /// Random directions for sharpness and flatness.
     #[arg(long, default_value_t = 4)]
     pub directions: usize,
@@ -44,9 +37,6 @@ pub struct FeaturesArgs {
     /// Skip the Hessian probes (eigenvalue, trace, curvature along u).
     #[arg(long)]
     pub no_hessian: bool,
-    /// Seed of the windows and directions.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
     /// Hide the progress bar.
     #[arg(long)]
     pub quiet: bool,
@@ -94,10 +84,10 @@ pub fn run_features(a: &FeaturesArgs) -> anyhow::Result<ExitCode> {
             ));
         }
         let req = FeatureRequest {
-            data: a.data.clone(),
-            windows: a.windows,
-            ctx: a.ctx,
-            seed: a.seed,
+            data: a.held_out.data.clone(),
+            windows: a.held_out.windows,
+            ctx: a.held_out.ctx,
+            seed: a.held_out.seed,
             n_directions: a.directions,
             rho: a.rho,
             epsilon: a.epsilon,

@@ -19,18 +19,8 @@ pub struct HessianArgs {
     /// `hessian[:SEED]`.
     #[arg(long)]
     pub direction: Option<String>,
-    /// Held-out text: a bundled split name or a file.
-    #[arg(long, default_value = "eval_austen")]
-    pub data: String,
-    /// Windows (one batch).
-    #[arg(long, default_value_t = 8)]
-    pub windows: usize,
-    /// Tokens per window.
-    #[arg(long, default_value_t = 128)]
-    pub ctx: usize,
-    /// Seed of the windows and the random probe vectors.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
+    #[command(flatten)]
+    pub held_out: super::heldout::HeldOutArgs,
     /// Finite-difference step relative to ‖W‖.
     #[arg(long, default_value_t = 1e-3)]
     pub step: f64,
@@ -43,12 +33,8 @@ pub struct HessianArgs {
     /// Relative tolerance of the stopping rules.
     #[arg(long, default_value_t = 1e-3)]
     pub tol: f64,
-    /// Only the weights of these transformer blocks (`0,2-3`): the Hessian restricted to them.
-    #[arg(long)]
-    pub layers: Option<String>,
-    /// Only these tensor kinds (`q_proj,down_proj`, or `attention`, `mlp`).
-    #[arg(long)]
-    pub kinds: Option<String>,
+    #[command(flatten)]
+    pub sites: super::heldout::SitesArgs,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -64,18 +50,18 @@ pub fn run(a: &HessianArgs) -> anyhow::Result<ExitCode> {
     }
     let dir = hub::resolve(&a.model)?;
     let req = HessianRequest {
-        data: a.data.clone(),
-        windows: a.windows,
-        ctx: a.ctx,
+        data: a.held_out.data.clone(),
+        windows: a.held_out.windows,
+        ctx: a.held_out.ctx,
         direction: a.direction.clone(),
         options: ProbeOptions {
             rel_step: a.step,
             max_iter: a.max_iter,
             max_samples: a.samples,
             tol: a.tol,
-            seed: a.seed,
+            seed: a.held_out.seed,
         },
-        sites: quantscape::landscape::SiteFilter::parse(a.layers.as_deref(), a.kinds.as_deref())?,
+        sites: a.sites.filter()?,
     };
     let bar = super::bar(a.quiet || a.json, "hessian", "gradients");
     let r = report(&dir, &req, &|done, total| {
@@ -100,7 +86,7 @@ pub fn run(a: &HessianArgs) -> anyhow::Result<ExitCode> {
         r.data,
         r.windows,
         r.ctx,
-        a.seed
+        a.held_out.seed
     );
     outln!("sites      {}", r.sites);
     outln!("loss       {:.5} nats/token", p.loss);

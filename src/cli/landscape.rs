@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::bail;
-use quantscape::landscape::{compute, DirectionSpec, Request, SiteFilter};
+use quantscape::landscape::{compute, DirectionSpec, Request};
 use quantscape::model::hub;
 
 /// Arguments of `landscape`.
@@ -32,24 +32,10 @@ pub struct LandscapeArgs {
     /// Range along the second direction: `LO,HI` (default: the first range).
     #[arg(long)]
     pub range2: Option<String>,
-    /// Held-out text: a bundled split name or a file.
-    #[arg(long, default_value = "eval_austen")]
-    pub data: String,
-    /// Windows per point.
-    #[arg(long, default_value_t = 16)]
-    pub windows: usize,
-    /// Tokens per window.
-    #[arg(long, default_value_t = 128)]
-    pub ctx: usize,
-    /// Window seed.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Restrict the directions to these transformer blocks (`0,2-3`).
-    #[arg(long)]
-    pub layers: Option<String>,
-    /// Restrict the directions to these tensor kinds (`q_proj,down_proj`, or `attention`, `mlp`).
-    #[arg(long)]
-    pub kinds: Option<String>,
+    #[command(flatten)]
+    pub held_out: super::heldout::HeldOutArgs,
+    #[command(flatten)]
+    pub sites: super::heldout::SitesArgs,
     /// Adaptive refinement of a 1-D slice next to t = 0 and t = 1: at most this many halvings
     /// of the intervals there, where the loss departs from a straight line (0 = none).
     #[arg(long, default_value_t = 3)]
@@ -93,12 +79,12 @@ pub fn run(a: &LandscapeArgs) -> anyhow::Result<ExitCode> {
         range1,
         range2,
         grid: a.grid,
-        data: a.data.clone(),
-        windows: a.windows,
-        ctx: a.ctx,
-        seed: a.seed,
+        data: a.held_out.data.clone(),
+        windows: a.held_out.windows,
+        ctx: a.held_out.ctx,
+        seed: a.held_out.seed,
         marks: a.mark.clone(),
-        sites: SiteFilter::parse(a.layers.as_deref(), a.kinds.as_deref())?,
+        sites: a.sites.filter()?,
         refine_levels: if a.direction2.is_some() { 0 } else { a.refine },
     };
     let bar = super::bar(a.quiet, "landscape", "points");
@@ -114,7 +100,7 @@ pub fn run(a: &LandscapeArgs) -> anyhow::Result<ExitCode> {
         dir.display(),
         s.n_windows,
         s.ctx,
-        a.data,
+        a.held_out.data,
         s.nll_base
     );
     let norms: Vec<String> = s.norms.iter().map(|n| format!("{n:.4e}")).collect();

@@ -30,6 +30,7 @@ mod engine;
 mod eval;
 mod features;
 mod formats;
+mod heldout;
 mod hessian;
 mod info;
 mod landscape;

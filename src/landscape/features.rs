@@ -18,7 +18,7 @@
 
 use std::time::Instant;
 
-use super::hessian::{self, ProbeOptions};
+use super::hessian::{self, LossGrad as _, ProbeOptions};
 use super::{build_in, linear_weights, point, DirectionSpec, Scope};
 use crate::eval::Evaluator;
 use crate::model::NoHooks;
@@ -166,11 +166,12 @@ pub fn measure(
         loss: loss.as_ref().map(|l| l as &dyn hessian::LossGrad),
     };
     // Forward passes: base, 4 sharpness points per direction, ≤ 20 per flatness search; gradient
-    // work: the Hessian probes and 4 per quantization direction (estimates for the bar).
+    // work: the Hessian probes, the gradient at W and 3 per quantization direction (an HVP and
+    // the measured ΔL; estimates for the bar).
     let hess_calls = r.hessian.map_or(0, |o| {
         2 * o.max_iter.max(1) + 2 + 2 * o.max_samples.max(1) + 1
     });
-    let total = 1 + r.n_directions * (4 + 2 * 20) + hess_calls + r.quant.len() * 5;
+    let total = 1 + r.n_directions * (4 + 2 * 20) + hess_calls + 1 + r.quant.len() * 3;
     let done = std::cell::Cell::new(0usize);
     let tick = || -> Result<()> {
         done.set(done.get() + 1);
@@ -229,14 +230,20 @@ pub fn measure(
     let flatness = radii.iter().sum::<f64>() / radii.len().max(1) as f64;
 
     let (mut top_eigenvalue, mut trace) = (None, None);
+    // The weights and the gradient at them, shared by the probes along every quant direction.
+    let mut at_weights = None;
     if let (Some(o), Some(f)) = (&r.hessian, &loss) {
-        let counted = Counted {
+        let watched = hessian::Watched {
             inner: f,
             tick: &tick,
         };
         let x = f.weights()?;
-        top_eigenvalue = Some(hessian::top_eigenvalue(&counted, &x, o)?.0);
-        trace = Some(hessian::hutchinson(&counted, &x, o)?.0);
+        top_eigenvalue = Some(hessian::top_eigenvalue(&watched, &x, o)?.0);
+        trace = Some(hessian::hutchinson(&watched, &x, o)?.0);
+        if !r.quant.is_empty() {
+            let (_, g) = watched.loss_grad(&x)?;
+            at_weights = Some((o, watched, x, g));
+        }
     }
     let w_sq: f64 = weights
         .iter()
@@ -247,26 +254,13 @@ pub fn measure(
     for (key, spec) in &r.quant {
         let d = build_in(&model, &weights, spec, &scope)?;
         let sqnr_db = 10.0 * (w_sq / (d.norm * d.norm).max(1e-300)).log10();
-        let along = match (&r.hessian, &loss) {
-            (Some(o), Some(f)) => {
-                let counted = Counted {
-                    inner: f,
-                    tick: &tick,
-                };
-                let x = f.weights()?;
-                let (gu, uhu, n) = hessian::along(&counted, &x, &d.delta, o.rel_step)?;
+        let along = match &at_weights {
+            Some((o, watched, x, g)) => {
+                let parts = hessian::along(watched, x, g, &d.delta, o.rel_step)?;
                 let measured = nll_at(&d, 1.0)? - nll_base;
-                Some(hessian::Along {
-                    direction: key.clone(),
-                    norm: n,
-                    g_dot_u: gu,
-                    u_h_u: uhu,
-                    curvature: uhu / (n * n).max(1e-30),
-                    predicted_delta_l: gu + 0.5 * uhu,
-                    measured_delta_l: measured,
-                })
+                Some(hessian::Along::new(key.clone(), parts, measured))
             }
-            _ => None,
+            None => None,
         };
         quant.push(QuantFeatures {
             key: key.clone(),
@@ -287,17 +281,4 @@ pub fn measure(
         ctx: windows.ctx,
         elapsed_secs: start.elapsed().as_secs_f64(),
     })
-}
-
-/// Ticks the progress counter (and honours cancel) at every gradient.
-struct Counted<'a> {
-    inner: &'a hessian::ModelLoss,
-    tick: &'a dyn Fn() -> Result<()>,
-}
-
-impl hessian::LossGrad for Counted<'_> {
-    fn loss_grad(&self, x: &[Vec<f32>]) -> Result<(f64, hessian::Blocks)> {
-        (self.tick)()?;
-        self.inner.loss_grad(x)
-    }
 }

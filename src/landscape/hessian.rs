@@ -201,12 +201,12 @@ pub fn hutchinson(
 pub fn along(
     f: &dyn LossGrad,
     x: &[Vec<f32>],
+    g: &[Vec<f32>],
     u: &[Vec<f32>],
     rel_step: f64,
 ) -> Result<(f64, f64, f64)> {
-    let (_, g) = f.loss_grad(x)?;
     let hu = hvp(f, x, u, rel_step)?;
-    Ok((dot(&g, u), dot(u, &hu), norm(u)))
+    Ok((dot(g, u), dot(u, &hu), norm(u)))
 }
 
 /// The probes' results.
@@ -347,22 +347,18 @@ impl LossGrad for Masked<'_> {
     }
 }
 
-/// Counts gradient evaluations for progress and turns a cancel request into
-/// [`Error::Cancelled`] at the next evaluation.
-struct Watched<'a> {
-    inner: &'a dyn LossGrad,
-    calls: std::cell::Cell<usize>,
-    total: usize,
-    tick: &'a dyn Fn(usize, usize) -> bool,
+/// Runs `tick` before every gradient evaluation of `inner`: progress counting, and a cancel
+/// request (`tick` returning [`Error::Cancelled`]) takes effect at the next evaluation.
+pub struct Watched<'a> {
+    /// The loss being watched.
+    pub inner: &'a dyn LossGrad,
+    /// Called before each evaluation.
+    pub tick: &'a dyn Fn() -> Result<()>,
 }
 
 impl LossGrad for Watched<'_> {
     fn loss_grad(&self, x: &[Vec<f32>]) -> Result<(f64, Blocks)> {
-        let n = self.calls.get() + 1;
-        self.calls.set(n);
-        if !(self.tick)(n.min(self.total), self.total) {
-            return Err(Error::Cancelled);
-        }
+        (self.tick)()?;
         self.inner.loss_grad(x)
     }
 }
@@ -384,6 +380,22 @@ pub struct Along {
     pub predicted_delta_l: f64,
     /// L(W + u) − L(W) (for quant directions exactly the quantized model's).
     pub measured_delta_l: f64,
+}
+
+impl Along {
+    /// The record from (gᵀu, uᵀHu, ‖u‖) as [`along`] returns them and the measured ΔL.
+    pub fn new(direction: String, parts: (f64, f64, f64), measured_delta_l: f64) -> Self {
+        let (g_dot_u, u_h_u, norm) = parts;
+        Self {
+            direction,
+            norm,
+            g_dot_u,
+            u_h_u,
+            curvature: u_h_u / (norm * norm).max(1e-30),
+            predicted_delta_l: g_dot_u + 0.5 * u_h_u,
+            measured_delta_l,
+        }
+    }
 }
 
 /// Everything `quantscape hessian` and the Landscape view report.
@@ -446,11 +458,19 @@ pub fn report(
         mask: &mask,
     };
     let o = &r.options;
+    let total = 1 + 4 + 2 * o.max_iter.max(1) + 2 * o.max_samples.max(1) + 4;
+    let calls = std::cell::Cell::new(0usize);
+    let tick = || -> Result<()> {
+        calls.set(calls.get() + 1);
+        if progress(calls.get().min(total), total) {
+            Ok(())
+        } else {
+            Err(Error::Cancelled)
+        }
+    };
     let f = Watched {
         inner: &masked,
-        calls: std::cell::Cell::new(0),
-        total: 1 + 4 + 2 * o.max_iter.max(1) + 2 * o.max_samples.max(1) + 4,
-        tick: progress,
+        tick: &tick,
     };
     let x = model_loss.weights()?;
     let p = probe(&f, &x, o)?;
@@ -468,21 +488,14 @@ pub fn report(
                 loss: Some(&f),
             };
             let d = super::build_in(&base, &x, s, &scope)?;
-            let (gu, uhu, norm) = along(&f, &x, &d.delta, o.rel_step)?;
+            let (_, g) = f.loss_grad(&x)?;
+            let parts = along(&f, &x, &g, &d.delta, o.rel_step)?;
             let moved = match &d.endpoint {
                 Some(e) => e.clone(),
                 None => axpy(&x, 1.0, &d.delta),
             };
             let measured = f.loss_grad(&moved)?.0 - p.loss;
-            Some(Along {
-                direction: name.clone(),
-                norm,
-                g_dot_u: gu,
-                u_h_u: uhu,
-                curvature: uhu / (norm * norm).max(1e-30),
-                predicted_delta_l: gu + 0.5 * uhu,
-                measured_delta_l: measured,
-            })
+            Some(Along::new(name.clone(), parts, measured))
         }
         _ => None,
     };
