@@ -131,6 +131,10 @@ best = min((lambda t0: (run(), time.perf_counter() - t0)[1])(time.perf_counter()
 print(n * (ctx - 1) / best)
 "#;
 
+/// The binary's allocator (src/main.rs), so that the figures are the CLI's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let threads: usize = std::env::var("QS_THREADS")
         .ok()

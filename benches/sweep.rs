@@ -24,6 +24,10 @@ use quantscape::search::assign::{assign, sites};
 use quantscape::search::runner::{bundled_models_dir, expand_models, run};
 use quantscape::search::{EvalSpec, Granularity, Shard, Store, SweepSpec};
 
+/// The binary's allocator (src/main.rs), so that the figures are the CLI's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let root = bundled_models_dir();
     let name = std::env::var("QS_BENCH_MODEL").unwrap_or_else(|_| {

@@ -1,5 +1,5 @@
-//! `quantscape`: with no subcommand the explorer (once the GUI lands it opens here; until then
-//! the help is printed); with a subcommand the headless CLI twin.
+//! `quantscape`: with no subcommand the explorer (builds without the `gui` feature print the
+//! help); with a subcommand the headless CLI twin.
 //!
 //! Exit codes: 0 success, 2 error (bad input, I/O), 1 internal failure. A closed pipe exits 0.
 
@@ -8,6 +8,10 @@ use std::process::ExitCode;
 use clap::Parser as _;
 
 mod cli;
+
+/// mimalloc keeps freed activation buffers for reuse (see Cargo.toml).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();

@@ -14,6 +14,7 @@ use super::session::ModelsState;
 use crate::jobs::{JobSlot, Waker};
 use crate::model::checkpoint::Checkpoint;
 use crate::model::sites::quantizable;
+use crate::train::report::{read_curves, Curves};
 use crate::train::RunReport;
 
 /// Histogram bins of a tensor's values.
@@ -28,6 +29,8 @@ pub struct FamilyRow {
     pub report: RunReport,
     /// Architecture from config.json.
     pub architecture: String,
+    /// Its loss curves (None when the CSV files are missing or malformed).
+    pub curves: Option<Curves>,
 }
 
 impl FamilyRow {
@@ -55,10 +58,12 @@ pub fn scan_families(root: &Path) -> Vec<FamilyRow> {
             let architecture = crate::model::config::ArchConfig::load(&dir)
                 .map(|c| c.architecture)
                 .unwrap_or_default();
+            let curves = read_curves(&dir).ok();
             Some(FamilyRow {
                 dir,
                 report,
                 architecture,
+                curves,
             })
         })
         .collect();
@@ -90,6 +95,8 @@ pub fn family_figure(rows: &[FamilyRow]) -> Figure {
         .iter()
         .map(|r| (r.report.family.clone(), r.report.budget_tokens))
         .collect();
+    // Rows come sorted by family, N, D: the keys repeat per size.
+    keys.sort();
     keys.dedup();
     for (i, (fam, d)) in keys.iter().enumerate() {
         let pts: Vec<[f64; 2]> = rows
@@ -108,6 +115,58 @@ pub fn family_figure(rows: &[FamilyRow]) -> Figure {
             colour(i),
             pts,
         );
+    }
+    f
+}
+
+/// Steps of the exponential moving average that smooths the training-batch loss.
+pub const SMOOTH_STEPS: f64 = 20.0;
+
+/// Loss curves of every size of `family` at `budget_tokens`: the training-batch loss (EMA over
+/// [`SMOOTH_STEPS`] steps, thin) and the held-out probes on *Persuasion* (thick), one colour per
+/// size, against tokens seen (log axis).
+pub fn curves_figure(rows: &[FamilyRow], family: &str, budget_tokens: u64) -> Figure {
+    let mut f = Figure::new(
+        "training_curves",
+        &format!(
+            "{family} at D = {}: training batches (thin, EMA) and held-out Persuasion (thick)",
+            human(budget_tokens as f64)
+        ),
+        "tokens seen",
+        "loss (nats/token)",
+    );
+    f.x_log = true;
+    let runs = rows
+        .iter()
+        .filter(|r| r.report.family == family && r.report.budget_tokens == budget_tokens);
+    for (i, r) in runs.enumerate() {
+        let Some(c) = &r.curves else { continue };
+        let name = format!(
+            "{} (N = {})",
+            r.report.size,
+            human(r.report.n_params_non_embedding as f64)
+        );
+        let alpha = 1.0 / SMOOTH_STEPS;
+        let mut ema = None;
+        let smooth = c
+            .train_batches
+            .iter()
+            .filter(|p| p[0] > 0.0)
+            .map(|p| {
+                let v = ema.map_or(p[1], |e: f64| e + alpha * (p[1] - e));
+                ema = Some(v);
+                [p[0].log10(), v]
+            })
+            .collect();
+        f.push(&name, Mark::Line(1.0), colour(i), smooth);
+        if let Some(p) = c.probe(crate::train::report::EVAL_SPLIT) {
+            let pts = p
+                .iter()
+                .filter(|p| p[0] > 0.0)
+                .map(|p| [p[0].log10(), p[1]])
+                .collect();
+            f.push(&name, Mark::Line(2.5), colour(i), pts);
+        }
     }
     f
 }
@@ -357,11 +416,19 @@ impl ModelsPanel {
         (header, rows)
     }
 
-    /// The figure on screen: the selected tensor's histogram, else the family curves.
+    /// The figure on screen: the selected tensor's histogram; else, with a bundled run
+    /// selected, the training curves of its family at its budget; else the loss against N.
     pub fn current_figure(&self) -> Figure {
         let sel = self.st.tensor.as_ref();
-        match self.tensors.iter().find(|t| Some(&t.name) == sel) {
-            Some(t) => histogram_figure(t),
+        if let Some(t) = self.tensors.iter().find(|t| Some(&t.name) == sel) {
+            return histogram_figure(t);
+        }
+        let run = self
+            .families
+            .iter()
+            .find(|r| Some(r.dir.display().to_string()) == self.st.selected && r.curves.is_some());
+        match run {
+            Some(r) => curves_figure(&self.families, &r.report.family, r.report.budget_tokens),
             None => family_figure(&self.families),
         }
     }
@@ -459,6 +526,38 @@ mod tests {
             .all(|r| r.loss("eval_austen").is_some_and(|l| l > 0.0)));
         let f = family_figure(&rows);
         assert!(f.series.iter().all(|s| !s.points.is_empty()));
+        let mut keys: Vec<_> = rows
+            .iter()
+            .map(|r| (&r.report.family, r.report.budget_tokens))
+            .collect();
+        keys.sort();
+        keys.dedup();
+        assert_eq!(f.series.len(), keys.len(), "one line per family and budget");
+        let c = curves_figure(&rows, "qs-llama", 2_000_000);
+        let sizes = rows
+            .iter()
+            .filter(|r| r.report.family == "qs-llama" && r.report.budget_tokens == 2_000_000)
+            .count();
+        assert!(sizes >= 3);
+        assert_eq!(
+            c.series.len(),
+            2 * sizes,
+            "a smoothed and a held-out line per size"
+        );
+        for s in &c.series {
+            assert!(
+                s.points.len() >= 10 && s.points.iter().all(|p| p[0].is_finite() && p[1] > 0.0)
+            );
+        }
+        // The EMA starts at the first batch's loss and stays inside the batches' range.
+        let first = rows.iter().find(|r| r.report.family == "qs-llama").unwrap();
+        let batches = &first.curves.as_ref().unwrap().train_batches;
+        let (lo, hi) = batches
+            .iter()
+            .fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p[1]), b.max(p[1])));
+        let smooth = &curves_figure(&rows, "qs-llama", first.report.budget_tokens).series[0];
+        assert_eq!(smooth.points[0][1], batches[0][1]);
+        assert!(smooth.points.iter().all(|p| p[1] >= lo && p[1] <= hi));
         let t = tensor_stats("w", &[2, 2], "f32", true, &[-1.0, 1.0, -1.0, 1.0]);
         assert_eq!((t.mean, t.std, t.absmax, t.kurtosis), (0.0, 1.0, 1.0, -2.0));
         assert_eq!(t.histogram.iter().sum::<u64>(), 4);

@@ -308,6 +308,28 @@ fn render_every_view() {
         .unwrap();
 }
 
+/// Writes the README's figures of the bundled families to `docs/figures/` (SVG, as File →
+/// Export figure writes them): `cargo test --all-features --lib write_readme_figures -- --ignored`.
+#[test]
+#[ignore = "writes the README's figures; run after training"]
+fn write_readme_figures() {
+    use super::export::figure_svg;
+    use super::models::{curves_figure, family_figure, scan_families};
+    let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/figures");
+    std::fs::create_dir_all(&out).unwrap();
+    let rows = scan_families(&crate::search::runner::bundled_models_dir());
+    let write = |name: &str, f: &super::plots::Figure| {
+        std::fs::write(out.join(name), figure_svg(f).unwrap()).unwrap();
+    };
+    write("family-loss-vs-n.svg", &family_figure(&rows));
+    for family in ["qs-llama", "qs-neox"] {
+        write(
+            &format!("{family}-2M-curves.svg"),
+            &curves_figure(&rows, family, 2_000_000),
+        );
+    }
+}
+
 // The Laws panel on its own (no window).
 
 fn wait_fit(p: &mut LawsPanel) {

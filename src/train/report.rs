@@ -142,6 +142,91 @@ pub fn fit_loss_law(pts: &[(f64, f64)]) -> Result<(f64, f64, f64, f64)> {
     Ok((v("Linf"), v("A"), v("alpha"), r.r2_linear))
 }
 
+/// A run's loss curves as its run folder stores them (`loss.csv`: every optimiser step;
+/// `eval.csv`: the periodic probes on fixed windows of each split).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Curves {
+    /// (tokens seen, training batch loss) per step.
+    pub train_batches: Vec<[f64; 2]>,
+    /// Per probed split (`train`, `eval_austen`, `eval_kjv`): (tokens seen, loss) per probe.
+    pub probes: Vec<(String, Vec<[f64; 2]>)>,
+}
+
+impl Curves {
+    /// The probe curve of `split`.
+    pub fn probe(&self, split: &str) -> Option<&[[f64; 2]]> {
+        self.probes
+            .iter()
+            .find(|(s, _)| s == split)
+            .map(|(_, p)| p.as_slice())
+    }
+}
+
+/// Reads `loss.csv` and `eval.csv` of the run folder `dir`. A missing or malformed file is an
+/// error naming it; a row with a non-finite loss is skipped (a diverged step stays visible as a
+/// gap, not as a wrecked axis).
+pub fn read_curves(dir: &Path) -> Result<Curves> {
+    let table = |name: &str| -> Result<(Vec<String>, Vec<Vec<f64>>)> {
+        let path = dir.join(name);
+        let bad = |e: &dyn std::fmt::Display| Error::checkpoint(&path, format!("loss curve: {e}"));
+        let mut r = csv::Reader::from_path(&path).map_err(|e| bad(&e))?;
+        let header: Vec<String> = r
+            .headers()
+            .map_err(|e| bad(&e))?
+            .iter()
+            .map(str::to_string)
+            .collect();
+        let mut rows = Vec::new();
+        for (i, rec) in r.records().enumerate() {
+            let rec = rec.map_err(|e| bad(&e))?;
+            let row = rec
+                .iter()
+                .map(|v| v.trim().parse::<f64>())
+                .collect::<std::result::Result<Vec<f64>, _>>()
+                .map_err(|e| bad(&format!("row {}: {e}", i + 2)))?;
+            if row.len() != header.len() {
+                return Err(bad(&format!("row {} has {} fields", i + 2, row.len())));
+            }
+            rows.push(row);
+        }
+        Ok((header, rows))
+    };
+    let column = |header: &[String], name: &str, file: &str| -> Result<usize> {
+        header.iter().position(|h| h == name).ok_or_else(|| {
+            Error::checkpoint(dir.join(file), format!("loss curve: no `{name}` column"))
+        })
+    };
+    let (h, rows) = table("loss.csv")?;
+    let (tok, loss) = (
+        column(&h, "tokens", "loss.csv")?,
+        column(&h, "loss", "loss.csv")?,
+    );
+    let train_batches = rows
+        .iter()
+        .map(|r| [r[tok], r[loss]])
+        .filter(|p| p[1].is_finite())
+        .collect();
+    let (h, rows) = table("eval.csv")?;
+    let tok = column(&h, "tokens", "eval.csv")?;
+    let probes = h
+        .iter()
+        .enumerate()
+        .filter(|(i, name)| *i != tok && name.as_str() != "step")
+        .map(|(i, name)| {
+            let pts = rows
+                .iter()
+                .map(|r| [r[tok], r[i]])
+                .filter(|p| p[1].is_finite())
+                .collect();
+            (name.clone(), pts)
+        })
+        .collect();
+    Ok(Curves {
+        train_batches,
+        probes,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,5 +240,51 @@ mod tests {
         let (e, a, alpha, r2) = fit_loss_law(&pts).unwrap();
         assert!((e - 3.0).abs() < 1e-3 && (a - 40.0).abs() < 0.1, "{e} {a}");
         assert!((alpha - 0.35).abs() < 1e-3 && r2 > 0.9999, "{alpha} {r2}");
+    }
+
+    #[test]
+    fn loss_curves_of_a_bundled_run_and_bad_files() {
+        let dir = crate::search::runner::bundled_models_dir().join("qs-llama-s1-2M");
+        let c = read_curves(&dir).unwrap();
+        assert_eq!(c.train_batches.len(), 493);
+        assert_eq!(c.train_batches[0][0], 4064.0);
+        let austen = c.probe("eval_austen").unwrap();
+        assert!(austen.len() >= 10);
+        assert!(austen.windows(2).all(|w| w[1][0] > w[0][0]));
+        assert!(austen.last().unwrap()[1] < austen[0][1]);
+        assert!(c.probe("eval_kjv").is_some() && c.probe("step").is_none());
+
+        let tmp = std::env::temp_dir().join(format!("qs-curves-{}", std::process::id()));
+        std::fs::create_dir_all(&tmp).unwrap();
+        let err = read_curves(&tmp).unwrap_err().to_string();
+        assert!(err.contains("loss.csv"), "{err}");
+        std::fs::write(
+            tmp.join("loss.csv"),
+            "step,tokens,loss
+1,10,nan
+2,20,7.5
+",
+        )
+        .unwrap();
+        std::fs::write(
+            tmp.join("eval.csv"),
+            "step,tokens,eval_austen
+1,10,x
+",
+        )
+        .unwrap();
+        let err = read_curves(&tmp).unwrap_err().to_string();
+        assert!(err.contains("eval.csv") && err.contains("row 2"), "{err}");
+        std::fs::write(
+            tmp.join("eval.csv"),
+            "step,tokens,eval_austen
+1,10,7.9
+",
+        )
+        .unwrap();
+        let c = read_curves(&tmp).unwrap();
+        assert_eq!(c.train_batches, vec![[20.0, 7.5]]);
+        assert_eq!(c.probe("eval_austen").unwrap(), &[[10.0, 7.9]]);
+        std::fs::remove_dir_all(&tmp).unwrap();
     }
 }
