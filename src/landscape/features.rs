@@ -172,15 +172,7 @@ pub fn measure(
         2 * o.max_iter.max(1) + 2 + 2 * o.max_samples.max(1) + 1
     });
     let total = 1 + r.n_directions * (4 + 2 * 20) + hess_calls + 1 + r.quant.len() * 3;
-    let done = std::cell::Cell::new(0usize);
-    let tick = || -> Result<()> {
-        done.set(done.get() + 1);
-        if progress(done.get().min(total), total) {
-            Ok(())
-        } else {
-            Err(Error::Cancelled)
-        }
-    };
+    let tick = hessian::ticker(total, progress);
     let nll_at = |d: &super::Direction, t: f64| -> Result<f64> {
         tick()?;
         let hooks = point(&model, &weights, (d, t), None)?;

@@ -347,6 +347,24 @@ impl LossGrad for Masked<'_> {
     }
 }
 
+/// A counter for [`Watched`] and other loops of evaluations: each call counts one, reports
+/// `progress(done, total)` (done capped at the estimate `total`) and turns a cancel request
+/// (`progress` returning false) into [`Error::Cancelled`].
+pub fn ticker<'a>(
+    total: usize,
+    progress: &'a dyn Fn(usize, usize) -> bool,
+) -> impl Fn() -> Result<()> + 'a {
+    let done = std::cell::Cell::new(0usize);
+    move || {
+        done.set(done.get() + 1);
+        if progress(done.get().min(total), total) {
+            Ok(())
+        } else {
+            Err(Error::Cancelled)
+        }
+    }
+}
+
 /// Runs `tick` before every gradient evaluation of `inner`: progress counting, and a cancel
 /// request (`tick` returning [`Error::Cancelled`]) takes effect at the next evaluation.
 pub struct Watched<'a> {
@@ -459,15 +477,7 @@ pub fn report(
     };
     let o = &r.options;
     let total = 1 + 4 + 2 * o.max_iter.max(1) + 2 * o.max_samples.max(1) + 4;
-    let calls = std::cell::Cell::new(0usize);
-    let tick = || -> Result<()> {
-        calls.set(calls.get() + 1);
-        if progress(calls.get().min(total), total) {
-            Ok(())
-        } else {
-            Err(Error::Cancelled)
-        }
-    };
+    let tick = ticker(total, progress);
     let f = Watched {
         inner: &masked,
         tick: &tick,
