@@ -143,7 +143,16 @@ fn main() {
             std::env::temp_dir().join(format!("qs-bench-sweep-{}.sqlite", std::process::id()));
         let _ = std::fs::remove_file(&tmp);
         let store = Store::open(&tmp, &spec, &Default::default()).expect("store");
-        let s = run(&spec, &models, &store, Shard::ALL, 1 << 30, &mut |_| true).expect("sweep");
+        let s = run(
+            &spec,
+            &models,
+            &store,
+            Shard::ALL,
+            1 << 30,
+            None,
+            &mut |_| true,
+        )
+        .expect("sweep");
         drop(store);
         for ext in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{ext}", tmp.display()));

@@ -107,6 +107,55 @@ fn killed_sweeps_resume_to_the_uninterrupted_rows() {
     assert_eq!(ok, "ok");
 }
 
+/// Relative tolerance of a GPU trial's NLL against the CPU's (as the GPU eval tests).
+const GPU_NLL_REL_TOL: f64 = 1e-5;
+
+/// With a GPU (lavapipe in CI), layer-wise trials run there against a base reference computed
+/// there and agree with the CPU sweep to fp32 rounding; matmul-wise trials (activation formats)
+/// stay on the CPU, bit for bit. The store lists both devices. Without an adapter `auto` runs
+/// everything on the CPU and says so.
+#[test]
+fn gpu_sweeps_agree_with_the_cpu_and_keep_activation_trials_there() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    spec(dir, 2, 2);
+    assert!(sweep(dir, "cpu.sqlite", &[]).status.success());
+    let o = sweep(dir, "gpu.sqlite", &["--device", "auto"]);
+    let (out, err) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    assert!(o.status.success(), "{err}");
+    let (store, _) = Store::open_existing(&dir.join("gpu.sqlite")).unwrap();
+    let devices = store.meta().unwrap()["devices"].clone();
+    assert!(out.contains(&format!("evaluated on: {devices}")), "{out}");
+    let (cpu, gpu) = (rows(&dir.join("cpu.sqlite")), rows(&dir.join("gpu.sqlite")));
+    assert_eq!(cpu.len(), gpu.len());
+    if !devices.contains("gpu: ") {
+        eprintln!("skipping the GPU comparison: no adapter ({})", err.trim());
+        assert_eq!(devices, "cpu");
+        assert_eq!(cpu, gpu);
+        return;
+    }
+    assert!(devices.split("; ").any(|d| d == "cpu"), "{devices}");
+    for (c, g) in cpu.iter().zip(&gpu) {
+        assert_eq!((&c.config_key, c.trial_seed), (&g.config_key, g.trial_seed));
+        if c.granularity == "matmul" {
+            assert_eq!(c, g, "matmul-wise trials stay on the CPU");
+            continue;
+        }
+        assert_eq!(c.assignment, g.assignment);
+        for (what, a, b) in [("base NLL", c.nll_base, g.nll_base), ("NLL", c.nll, g.nll)] {
+            assert!(
+                (a - b).abs() <= GPU_NLL_REL_TOL * a,
+                "{}: {what} cpu {a} gpu {b}",
+                c.config_key
+            );
+        }
+        assert!((c.delta_nll - g.delta_nll).abs() <= 2.0 * GPU_NLL_REL_TOL * c.nll);
+    }
+}
+
 #[test]
 fn shards_cover_the_sweep_and_merge_idempotently() {
     let tmp = tempfile::tempdir().unwrap();

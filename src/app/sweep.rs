@@ -174,7 +174,9 @@ pub struct SweepPanel {
     pub slice: Slice,
     /// Not a `JobSlot`: a second start must not replace a running sweep, and a cancelled run
     /// reports itself ("run again to resume") where a slot drops cancelled results silently.
-    run_job: Option<Job<RunSummary>>,
+    run_job: Option<Job<(RunSummary, String)>>,
+    /// Where trials run: the GPU takes the layer- and block-wise ones.
+    pub engine: super::quantize::DeviceChoice,
     load_job: JobSlot<Loaded>,
     last_load: Option<Instant>,
     /// Last run's summary line.
@@ -204,6 +206,7 @@ impl SweepPanel {
             loaded: Loaded::default(),
             slice: Slice::default(),
             run_job: None,
+            engine: super::quantize::DeviceChoice::default(),
             load_job: JobSlot::default(),
             last_load: None,
             status: String::new(),
@@ -262,6 +265,7 @@ impl SweepPanel {
         } else {
             format!("running {}…", spec_path.display())
         };
+        let (shared, want_gpu) = self.engine.for_job(true);
         self.run_job = Some(Job::spawn("sweep", self.waker.clone(), move |ctx| {
             let spec = match text {
                 Some(t) => SweepSpec::from_ron(&t, &spec_path.display().to_string())?,
@@ -269,10 +273,19 @@ impl SweepPanel {
             };
             let models = expand_models(&spec, &bundled_models_dir())?;
             let store = Store::open(&results, &spec, &provenance())?;
-            run(&spec, &models, &store, Shard::ALL, 1 << 30, &mut |p| {
+            let (gpu, ran_on) = super::quantize::open_gpu(&shared, want_gpu);
+            let s = run(&spec, &models, &store, Shard::ALL, 1 << 30, gpu, &mut |p| {
                 ctx.set_progress(p.done, p.total);
                 !ctx.cancelled()
-            })
+            })?;
+            // Matmul-wise trials stay on the CPU even with a GPU: say both.
+            let ran_on = match gpu {
+                Some(_) if s.devices.iter().any(|d| d == "cpu") => {
+                    format!("{ran_on} (matmul-wise trials on the CPU)")
+                }
+                _ => ran_on,
+            };
+            Ok((s, ran_on))
         }));
         self.reload();
     }
@@ -310,10 +323,13 @@ impl SweepPanel {
             if let Some(r) = j.poll() {
                 self.run_job = None;
                 self.status = match r {
-                    Ok(s) => format!(
-                        "done: {} evaluated, {} reused, {} already stored, {} unreachable in {:.0} s",
-                        s.evaluated, s.reused, s.already_done, s.unreachable, s.elapsed_secs
-                    ),
+                    Ok((s, ran_on)) => {
+                        self.engine.ran_on = ran_on;
+                        format!(
+                            "done: {} evaluated, {} reused, {} already stored, {} unreachable in {:.0} s",
+                            s.evaluated, s.reused, s.already_done, s.unreachable, s.elapsed_secs
+                        )
+                    }
                     Err(crate::Error::Cancelled) => "cancelled; run again to resume".into(),
                     Err(e) => {
                         self.error = Some(format!("sweep failed: {e}"));
@@ -419,6 +435,11 @@ impl SweepPanel {
             }
             ui.label(&self.status);
         });
+        self.engine.ui(
+            ui,
+            "layer- and block-wise trials on the GPU, against a base reference computed there; \
+             matmul-wise trials quantize activations and stay on the CPU",
+        );
         egui::CollapsingHeader::new("Edit spec")
             .id_salt("spec editor")
             .show(ui, |ui| self.spec_editor(ui));

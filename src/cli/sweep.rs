@@ -26,6 +26,11 @@ pub struct SweepArgs {
     #[arg(long, default_value_t = DEFAULT_CACHE_BYTES >> 20)]
     pub cache_mb: usize,
     /// Hide the progress bar.
+    /// Where trials run: `cpu`; `gpu` (layer- and block-wise trials on the GPU, against a
+    /// base reference computed there; matmul-wise trials quantize activations and stay on the
+    /// CPU); `auto` (the GPU when one opens).
+    #[arg(long, default_value = "cpu", value_parser = ["cpu", "gpu", "auto"])]
+    pub device: String,
     #[arg(long)]
     pub quiet: bool,
 }
@@ -74,14 +79,28 @@ pub fn run_sweep(a: &SweepArgs) -> anyhow::Result<ExitCode> {
     {
         bar.set_style(s.progress_chars("=> "));
     }
-    let s = run(&spec, &models, &store, shard, a.cache_mb << 20, &mut |p| {
-        bar.set_length(p.total as u64);
-        bar.set_position(p.done as u64);
-        if let Some(d) = p.delta_nll {
-            bar.set_message(format!("ΔL {d:+.4}  {}", p.config));
-        }
-        true
-    })?;
+    let engine = super::engine::Engine::open(&a.device, None, "sweep trials")?;
+    let gpu = match &engine {
+        super::engine::Engine::Cpu => None,
+        #[cfg(feature = "gpu")]
+        super::engine::Engine::Gpu(ctx) => Some(&**ctx),
+    };
+    let s = run(
+        &spec,
+        &models,
+        &store,
+        shard,
+        a.cache_mb << 20,
+        gpu,
+        &mut |p| {
+            bar.set_length(p.total as u64);
+            bar.set_position(p.done as u64);
+            if let Some(d) = p.delta_nll {
+                bar.set_message(format!("ΔL {d:+.4}  {}", p.config));
+            }
+            true
+        },
+    )?;
     bar.finish_and_clear();
     outln!(
         "sweep `{}`: {} work items, shard {}/{} holds {} ({} already in {})",
@@ -101,6 +120,9 @@ pub fn run_sweep(a: &SweepArgs) -> anyhow::Result<ExitCode> {
         spec.qr_tolerance,
         s.elapsed_secs
     );
+    if !s.devices.is_empty() {
+        outln!("evaluated on: {}", s.devices.join("; "));
+    }
     outln!(
         "weight cache: {} hits, {} tensors quantized; prefix reuse: {} of {} block evaluations done ({:.0}% saved)",
         s.cache_hits,

@@ -9,6 +9,11 @@
 //! make repeats likely) reuse that evaluation, which is exact since evaluation is deterministic.
 //! Calibrated methods (GPTQ, AWQ) are calibrated once per (format, method) with every linear in
 //! the low format, on the bundled calibration split (never the evaluation text).
+//!
+//! Devices: given a GPU, trials whose forward pass has weight formats only (layer and block
+//! granularity) run on the resident GPU forward pass and are compared with a base reference
+//! computed on the GPU too (ΔL never mixes engines); matmul-wise trials quantize activations and
+//! stay on the CPU path (with prefix reuse). The store's `devices` entry lists what evaluated.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -25,11 +30,21 @@ use crate::eval::metrics::Report;
 use crate::eval::windows::{make_windows, WindowSpec};
 use crate::eval::{Evaluator, PrefixCache};
 
-/// Largest memory for reusable block outputs per model (else every block is recomputed).
-pub const PREFIX_BYTES: usize = 1 << 30;
 use crate::model::calibrated::{quantize_calibrated, DEFAULT_CALIB_WINDOWS};
 use crate::model::quantized::{quantize_linear, Overrides};
 use crate::model::{hub, Tokenizer, Transformer};
+
+/// Largest memory for reusable block outputs per model (else every block is recomputed).
+pub const PREFIX_BYTES: usize = 1 << 30;
+
+/// The GPU a sweep may evaluate on.
+#[cfg(feature = "gpu")]
+pub type Gpu = crate::gpu::GpuContext;
+
+/// The GPU a sweep may evaluate on: none in a build without the `gpu` feature.
+#[cfg(not(feature = "gpu"))]
+#[derive(Debug)]
+pub enum Gpu {}
 
 /// A model of the spec and its folder.
 #[derive(Clone, Debug, PartialEq)]
@@ -154,6 +169,8 @@ pub struct RunSummary {
     pub blocks_total: usize,
     /// Block evaluations done (the rest were reused from the previous trial's prefix).
     pub blocks_computed: usize,
+    /// Devices that evaluated trials in this run (`cpu`, `gpu: ADAPTER …`).
+    pub devices: Vec<String>,
 }
 
 /// Per-model state.
@@ -165,6 +182,9 @@ struct ModelRun {
     sites: HashMap<Granularity, Vec<Site>>,
     memo: HashMap<String, Report>,
     prefix: PrefixCache,
+    /// The base reference computed on the GPU (at its first GPU trial).
+    #[cfg_attr(not(feature = "gpu"), allow(dead_code))]
+    gpu_base: Option<crate::eval::metrics::BaseRef>,
 }
 
 fn prepare(m: &ResolvedModel, spec: &SweepSpec, store: &Store) -> Result<ModelRun> {
@@ -219,6 +239,7 @@ fn prepare(m: &ResolvedModel, spec: &SweepSpec, store: &Store) -> Result<ModelRu
         sites,
         memo: HashMap::new(),
         prefix,
+        gpu_base: None,
     })
 }
 
@@ -258,13 +279,14 @@ fn weights(
         .collect()
 }
 
-/// Runs the items of `shard` not yet in `store`.
+/// Runs the items of `shard` not yet in `store`; with `gpu`, weight-only trials evaluate on it.
 pub fn run(
     spec: &SweepSpec,
     models: &[ResolvedModel],
     store: &Store,
     shard: Shard,
     cache_bytes: usize,
+    gpu: Option<&Gpu>,
     progress: &mut dyn FnMut(&Progress) -> bool,
 ) -> Result<RunSummary> {
     let t0 = Instant::now();
@@ -316,7 +338,16 @@ pub fn run(
         for (ci, t, p) in planned {
             let c = &configs[ci];
             let row = match p {
-                Some(p) => Some(trial(spec, c, t, p, &mut mr, &mut cache, &mut summary)?),
+                Some(p) => {
+                    let on_gpu = gpu.filter(|_| c.granularity != Granularity::Matmul);
+                    let row = trial(spec, c, t, p, &mut mr, &mut cache, on_gpu, &mut summary)?;
+                    let device = on_gpu.map_or_else(|| "cpu".to_string(), gpu_name);
+                    if !summary.devices.contains(&device) {
+                        store.add_devices(std::slice::from_ref(&device))?;
+                        summary.devices.push(device);
+                    }
+                    Some(row)
+                }
                 None => {
                     summary.unreachable += 1;
                     None
@@ -402,7 +433,48 @@ fn plan(spec: &SweepSpec, c: &Configuration, t: usize, mr: &ModelRun) -> Option<
     })
 }
 
-/// Evaluates trial `t` of `c` with its plan.
+/// How the store names a GPU.
+#[cfg(feature = "gpu")]
+fn gpu_name(g: &Gpu) -> String {
+    format!("gpu: {}", g.describe())
+}
+
+#[cfg(not(feature = "gpu"))]
+fn gpu_name(g: &Gpu) -> String {
+    match *g {}
+}
+
+/// Evaluates the weights `o` (no operand formats) on the GPU against the GPU base reference.
+#[cfg(feature = "gpu")]
+fn compare_on_gpu(spec: &SweepSpec, mr: &mut ModelRun, g: &Gpu, o: &Overrides) -> Result<Report> {
+    let ev = Evaluator::new(&mr.model, &mr.windows)?;
+    let base = match mr.gpu_base.take() {
+        Some(b) => b,
+        None => {
+            let gm = crate::gpu::GpuModel::new(g, &mr.model, &crate::model::NoHooks)?;
+            let top_k = spec.eval.top_k;
+            ev.base_with(top_k, &mut |_, ids, b| gm.logits(ids, b), &mut |_, _| true)?
+        }
+    };
+    let gm = crate::gpu::GpuModel::new(g, &mr.model, o)?;
+    let r = ev.compare_with(
+        &base,
+        &mut |_, ids, b| gm.logits(ids, b),
+        spec.eval.resamples,
+        spec.eval.seed,
+        &mut |_, _| true,
+    );
+    mr.gpu_base = Some(base);
+    r
+}
+
+#[cfg(not(feature = "gpu"))]
+fn compare_on_gpu(_: &SweepSpec, _: &mut ModelRun, g: &Gpu, _: &Overrides) -> Result<Report> {
+    match *g {}
+}
+
+/// Evaluates trial `t` of `c` with its plan (on `gpu` when given).
+#[allow(clippy::too_many_arguments)]
 fn trial(
     spec: &SweepSpec,
     c: &Configuration,
@@ -410,6 +482,7 @@ fn trial(
     p: Plan,
     mr: &mut ModelRun,
     cache: &mut WeightCache,
+    gpu: Option<&Gpu>,
     summary: &mut RunSummary,
 ) -> Result<TrialRow> {
     let t0 = Instant::now();
@@ -441,15 +514,17 @@ fn trial(
                     .map(|l| l.map(|low| if low { low_f } else { high_f }))
                     .collect();
             }
-            let ev = Evaluator::new(&mr.model, &mr.windows)?;
-            let r = ev.compare_prefix(
-                &mr.base,
-                &o,
-                &p.block_sigs,
-                &mut mr.prefix,
-                spec.eval.resamples,
-                spec.eval.seed,
-            )?;
+            let r = match gpu {
+                Some(g) => compare_on_gpu(spec, mr, g, &o)?,
+                None => Evaluator::new(&mr.model, &mr.windows)?.compare_prefix(
+                    &mr.base,
+                    &o,
+                    &p.block_sigs,
+                    &mut mr.prefix,
+                    spec.eval.resamples,
+                    spec.eval.seed,
+                )?,
+            };
             summary.evaluated += 1;
             mr.memo.insert(memo_key.clone(), r.clone());
             r

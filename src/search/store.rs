@@ -270,6 +270,29 @@ impl Store {
             .map_err(|e| db(p, e))
     }
 
+    /// Adds `devices` to the store's `devices` entry (`; `-separated, each listed once): what
+    /// evaluated its trials.
+    pub fn add_devices(&self, devices: &[String]) -> Result<()> {
+        let p = &self.path;
+        let mut all: Vec<String> = self
+            .meta()?
+            .get("devices")
+            .map(|d| d.split("; ").map(str::to_string).collect())
+            .unwrap_or_default();
+        for d in devices {
+            if !d.is_empty() && !all.contains(d) {
+                all.push(d.clone());
+            }
+        }
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('devices', ?1)",
+                params![all.join("; ")],
+            )
+            .map_err(|e| db(p, e))?;
+        Ok(())
+    }
+
     /// Keys of the finished trials.
     pub fn finished(&self) -> Result<HashSet<(String, u64)>> {
         let p = &self.path;
@@ -449,6 +472,10 @@ impl Store {
             }
         }
         tx.commit().map_err(|e| db(&self.path, e))?;
+        if let Some(d) = o.meta()?.get("devices") {
+            let theirs: Vec<String> = d.split("; ").map(str::to_string).collect();
+            self.add_devices(&theirs)?;
+        }
         Ok(self.finished()?.len() - before)
     }
 }
