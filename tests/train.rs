@@ -160,6 +160,33 @@ fn an_interrupted_run_resumes_bit_identically_and_exports_a_loadable_model() {
         .1;
     assert!((probe_loss(&mut m, probe).unwrap() - reported).abs() < 1e-5);
     assert_eq!(resumed.n_params_non_embedding, m.n_params_non_embedding);
+
+    // The recipe changes (a mended size): the export no longer counts as done, and a
+    // checkpoint of the old spec is refused rather than continued under the new name.
+    let mut wider = r.sizes[0].clone();
+    wider.d_model += wider.n_heads;
+    let stale = Run {
+        size: &wider,
+        ..run("b")
+    };
+    assert!(cut.is_done() && !stale.is_done());
+    let c = run("c");
+    let mut calls = 0;
+    let _ = c.train(&d, &mut |_| {
+        calls += 1;
+        calls < 3
+    });
+    let relr = SizeSpec {
+        lr: c.size.lr * 2.0,
+        ..c.size.clone()
+    };
+    for size in [&wider, &relr] {
+        let e = Run { size, ..run("c") }
+            .train(&d, &mut |_| true)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("another size spec") && e.contains("ckpt"), "{e}");
+    }
 }
 
 #[test]
@@ -239,6 +266,7 @@ fn every_bundled_checkpoint_loads_with_its_reported_size_and_loss() {
 
 /// Issue-5 quality bar on every complete bundled family: held-out loss falls with N at every
 /// budget and L(N) = E + A·N^(−α) fits with R² ≥ 0.95; `train --report` prints the table.
+/// Every bundled run was trained with its recipe's current size spec.
 #[test]
 fn complete_bundled_families_meet_the_quality_bar() {
     use quantscape::train::report::family_report;
@@ -247,6 +275,11 @@ fn complete_bundled_families_meet_the_quality_bar() {
         let recipe_path = root.join(format!("assets/recipes/{name}.ron"));
         let recipe = FamilyRecipe::load(&recipe_path).unwrap();
         let r = family_report(&recipe, &root.join("assets/models")).unwrap();
+        assert!(
+            r.stale.is_empty(),
+            "{name}: bundled runs do not match the recipe: {:?}",
+            r.stale
+        );
         if !r.missing.is_empty() {
             eprintln!("{name}: {} runs not trained yet; skipped", r.missing.len());
             continue;

@@ -199,6 +199,12 @@ fn report(recipe: &FamilyRecipe, out: &std::path::Path) -> anyhow::Result<ExitCo
             run.elapsed_secs / 60.0
         );
     }
+    if !r.stale.is_empty() {
+        outln!(
+            "\nstale (trained with another size spec than the recipe's; retrain): {}",
+            r.stale.join(", ")
+        );
+    }
     if !r.missing.is_empty() {
         outln!("\nnot trained yet: {}", r.missing.join(", "));
     }

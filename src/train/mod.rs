@@ -197,6 +197,12 @@ pub struct RunReport {
 struct State {
     step: u64,
     elapsed_secs: f64,
+    /// The size spec being trained (absent in checkpoints written before it was recorded).
+    #[serde(default)]
+    spec: Option<SizeSpec>,
+    /// The token budget being trained.
+    #[serde(default)]
+    budget_tokens: Option<u64>,
 }
 
 /// One (size, budget) run.
@@ -256,9 +262,13 @@ impl Run<'_> {
         self.recipe.run_name(self.size, self.budget_tokens)
     }
 
-    /// Whether the export exists.
+    /// Whether the export exists and was trained with this size spec and budget (an export of
+    /// an older recipe is retrained).
     pub fn is_done(&self) -> bool {
-        self.out_dir.join("train.json").is_file()
+        std::fs::read_to_string(self.out_dir.join("train.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<RunReport>(&t).ok())
+            .is_some_and(|r| r.spec == *self.size && r.budget_tokens == self.budget_tokens)
     }
 
     fn save_checkpoint(
@@ -314,7 +324,7 @@ impl Run<'_> {
             .find(|d| d.join("state.json").is_file());
         let Some(dir) = dir else { return Ok(()) };
         let sp = dir.join("state.json");
-        let state: State = serde_json::from_str(
+        let mut state: State = serde_json::from_str(
             &std::fs::read_to_string(&sp).map_err(|e| Error::io("read", &sp, e))?,
         )
         .map_err(|source| Error::Json {
@@ -322,6 +332,27 @@ impl Run<'_> {
             source,
         })?;
         let (model, vars) = trainable::load_trainable(&dir.join("model"))?;
+        // A checkpoint of another size spec (the recipe changed) must not be continued.
+        let c = &model.config;
+        let shape = (c.hidden_size, c.n_layers, c.n_heads);
+        let want = (self.size.d_model, self.size.n_layers, self.size.n_heads);
+        let recorded = state.spec.as_ref().is_some_and(|s| s != self.size)
+            || state.budget_tokens.is_some_and(|b| b != self.budget_tokens);
+        if shape != want || recorded {
+            return Err(Error::checkpoint(
+                &dir,
+                format!(
+                    "this checkpoint trains another size spec or budget than the recipe's {} \
+                     (d {}, {} layers, {} heads, lr {}); delete {} to start this run afresh",
+                    self.name(),
+                    self.size.d_model,
+                    self.size.n_layers,
+                    self.size.n_heads,
+                    self.size.lr,
+                    self.work_dir.display()
+                ),
+            ));
+        }
         let moments = Checkpoint::open(&dir.join("optimizer.safetensors"))?;
         let mut opt = AdamW::new(
             &vars.iter().map(|(_, v)| v.clone()).collect::<Vec<_>>(),
@@ -339,6 +370,8 @@ impl Run<'_> {
             opt.v[i] = read(format!("v.{n}"))?;
         }
         opt.t = state.step;
+        state.spec = Some(self.size.clone());
+        state.budget_tokens = Some(self.budget_tokens);
         *vars_opt = Some((model, vars, opt, state));
         Ok(())
     }
@@ -373,6 +406,8 @@ impl Run<'_> {
                     State {
                         step: 0,
                         elapsed_secs: 0.0,
+                        spec: Some(self.size.clone()),
+                        budget_tokens: Some(self.budget_tokens),
                     },
                 )
             }

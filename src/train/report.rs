@@ -46,6 +46,8 @@ pub struct FamilyReport {
     pub runs: Vec<RunReport>,
     /// Runs of the recipe not exported yet.
     pub missing: Vec<String>,
+    /// Exported runs trained with another size spec than the recipe's (left out of the fits).
+    pub stale: Vec<String>,
     /// Per budget with at least four finished sizes.
     pub fits: Vec<BudgetFit>,
 }
@@ -62,6 +64,7 @@ pub fn final_loss(r: &RunReport, split: &str) -> Option<f64> {
 pub fn family_report(recipe: &FamilyRecipe, out_dir: &Path) -> Result<FamilyReport> {
     let mut runs = Vec::new();
     let mut missing = Vec::new();
+    let mut stale = Vec::new();
     for size in &recipe.sizes {
         for &budget in &recipe.budgets_tokens {
             let name = recipe.run_name(size, budget);
@@ -75,7 +78,11 @@ pub fn family_report(recipe: &FamilyRecipe, out_dir: &Path) -> Result<FamilyRepo
                 path: path.clone(),
                 source,
             })?;
-            runs.push(r);
+            if r.spec == *size && r.budget_tokens == budget {
+                runs.push(r);
+            } else {
+                stale.push(name);
+            }
         }
     }
     let mut fits = Vec::new();
@@ -105,6 +112,7 @@ pub fn family_report(recipe: &FamilyRecipe, out_dir: &Path) -> Result<FamilyRepo
     Ok(FamilyReport {
         runs,
         missing,
+        stale,
         fits,
     })
 }
