@@ -136,6 +136,7 @@ pub fn curves_figure(rows: &[FamilyRow], family: &str, budget_tokens: u64) -> Fi
         "loss (nats/token)",
     );
     f.x_log = true;
+    f.legend_top = true;
     let runs = rows
         .iter()
         .filter(|r| r.report.family == family && r.report.budget_tokens == budget_tokens);

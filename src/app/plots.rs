@@ -80,6 +80,8 @@ pub struct Figure {
     pub series: Vec<Series>,
     /// Text labels drawn last.
     pub labels: Vec<Label>,
+    /// The on-screen legend goes top right (falling curves) instead of bottom right.
+    pub legend_top: bool,
 }
 
 impl Figure {
@@ -134,7 +136,11 @@ impl Figure {
         let mut plot = Plot::new(self.id.as_str())
             .x_axis_label(self.x_label.as_str())
             .y_axis_label(self.y_label.as_str())
-            .legend(Legend::default().position(egui_plot::Corner::RightBottom))
+            .legend(Legend::default().position(if self.legend_top {
+                egui_plot::Corner::RightTop
+            } else {
+                egui_plot::Corner::RightBottom
+            }))
             .x_axis_formatter(move |m, _| tick(m.value, x_log))
             .y_axis_formatter(move |m, _| tick(m.value, y_log));
         if let Some(h) = height {

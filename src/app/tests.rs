@@ -271,6 +271,12 @@ fn render_every_view() {
     }
     h.step();
     step_until(&mut h, "the tensors", |a| !a.models.loading());
+    // A run selected, no tensor: its family's training curves.
+    h.run_steps(4);
+    h.render()
+        .unwrap()
+        .save(format!("{dir}/models-curves.png"))
+        .unwrap();
     h.state_mut().models.st.tensor = h
         .state()
         .models
