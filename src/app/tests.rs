@@ -328,10 +328,22 @@ fn write_readme_figures() {
         std::fs::write(out.join(name), figure_svg(f).unwrap()).unwrap();
     };
     write("family-loss-vs-n.svg", &family_figure(&rows));
+    // Per family: the largest budget among those with the most sizes bundled.
     for family in ["qs-llama", "qs-neox"] {
+        let runs = rows.iter().filter(|r| r.report.family == family);
+        let budget = runs
+            .clone()
+            .map(|r| r.report.budget_tokens)
+            .max_by_key(|&b| {
+                (
+                    runs.clone().filter(|r| r.report.budget_tokens == b).count(),
+                    b,
+                )
+            })
+            .unwrap();
         write(
-            &format!("{family}-2M-curves.svg"),
-            &curves_figure(&rows, family, 2_000_000),
+            &format!("{family}-curves.svg"),
+            &curves_figure(&rows, family, budget),
         );
     }
 }
