@@ -33,17 +33,6 @@ pub struct FamilyRow {
     pub curves: Option<Curves>,
 }
 
-impl FamilyRow {
-    /// Final loss on `split`, if reported.
-    pub fn loss(&self, split: &str) -> Option<f64> {
-        self.report
-            .final_losses
-            .iter()
-            .find(|(s, _)| s == split)
-            .map(|(_, v)| *v)
-    }
-}
-
 /// Every bundled run under `root` (folders with a `train.json`), sorted by family, N, D.
 pub fn scan_families(root: &Path) -> Vec<FamilyRow> {
     let Ok(entries) = std::fs::read_dir(root) else {
@@ -53,8 +42,7 @@ pub fn scan_families(root: &Path) -> Vec<FamilyRow> {
         .flatten()
         .filter_map(|e| {
             let dir = e.path();
-            let text = std::fs::read_to_string(dir.join("train.json")).ok()?;
-            let report: RunReport = serde_json::from_str(&text).ok()?;
+            let report = RunReport::read(&dir.join("train.json")).ok()?;
             let architecture = crate::model::config::ArchConfig::load(&dir)
                 .map(|c| c.architecture)
                 .unwrap_or_default();
@@ -105,7 +93,7 @@ pub fn family_figure(rows: &[FamilyRow]) -> Figure {
             .filter_map(|r| {
                 Some([
                     (r.report.n_params_non_embedding as f64).log10(),
-                    r.loss("eval_austen")?,
+                    r.report.final_loss("eval_austen")?,
                 ])
             })
             .collect();
@@ -379,9 +367,9 @@ impl ModelsPanel {
                     r.report.n_params_non_embedding.to_string(),
                     r.report.n_params_total.to_string(),
                     r.report.budget_tokens.to_string(),
-                    f(r.loss("train")),
-                    f(r.loss("eval_austen")),
-                    f(r.loss("eval_kjv")),
+                    f(r.report.final_loss("train")),
+                    f(r.report.final_loss("eval_austen")),
+                    f(r.report.final_loss("eval_kjv")),
                 ]
             })
             .collect();
@@ -524,7 +512,7 @@ mod tests {
         assert!(rows.len() >= 3, "bundled runs: {}", rows.len());
         assert!(rows
             .iter()
-            .all(|r| r.loss("eval_austen").is_some_and(|l| l > 0.0)));
+            .all(|r| r.report.final_loss("eval_austen").is_some_and(|l| l > 0.0)));
         let f = family_figure(&rows);
         assert!(f.series.iter().all(|s| !s.points.is_empty()));
         let mut keys: Vec<_> = rows

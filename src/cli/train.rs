@@ -179,12 +179,13 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<ExitCode> {
 
 /// `--report`: the family table (markdown) and the L(N) fits.
 fn report(recipe: &FamilyRecipe, out: &std::path::Path) -> anyhow::Result<ExitCode> {
-    use quantscape::train::report::{family_report, final_loss, LOSS_LAW};
+    use quantscape::train::report::{family_report, LOSS_LAW};
     let r = family_report(recipe, out)?;
     outln!("| run | N | D | train | eval Austen | eval KJV | steps | wall time |");
     outln!("|---|---|---|---|---|---|---|---|");
     let loss = |run: &quantscape::train::RunReport, s: &str| {
-        final_loss(run, s).map_or("-".to_string(), |v| format!("{v:.3}"))
+        run.final_loss(s)
+            .map_or("-".to_string(), |v| format!("{v:.3}"))
     };
     for run in &r.runs {
         outln!(

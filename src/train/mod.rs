@@ -193,6 +193,31 @@ pub struct RunReport {
     pub recipe: FamilyRecipe,
 }
 
+impl RunReport {
+    /// Reads an exported run's `train.json`.
+    pub fn read(path: &Path) -> Result<RunReport> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io("read", path, e))?;
+        serde_json::from_str(&text).map_err(|source| Error::Json {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
+    /// Final loss on `split` (nats/token), if reported.
+    pub fn final_loss(&self, split: &str) -> Option<f64> {
+        self.final_losses
+            .iter()
+            .find(|(s, _)| s == split)
+            .map(|(_, v)| *v)
+    }
+
+    /// Whether this export was trained with `size` at `budget_tokens`; an export of an older
+    /// recipe is stale (retrained by `train`, named by the report).
+    pub fn trained_as(&self, size: &SizeSpec, budget_tokens: u64) -> bool {
+        self.spec == *size && self.budget_tokens == budget_tokens
+    }
+}
+
 #[derive(serde::Serialize, serde::Deserialize)]
 struct State {
     step: u64,
@@ -265,10 +290,8 @@ impl Run<'_> {
     /// Whether the export exists and was trained with this size spec and budget (an export of
     /// an older recipe is retrained).
     pub fn is_done(&self) -> bool {
-        std::fs::read_to_string(self.out_dir.join("train.json"))
-            .ok()
-            .and_then(|t| serde_json::from_str::<RunReport>(&t).ok())
-            .is_some_and(|r| r.spec == *self.size && r.budget_tokens == self.budget_tokens)
+        RunReport::read(&self.out_dir.join("train.json"))
+            .is_ok_and(|r| r.trained_as(self.size, self.budget_tokens))
     }
 
     fn save_checkpoint(

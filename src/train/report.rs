@@ -53,13 +53,6 @@ pub struct FamilyReport {
 }
 
 /// A run's final loss on `split`.
-pub fn final_loss(r: &RunReport, split: &str) -> Option<f64> {
-    r.final_losses
-        .iter()
-        .find(|(s, _)| s == split)
-        .map(|(_, v)| *v)
-}
-
 /// Reads the exported runs of `recipe` under `out_dir` and fits L(N) per budget.
 pub fn family_report(recipe: &FamilyRecipe, out_dir: &Path) -> Result<FamilyReport> {
     let mut runs = Vec::new();
@@ -73,12 +66,8 @@ pub fn family_report(recipe: &FamilyRecipe, out_dir: &Path) -> Result<FamilyRepo
                 missing.push(name);
                 continue;
             }
-            let text = std::fs::read_to_string(&path).map_err(|e| Error::io("read", &path, e))?;
-            let r: RunReport = serde_json::from_str(&text).map_err(|source| Error::Json {
-                path: path.clone(),
-                source,
-            })?;
-            if r.spec == *size && r.budget_tokens == budget {
+            let r = RunReport::read(&path)?;
+            if r.trained_as(size, budget) {
                 runs.push(r);
             } else {
                 stale.push(name);
@@ -90,7 +79,7 @@ pub fn family_report(recipe: &FamilyRecipe, out_dir: &Path) -> Result<FamilyRepo
         let mut pts: Vec<(f64, f64)> = runs
             .iter()
             .filter(|r| r.budget_tokens == budget)
-            .filter_map(|r| Some((r.n_params_non_embedding as f64, final_loss(r, EVAL_SPLIT)?)))
+            .filter_map(|r| Some((r.n_params_non_embedding as f64, r.final_loss(EVAL_SPLIT)?)))
             .collect();
         pts.sort_by(|a, b| a.0.total_cmp(&b.0));
         // Three parameters: a fit needs at least four sizes.
@@ -171,8 +160,8 @@ impl Curves {
 }
 
 /// Reads `loss.csv` and `eval.csv` of the run folder `dir`. A missing or malformed file is an
-/// error naming it; a row with a non-finite loss is skipped (a diverged step stays visible as a
-/// gap, not as a wrecked axis).
+/// error naming it; a row with a non-finite loss is dropped, so the curve joins across a
+/// diverged step instead of wrecking the axis (and the EMA of the batch loss stays finite).
 pub fn read_curves(dir: &Path) -> Result<Curves> {
     let table = |name: &str| -> Result<(Vec<String>, Vec<Vec<f64>>)> {
         let path = dir.join(name);
