@@ -156,6 +156,56 @@ fn gpu_sweeps_agree_with_the_cpu_and_keep_activation_trials_there() {
     }
 }
 
+/// A model the GPU cannot hold (storage bindings capped below its weights) is evaluated on the
+/// CPU, said in the run's notes, rather than aborting the sweep; its rows are the CPU sweep's.
+#[cfg(feature = "gpu")]
+#[test]
+fn a_model_the_gpu_cannot_hold_runs_on_the_cpu() {
+    use quantscape::gpu::{GpuContext, GpuOptions};
+    use quantscape::search::runner::{bundled_models_dir, expand_models, run};
+    use quantscape::search::{Shard, SweepSpec};
+    let opts = GpuOptions {
+        max_binding_bytes: Some(4096),
+        ..Default::default()
+    };
+    let gpu = match GpuContext::new(&opts) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("skipping: no GPU adapter ({e})");
+            return;
+        }
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let spec_path = spec(dir, 2, 1);
+    assert!(sweep(dir, "cpu.sqlite", &[]).status.success());
+    let sweep_spec = SweepSpec::load(&spec_path).unwrap();
+    let models = expand_models(&sweep_spec, &bundled_models_dir()).unwrap();
+    let db = dir.join("capped.sqlite");
+    let store = Store::open(&db, &sweep_spec, &Default::default()).unwrap();
+    let s = run(
+        &sweep_spec,
+        &models,
+        &store,
+        Shard::ALL,
+        1 << 26,
+        Some(&gpu),
+        &mut |_| true,
+    )
+    .unwrap();
+    assert_eq!(s.notes.len(), models.len(), "{:?}", s.notes);
+    for (n, m) in s.notes.iter().zip(&models) {
+        assert!(
+            n.starts_with(&format!("{}: evaluated on the CPU", m.spec))
+                && n.contains("largest storage binding"),
+            "{n}"
+        );
+    }
+    assert_eq!(s.devices, ["cpu"]);
+    drop(store);
+    assert_eq!(rows(&db), rows(&dir.join("cpu.sqlite")));
+}
+
 #[test]
 fn shards_cover_the_sweep_and_merge_idempotently() {
     let tmp = tempfile::tempdir().unwrap();

@@ -120,6 +120,9 @@ pub fn run_sweep(a: &SweepArgs) -> anyhow::Result<ExitCode> {
         spec.qr_tolerance,
         s.elapsed_secs
     );
+    for n in &s.notes {
+        outln!("note: {n}");
+    }
     if !s.devices.is_empty() {
         outln!("evaluated on: {}", s.devices.join("; "));
     }

@@ -29,6 +29,9 @@ const MAX_GROUPS_PER_DIM: u32 = 65_535;
 pub struct GpuOptions {
     /// Substring of the adapter name to use (case-insensitive); `None`: the best device type.
     pub adapter_name: Option<String>,
+    /// Caps the largest storage binding below the adapter's own limit (bytes), to mimic a
+    /// smaller GPU: models and chunks are then sized as they would be there.
+    pub max_binding_bytes: Option<u64>,
 }
 
 /// A wgpu device with the quantscape pipelines built once.
@@ -37,6 +40,7 @@ pub struct GpuContext {
     pub(crate) queue: wgpu::Queue,
     info: wgpu::AdapterInfo,
     limits: wgpu::Limits,
+    binding_cap_bytes: Option<u64>,
     pub(crate) codec: CodecPipelines,
     pub(crate) matmul: MatmulPipelines,
     pub(crate) forward: ForwardPipelines,
@@ -125,6 +129,7 @@ impl GpuContext {
             queue,
             info,
             limits,
+            binding_cap_bytes: opts.max_binding_bytes,
             codec,
             matmul,
             forward,
@@ -159,6 +164,7 @@ impl GpuContext {
         self.limits
             .max_storage_buffer_binding_size
             .min(self.limits.max_buffer_size)
+            .min(self.binding_cap_bytes.unwrap_or(u64::MAX))
     }
 
     /// Rows of `cols` f32 values per chunk so that one chunk fits one binding (at least 1).

@@ -10,6 +10,7 @@
 pub mod assign;
 pub mod cache;
 pub mod export;
+pub mod models;
 pub mod runner;
 pub mod spec;
 pub mod store;

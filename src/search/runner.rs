@@ -13,10 +13,11 @@
 //! Devices: given a GPU, trials whose forward pass has weight formats only (layer and block
 //! granularity) run on the resident GPU forward pass and are compared with a base reference
 //! computed on the GPU too (ΔL never mixes engines); matmul-wise trials quantize activations and
-//! stay on the CPU path (with prefix reuse). The store's `devices` entry lists what evaluated.
+//! stay on the CPU path (with prefix reuse). A model the GPU cannot hold (a tensor larger than
+//! its largest storage binding) runs on the CPU, said in [`RunSummary::notes`]. The store's
+//! `devices` entry lists what evaluated.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::assign::{assign, sites, Site};
@@ -32,7 +33,9 @@ use crate::eval::{Evaluator, PrefixCache};
 
 use crate::model::calibrated::{quantize_calibrated, DEFAULT_CALIB_WINDOWS};
 use crate::model::quantized::{quantize_linear, Overrides};
-use crate::model::{hub, Tokenizer, Transformer};
+use crate::model::{Tokenizer, Transformer};
+
+pub use super::models::{bundled_models_dir, expand_models, glob_match, ResolvedModel};
 
 /// Largest memory for reusable block outputs per model (else every block is recomputed).
 pub const PREFIX_BYTES: usize = 1 << 30;
@@ -45,91 +48,6 @@ pub type Gpu = crate::gpu::GpuContext;
 #[cfg(not(feature = "gpu"))]
 #[derive(Debug)]
 pub enum Gpu {}
-
-/// A model of the spec and its folder.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ResolvedModel {
-    /// As written in the spec (after expansion).
-    pub spec: String,
-    /// Folder.
-    pub dir: PathBuf,
-}
-
-/// `*` matches any run of characters (the only wildcard).
-pub fn glob_match(pattern: &str, name: &str) -> bool {
-    let parts: Vec<&str> = pattern.split('*').collect();
-    let (first, last) = (parts[0], parts[parts.len() - 1]);
-    if parts.len() == 1 {
-        return pattern == name;
-    }
-    if name.len() < first.len() + last.len() || !name.starts_with(first) || !name.ends_with(last) {
-        return false;
-    }
-    let mut rest = &name[first.len()..name.len() - last.len()];
-    for p in &parts[1..parts.len() - 1] {
-        match rest.find(p) {
-            Some(i) => rest = &rest[i + p.len()..],
-            None => return false,
-        }
-    }
-    true
-}
-
-/// Expands `bundled:NAME`, `bundled:PATTERN` with `*` wildcards (every matching folder of
-/// `bundled_root` holding a config.json, sorted), folders and Hugging Face cache ids. A missing
-/// model is an error. A spec written with patterns picks up newly trained models on rerun.
-pub fn expand_models(spec: &SweepSpec, bundled_root: &Path) -> Result<Vec<ResolvedModel>> {
-    let mut out = Vec::new();
-    for m in &spec.models {
-        if let Some(name) = m.strip_prefix("bundled:") {
-            if name.contains('*') {
-                let mut found: Vec<String> = std::fs::read_dir(bundled_root)
-                    .map_err(|e| Error::io("list", bundled_root, e))?
-                    .filter_map(|e| e.ok())
-                    .map(|e| e.file_name().to_string_lossy().to_string())
-                    .filter(|n| glob_match(name, n) && !n.starts_with('.'))
-                    .filter(|n| bundled_root.join(n).join("config.json").is_file())
-                    .collect();
-                found.sort();
-                if found.is_empty() {
-                    return Err(Error::Path {
-                        reason: format!("no bundled model matches `{m}`"),
-                        path: bundled_root.to_path_buf(),
-                    });
-                }
-                out.extend(found.into_iter().map(|n| ResolvedModel {
-                    spec: format!("bundled:{n}"),
-                    dir: bundled_root.join(n),
-                }));
-            } else {
-                let dir = bundled_root.join(name);
-                if !dir.join("config.json").is_file() {
-                    return Err(Error::Path {
-                        reason: format!("bundled model `{name}` not found"),
-                        path: dir,
-                    });
-                }
-                out.push(ResolvedModel {
-                    spec: m.clone(),
-                    dir,
-                });
-            }
-        } else {
-            out.push(ResolvedModel {
-                spec: m.clone(),
-                dir: hub::resolve(m)?,
-            });
-        }
-    }
-    Ok(out)
-}
-
-/// The bundled models folder (`assets/models` of the source tree).
-pub fn bundled_models_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("assets")
-        .join("models")
-}
 
 /// Reported after every trial.
 #[derive(Clone, Debug)]
@@ -171,6 +89,8 @@ pub struct RunSummary {
     pub blocks_computed: usize,
     /// Devices that evaluated trials in this run (`cpu`, `gpu: ADAPTER …`).
     pub devices: Vec<String>,
+    /// What the run could not do as asked (a model the GPU could not hold ran on the CPU).
+    pub notes: Vec<String>,
 }
 
 /// Per-model state.
@@ -325,6 +245,22 @@ pub fn run(
         }
         let mut mr = prepare(m, spec, store)?;
         cache.clear();
+        // A model the GPU cannot hold evaluates on the CPU, said in the summary.
+        let weight_only = items
+            .iter()
+            .any(|(ci, _)| configs[*ci].granularity != Granularity::Matmul);
+        let model_gpu = match gpu {
+            Some(g) if weight_only => match gpu_base(spec, &mut mr, g) {
+                Ok(()) => Some(g),
+                Err(e) => {
+                    summary
+                        .notes
+                        .push(format!("{}: evaluated on the CPU: {e}", m.spec));
+                    None
+                }
+            },
+            _ => None,
+        };
         // Draw every trial first, then evaluate in the order of their block signatures, so
         // consecutive trials share the longest prefix of identical blocks.
         let mut planned: Vec<(usize, usize, Option<Plan>)> = items
@@ -339,7 +275,7 @@ pub fn run(
             let c = &configs[ci];
             let row = match p {
                 Some(p) => {
-                    let on_gpu = gpu.filter(|_| c.granularity != Granularity::Matmul);
+                    let on_gpu = model_gpu.filter(|_| c.granularity != Granularity::Matmul);
                     let row = trial(spec, c, t, p, &mut mr, &mut cache, on_gpu, &mut summary)?;
                     let device = on_gpu.map_or_else(|| "cpu".to_string(), gpu_name);
                     if !summary.devices.contains(&device) {
@@ -447,29 +383,43 @@ fn gpu_name(g: &Gpu) -> String {
 /// Evaluates the weights `o` (no operand formats) on the GPU against the GPU base reference.
 #[cfg(feature = "gpu")]
 fn compare_on_gpu(spec: &SweepSpec, mr: &mut ModelRun, g: &Gpu, o: &Overrides) -> Result<Report> {
+    gpu_base(spec, mr, g)?;
+    let base = mr
+        .gpu_base
+        .as_ref()
+        .ok_or_else(|| Error::Gpu("no GPU base reference".into()))?;
     let ev = Evaluator::new(&mr.model, &mr.windows)?;
-    let base = match mr.gpu_base.take() {
-        Some(b) => b,
-        None => {
-            let gm = crate::gpu::GpuModel::new(g, &mr.model, &crate::model::NoHooks)?;
-            let top_k = spec.eval.top_k;
-            ev.base_with(top_k, &mut |_, ids, b| gm.logits(ids, b), &mut |_, _| true)?
-        }
-    };
     let gm = crate::gpu::GpuModel::new(g, &mr.model, o)?;
-    let r = ev.compare_with(
-        &base,
+    ev.compare_with(
+        base,
         &mut |_, ids, b| gm.logits(ids, b),
         spec.eval.resamples,
         spec.eval.seed,
         &mut |_, _| true,
-    );
-    mr.gpu_base = Some(base);
-    r
+    )
 }
 
 #[cfg(not(feature = "gpu"))]
 fn compare_on_gpu(_: &SweepSpec, _: &mut ModelRun, g: &Gpu, _: &Overrides) -> Result<Report> {
+    match *g {}
+}
+
+/// Computes the model's base reference on the GPU once; an error means the model does not run
+/// there (e.g. a tensor larger than the adapter's largest storage binding).
+#[cfg(feature = "gpu")]
+fn gpu_base(spec: &SweepSpec, mr: &mut ModelRun, g: &Gpu) -> Result<()> {
+    if mr.gpu_base.is_none() {
+        let ev = Evaluator::new(&mr.model, &mr.windows)?;
+        let gm = crate::gpu::GpuModel::new(g, &mr.model, &crate::model::NoHooks)?;
+        let top_k = spec.eval.top_k;
+        let base = ev.base_with(top_k, &mut |_, ids, b| gm.logits(ids, b), &mut |_, _| true)?;
+        mr.gpu_base = Some(base);
+    }
+    Ok(())
+}
+
+#[cfg(not(feature = "gpu"))]
+fn gpu_base(_: &SweepSpec, _: &mut ModelRun, g: &Gpu) -> Result<()> {
     match *g {}
 }
 
@@ -562,21 +512,4 @@ fn trial(
         seconds: t0.elapsed().as_secs_f64(),
         assignment: a.bits(),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::glob_match;
-
-    #[test]
-    fn globs() {
-        assert!(glob_match("qs-llama-*", "qs-llama-s1-2M"));
-        assert!(glob_match("qs-*-2M", "qs-neox-s5-2M"));
-        assert!(!glob_match("qs-*-2M", "qs-neox-s5-500k"));
-        assert!(glob_match("*", "x"));
-        assert!(glob_match("a*b*c", "aXbYc"));
-        assert!(!glob_match("a*b*c", "aXcYb"));
-        assert!(!glob_match("ab*ba", "aba"));
-        assert!(glob_match("exact", "exact") && !glob_match("exact", "exactly"));
-    }
 }
