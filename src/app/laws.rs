@@ -12,9 +12,13 @@ use egui::{RichText, Ui};
 mod side;
 
 use super::help::{law_help, param_help};
-use super::laws_data::{load_source, store_dataset, store_slices, strong, synthetic_data};
+use super::laws_data::{
+    load_source, selection_label, store_dataset, store_families, store_slices, strong,
+    synthetic_data,
+};
 use super::laws_figs::{budget_figures, map_figure, range_of, residual_figure, MapSlice};
 use super::plots::{human, Figure};
+use super::session::FamilyChoice;
 use super::session::{LawsState, Plane, Source};
 use crate::jobs::{JobSlot, Waker};
 use crate::laws::{fit, Dataset, FitOptions, FitReport, Law, Var};
@@ -73,16 +77,17 @@ fn bits(v: f64) -> u64 {
 impl LawsPanel {
     /// A panel restoring `st`; fits at once unless the session holds a fit.
     pub fn new(mut st: LawsState, waker: Waker) -> Self {
-        let (data, data_note, read, error) = match load_source(&st.source, &mut st.store_slice) {
-            Ok((d, n, s)) => (d, n, s, None),
-            Err(e) => {
-                st.source = Source::Synthetic;
-                st.report = None;
-                let d = synthetic_data();
-                let n = format!("synthetic: strong law, σ = 0.08 ({} points)", d.len());
-                (d, n, None, Some(format!("cannot load the data: {e}")))
-            }
-        };
+        let (data, data_note, read, error) =
+            match load_source(&st.source, &mut st.store_slice, &mut st.store_family) {
+                Ok((d, n, s)) => (d, n, s, None),
+                Err(e) => {
+                    st.source = Source::Synthetic;
+                    st.report = None;
+                    let d = synthetic_data();
+                    let n = format!("synthetic: strong law, σ = 0.08 ({} points)", d.len());
+                    (d, n, None, Some(format!("cannot load the data: {e}")))
+                }
+            };
         let st_is_demo = matches!(st.source, Source::Demo);
         let mut error = error;
         let law = if st.law_id == "formula" {
@@ -135,10 +140,12 @@ impl LawsPanel {
     /// Replaces the data (a CSV or results store the user opened) and refits.
     pub fn open(&mut self, source: Source) {
         let mut slice = self.st.store_slice.clone();
-        match load_source(&source, &mut slice) {
+        let mut family = FamilyChoice::Auto;
+        match load_source(&source, &mut slice, &mut family) {
             Ok((d, note, read)) => {
                 self.st.source = source;
                 self.st.store_slice = slice;
+                self.st.store_family = family;
                 self.store = read.map(|l| l.summary).unwrap_or_default();
                 self.data = d;
                 self.data_note = note;
@@ -162,7 +169,19 @@ impl LawsPanel {
 
     /// Fits another (granularity, low, high) slice of the loaded results store.
     pub fn set_slice(&mut self, slice: (String, String, String)) {
-        let d = store_dataset(&self.store, &slice);
+        let family = self.st.store_family.clone();
+        self.select(slice, family);
+    }
+
+    /// Fits another model family of the loaded results store (the same slice).
+    pub fn set_family(&mut self, family: FamilyChoice) {
+        if let Some(slice) = self.st.store_slice.clone() {
+            self.select(slice, family);
+        }
+    }
+
+    fn select(&mut self, slice: (String, String, String), family: FamilyChoice) {
+        let d = store_dataset(&self.store, &slice, family.only());
         let what = self
             .data_note
             .split(':')
@@ -170,13 +189,12 @@ impl LawsPanel {
             .unwrap_or("results")
             .to_string();
         self.data_note = format!(
-            "{what}: {} · {} · {} ({} configurations)",
-            slice.0,
-            slice.1,
-            slice.2,
+            "{what}: {} ({} configurations)",
+            selection_label(&slice, family.only()),
             d.len()
         );
         self.st.store_slice = Some(slice);
+        self.st.store_family = family;
         self.data = d;
         self.map = None;
         self.budget = None;
@@ -188,6 +206,11 @@ impl LawsPanel {
     /// The loaded points.
     pub fn data(&self) -> &Dataset {
         &self.data
+    }
+
+    /// What the points are (source, slice, family, count).
+    pub fn data_note(&self) -> &str {
+        &self.data_note
     }
 
     /// The law in use.
@@ -465,6 +488,31 @@ impl LawsPanel {
                     );
                 if let Some(s) = chosen.filter(|s| Some(s) != current.as_ref()) {
                     self.set_slice(s);
+                }
+                let families = store_families(&self.store);
+                if families.len() > 1 {
+                    let current = self.st.store_family.clone();
+                    let name = |c: &FamilyChoice| c.only().unwrap_or("all families").to_string();
+                    let mut chosen = None;
+                    egui::ComboBox::from_id_salt("laws_family")
+                        .selected_text(name(&current))
+                        .show_ui(ui, |ui| {
+                            let all = std::iter::once(FamilyChoice::All)
+                                .chain(families.into_iter().map(FamilyChoice::Only));
+                            for c in all {
+                                if ui.selectable_label(c == current, name(&c)).clicked() {
+                                    chosen = Some(c);
+                                }
+                            }
+                        })
+                        .response
+                        .on_hover_text(
+                            "model family (architecture) fitted: the unified law has no family \
+                             term, so families with different ΔL at equal N fit badly together",
+                        );
+                    if let Some(c) = chosen.filter(|c| *c != current) {
+                        self.set_family(c);
+                    }
                 }
             }
             ui.separator();

@@ -1,9 +1,11 @@
 //! Where the Laws view's points come from: the bundled demo sweep or any results store (one
-//! point per configuration of one granularity × low format × high format slice: N, D, achieved
-//! Qr, Qb, bits per weight → mean ΔL over its trials), a CSV, or points drawn from the strong law
-//! with known parameters (σ = 0.08 log-normal noise) when nothing else is there.
+//! point per configuration of one granularity × low format × high format slice, of one model
+//! family (architecture) or all: N, D, achieved Qr, Qb, bits per weight → mean ΔL over its
+//! trials), a CSV, or points drawn from the strong law with known parameters (σ = 0.08
+//! log-normal noise) when nothing else is there. The unified law has no family term, so a store
+//! of several families is fitted one family at a time by default.
 
-use super::session::Source;
+use super::session::{FamilyChoice, Source};
 use crate::laws::{grid_rows, synthesize, Dataset, Law, Target, Var};
 use crate::search::export::ConfigSummary;
 
@@ -49,11 +51,60 @@ pub fn default_slice(summary: &[ConfigSummary]) -> Option<(String, String, Strin
     all.iter().find(|s| **s == want).or(all.first()).cloned()
 }
 
-/// One point per configuration of `slice` (N, D, achieved Qr, Qb, bits per weight → mean ΔL;
-/// the model as the family label).
-pub fn store_dataset(summary: &[ConfigSummary], slice: &(String, String, String)) -> Dataset {
+/// A configuration's model family: its architecture (`unknown` when the store lacks it).
+pub fn family_of(c: &ConfigSummary) -> &str {
+    c.architecture.as_deref().unwrap_or("unknown")
+}
+
+/// Every model family of a store's configurations, sorted.
+pub fn store_families(summary: &[ConfigSummary]) -> Vec<String> {
+    let mut v: Vec<String> = summary.iter().map(|c| family_of(c).to_string()).collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// The family fitted by default: all when the store holds one; else the family with the most
+/// model sizes in `slice` (the first such, sorted).
+pub fn default_family(
+    summary: &[ConfigSummary],
+    slice: &(String, String, String),
+) -> Option<String> {
+    let families = store_families(summary);
+    if families.len() < 2 {
+        return None;
+    }
+    let sizes = |f: &str| {
+        let mut n: Vec<String> = summary
+            .iter()
+            .filter(|c| family_of(c) == f && &slice_of(c) == slice)
+            .map(|c| c.model.clone())
+            .collect();
+        n.sort();
+        n.dedup();
+        n.len()
+    };
+    let most = families.iter().map(|f| sizes(f)).max().unwrap_or(0);
+    families.into_iter().find(|f| sizes(f) == most)
+}
+
+/// What a store selection is called: `layer · mxfp4 · bf16` (`… · LlamaForCausalLM`).
+pub fn selection_label(slice: &(String, String, String), family: Option<&str>) -> String {
+    let base = format!("{} · {} · {}", slice.0, slice.1, slice.2);
+    family.map_or(base.clone(), |f| format!("{base} · {f}"))
+}
+
+/// One point per configuration of `slice` and `family` (all when None) (N, D, achieved Qr, Qb,
+/// bits per weight → mean ΔL; the model as the family label).
+pub fn store_dataset(
+    summary: &[ConfigSummary],
+    slice: &(String, String, String),
+    family: Option<&str>,
+) -> Dataset {
     let mut d = Dataset::new(Vec::new(), Vec::new());
-    for c in summary.iter().filter(|c| &slice_of(c) == slice) {
+    let chosen =
+        |c: &&ConfigSummary| &slice_of(c) == slice && family.is_none_or(|f| family_of(c) == f);
+    for c in summary.iter().filter(chosen) {
         let mut r = crate::laws::EMPTY_ROW;
         r[Var::N.index()] = c.n_params.map_or(f64::NAN, |n| n as f64);
         r[Var::D.index()] = c.train_tokens.map_or(f64::NAN, |t| t as f64);
@@ -77,10 +128,12 @@ fn is_store(path: &std::path::Path) -> bool {
 }
 
 /// Loads the points of `source`: (data, a note saying what they are, what was read from the
-/// store when it is a results store). A store is filtered to `slice` (or its default slice).
+/// store when it is a results store). A store is filtered to `slice` and `family` (or their
+/// defaults when the store has no such slice or family).
 pub fn load_source(
     source: &Source,
     slice: &mut Option<(String, String, String)>,
+    family: &mut FamilyChoice,
 ) -> crate::Result<(Dataset, String, Option<super::sweep::Loaded>)> {
     let store = match source {
         Source::Demo if demo_store().is_file() => Some(demo_store()),
@@ -102,17 +155,24 @@ pub fn load_source(
                 path.display()
             )));
         };
-        let d = store_dataset(summary, &sl);
+        let families = store_families(summary);
+        let keep = match &*family {
+            FamilyChoice::Auto => false,
+            FamilyChoice::All => true,
+            FamilyChoice::Only(f) => families.contains(f),
+        };
+        if !keep {
+            *family = default_family(summary, &sl).map_or(FamilyChoice::All, FamilyChoice::Only);
+        }
+        let d = store_dataset(summary, &sl, family.only());
         let what = if matches!(source, Source::Demo) {
             "demo sweep".to_string()
         } else {
             path.display().to_string()
         };
         let note = format!(
-            "{what}: {} · {} · {} ({} configurations)",
-            sl.0,
-            sl.1,
-            sl.2,
+            "{what}: {} ({} configurations)",
+            selection_label(&sl, family.only()),
             d.len()
         );
         return Ok((d, note, Some(loaded)));

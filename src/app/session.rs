@@ -142,6 +142,8 @@ pub struct LawsState {
     /// Which configurations of a results store are fitted: (granularity, low format, high
     /// format); None = the first of layer × mxfp4 × bf16 or whatever the store has.
     pub store_slice: Option<(String, String, String)>,
+    /// Which model family (architecture) of the store is fitted.
+    pub store_family: FamilyChoice,
     /// The last fit, restored without refitting.
     pub report: Option<FitReport>,
 }
@@ -162,7 +164,30 @@ impl Default for LawsState {
             bootstrap: 200,
             budget: 0.05,
             store_slice: None,
+            store_family: FamilyChoice::Auto,
             report: None,
+        }
+    }
+}
+
+/// Which model family of a results store the Laws view fits.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum FamilyChoice {
+    /// Not chosen: all when the store holds one family, else the family with the most sizes.
+    #[default]
+    Auto,
+    /// Every family in one fit.
+    All,
+    /// One architecture (`LlamaForCausalLM`, …).
+    Only(String),
+}
+
+impl FamilyChoice {
+    /// The family to filter on (None: all).
+    pub fn only(&self) -> Option<&str> {
+        match self {
+            FamilyChoice::Only(f) => Some(f),
+            _ => None,
         }
     }
 }

@@ -9,8 +9,8 @@ use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
 
 use super::laws::LawsPanel;
-use super::laws_data::{demo_store, slice_of, store_slices};
-use super::session::{LawsState, Source};
+use super::laws_data::{demo_store, family_of, slice_of, store_slices};
+use super::session::{FamilyChoice, LawsState, Source};
 use super::{App, Command, ExportKind, Session, View};
 
 fn harness(session: Session) -> Harness<'static, App> {
@@ -396,9 +396,19 @@ fn the_bundled_demo_sweep_is_fitted_one_slice_at_a_time() {
     assert!(p.error.is_none(), "{:?}", p.error);
     let want = ("layer".to_string(), "mxfp4".to_string(), "bf16".to_string());
     assert_eq!(p.st.store_slice.as_ref(), Some(&want));
-    let n = p.store.iter().filter(|c| slice_of(c) == want).count();
-    assert!(n > 0 && p.data().len() == n);
-    assert!(p.sizes().len() >= 3, "several model sizes");
+    // Two families: the one with the most sizes is fitted alone by default.
+    let llama = FamilyChoice::Only("LlamaForCausalLM".into());
+    assert_eq!(p.st.store_family, llama);
+    let store = p.store.clone();
+    let count = |slice: &(String, String, String), family: Option<&str>| {
+        store
+            .iter()
+            .filter(|c| slice_of(c) == *slice && family.is_none_or(|f| family_of(c) == f))
+            .count()
+    };
+    let n = count(&want, llama.only());
+    assert!(n > 0 && p.data().len() == n && n < count(&want, None));
+    assert!(p.sizes().len() >= 5, "every qs-llama size");
     wait_fit(&mut p);
     assert!(p.st.report.is_some());
     let other = store_slices(&p.store)
@@ -406,11 +416,30 @@ fn the_bundled_demo_sweep_is_fitted_one_slice_at_a_time() {
         .find(|s| *s != want)
         .unwrap();
     p.set_slice(other.clone());
-    assert_eq!(
-        p.data().len(),
-        p.store.iter().filter(|c| slice_of(c) == other).count()
+    assert_eq!(p.st.store_family, llama, "the family stays");
+    assert_eq!(p.data().len(), count(&other, llama.only()));
+    wait_fit(&mut p);
+    p.set_family(FamilyChoice::All);
+    assert_eq!(p.data().len(), count(&other, None));
+    wait_fit(&mut p);
+    let neox = FamilyChoice::Only("GPTNeoXForCausalLM".into());
+    p.set_family(neox.clone());
+    assert_eq!(p.data().len(), count(&other, neox.only()));
+    assert!(
+        p.data_note().contains("GPTNeoXForCausalLM"),
+        "{}",
+        p.data_note()
     );
     wait_fit(&mut p);
+    // The choice survives a session; an unknown family falls back to the default.
+    let mut st = p.st.clone();
+    st.report = None;
+    st.bootstrap = 0;
+    let again = LawsPanel::new(st.clone(), crate::jobs::no_waker());
+    assert_eq!(again.st.store_family, neox);
+    st.store_family = FamilyChoice::Only("NoSuchForCausalLM".into());
+    let fallback = LawsPanel::new(st, crate::jobs::no_waker());
+    assert_eq!(fallback.st.store_family, llama);
 }
 
 #[test]

@@ -17,6 +17,8 @@ pub struct ConfigSummary {
     pub config_key: String,
     /// Model.
     pub model: String,
+    /// The model's architecture (`LlamaForCausalLM`, …): its family in the laws' fits.
+    pub architecture: Option<String>,
     /// Non-embedding parameters.
     pub n_params: Option<usize>,
     /// Training tokens.
@@ -94,6 +96,7 @@ pub fn summarize(trials: &[TrialRow], models: &[ModelRow]) -> Vec<ConfigSummary>
             Some(ConfigSummary {
                 config_key: f.config_key.clone(),
                 model: f.model.clone(),
+                architecture: m.map(|m| m.architecture.clone()),
                 n_params: m.map(|m| m.n_params_non_embedding),
                 train_tokens: m.and_then(|m| m.train_tokens),
                 nll_base: f.nll_base,
