@@ -254,29 +254,77 @@ fn shards_cover_the_sweep_and_merge_idempotently() {
     assert_eq!(n_lines("all.csv"), full.len() + 1);
     assert_eq!(n_lines("all.summary.csv"), 2 * 2 * 2 * 2 * 4 + 1);
     // `fit` reads a results store directly: the same points as the exported summary.
-    let fit = |data: &str| {
-        let o = qs(
-            &[
-                "fit",
-                data,
-                "--law",
-                "unified-weak",
-                "--bootstrap",
-                "0",
-                "--json",
-            ],
-            dir,
-        );
+    let fit = |data: &str, filters: &[&str]| {
+        let mut a = vec![
+            "fit",
+            data,
+            "--law",
+            "unified-weak",
+            "--bootstrap",
+            "0",
+            "--json",
+        ];
+        for f in filters {
+            a.extend(["--where", f]);
+        }
+        let o = qs(&a, dir);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         (v["n_points"].clone(), v["params"].clone())
     };
-    let from_store = fit("all.sqlite");
+    let from_store = fit("all.sqlite", &[]);
     assert!(
         from_store.0.as_u64().is_some_and(|n| n > 0),
         "{from_store:?}"
     );
-    assert_eq!(from_store, fit("all.summary.csv"));
+    assert_eq!(from_store, fit("all.summary.csv", &[]));
+    // `--where` keeps one slice of one family: the summary rows it names with ΔL > 0 (log
+    // residuals drop the rest); a format matches without its block override.
+    let slice = [
+        "granularity=layer",
+        "low=mxint4",
+        "architecture=LlamaForCausalLM",
+    ];
+    let one = fit("all.sqlite", &slice);
+    assert_eq!(one, fit("all.summary.csv", &slice));
+    let mut rdr = csv::Reader::from_path(dir.join("all.summary.csv")).unwrap();
+    let h = rdr.headers().unwrap().clone();
+    let col = |name: &str| h.iter().position(|c| c == name).unwrap();
+    let (g, low, arch, dl) = (
+        col("granularity"),
+        col("low"),
+        col("architecture"),
+        col("delta_loss"),
+    );
+    let want = rdr
+        .records()
+        .map(|r| r.unwrap())
+        .filter(|r| {
+            &r[g] == "layer"
+                && r[low].split(',').next() == Some("mxint4")
+                && &r[arch] == "LlamaForCausalLM"
+                && r[dl].parse::<f64>().unwrap() > 0.0
+        })
+        .count();
+    assert!(want > 0 && (want as u64) < from_store.0.as_u64().unwrap());
+    assert_eq!(one.0.as_u64(), Some(want as u64));
+    // A filter naming no column, or matching nothing, is an error that says what there is.
+    let bad = |f: &str| {
+        let o = qs(&["fit", "all.sqlite", "--where", f], dir);
+        assert!(!o.status.success());
+        String::from_utf8_lossy(&o.stderr).to_string()
+    };
+    let e = bad("colour=red");
+    assert!(
+        e.contains("no column `colour`") && e.contains("all.sqlite"),
+        "{e}"
+    );
+    let e = bad("low=mxfp4");
+    assert!(
+        e.contains("no row matches low=mxfp4") && e.contains("int4_asym"),
+        "{e}"
+    );
+    assert!(bad("granularity").contains("expected COLUMN=VALUE"));
 }
 
 #[test]

@@ -5,7 +5,8 @@
 //! `--json` prints the whole report (which `predict --fit` reads back). `--formula` fits a law
 //! typed as text, with `--param NAME=LO:HI:START[,START…]` for its bounds and starts.
 //! `predict` evaluates a law at given variable values (comma lists form a grid).
-//! Results stores (SQLite) arrive with the sweep issue; until then fits read CSV.
+//! Data: CSV, or a sweep's results store (one point per configuration); `--where COLUMN=VALUE`
+//! keeps one slice (granularity, formats, architecture, …).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -53,6 +54,12 @@ pub struct FitArgs {
     /// Target column (default: dL/delta_loss for ΔL laws, loss/nll for loss laws).
     #[arg(long)]
     pub target: Option<String>,
+    /// Keep only the points whose COLUMN holds VALUE (repeatable, all must hold), e.g.
+    /// `--where granularity=layer --where low=mxfp4 --where high=bf16 --where
+    /// architecture=LlamaForCausalLM` for one slice of one family of a results store; a format
+    /// matches with or without its `,block=…` override.
+    #[arg(long = "where", value_name = "COLUMN=VALUE")]
+    pub filters: Vec<String>,
     /// Huber threshold δ on the residuals.
     #[arg(long, default_value_t = 1e-3)]
     pub huber_delta: f64,
@@ -174,14 +181,28 @@ fn resolve_law(c: &LawChoice) -> anyhow::Result<Law> {
     Ok(Law::from_formula(f, target))
 }
 
-fn read_data(path: &Path, target: Option<&str>, kind: Target) -> anyhow::Result<Dataset> {
-    Ok(Dataset::from_path(path, target, kind)?)
+fn read_data(
+    path: &Path,
+    target: Option<&str>,
+    kind: Target,
+    filters: &[String],
+) -> anyhow::Result<Dataset> {
+    let filters = filters
+        .iter()
+        .map(|f| match f.split_once('=') {
+            Some((c, v)) if !c.trim().is_empty() => {
+                Ok((c.trim().to_string(), v.trim().to_string()))
+            }
+            _ => bail!("--where `{f}`: expected COLUMN=VALUE"),
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(Dataset::from_path_where(path, target, kind, &filters)?)
 }
 
 /// Fits a law and prints the report.
 pub fn run_fit(a: &FitArgs) -> anyhow::Result<ExitCode> {
     let law = resolve_law(&a.choice)?;
-    let data = read_data(&a.data, a.target.as_deref(), law.target)?;
+    let data = read_data(&a.data, a.target.as_deref(), law.target, &a.filters)?;
     if !(a.huber_delta > 0.0 && a.huber_delta.is_finite()) {
         bail!("--huber-delta must be positive, got {}", a.huber_delta);
     }

@@ -5,7 +5,9 @@
 //! The target column is named by the caller or found by name: for ΔL laws the first of
 //! `delta_loss`, `dl`, `delta_l`, `dL`; for loss laws `loss`, `nll`, `L`. A `family` (or `model`)
 //! column labels points for leave-one-family-out evaluation. Empty cells are NaN. A malformed
-//! number is an error naming the file, the line and the column.
+//! number is an error naming the file, the line and the column. [`Dataset::from_path_where`]
+//! keeps the rows whose columns hold given values (`granularity=layer`, `low=mxfp4`), so one
+//! slice of a results store is fitted rather than every configuration at once.
 
 use std::io::Read;
 use std::path::Path;
@@ -69,34 +71,47 @@ impl Dataset {
     /// Reads a sweep's SQLite results store: one point per configuration, as `quantscape
     /// export` summarises it (N, D, Qr achieved, Qb, bits per weight, mean ΔL over trials).
     pub fn from_results_store(path: &Path, target: Option<&str>, kind: Target) -> Result<Self> {
-        let (store, _) = crate::search::store::Store::open_existing(path)?;
-        let summary = crate::search::export::summarize(&store.trials()?, &store.models()?);
-        let mut w = csv::Writer::from_writer(Vec::new());
-        for row in &summary {
-            w.serialize(row)
-                .map_err(|e| Error::Input(format!("{}: {e}", path.display())))?;
-        }
-        let bytes = w
-            .into_inner()
-            .map_err(|e| Error::Input(format!("{}: {e}", path.display())))?;
-        Self::from_csv_reader(bytes.as_slice(), target, kind).map_err(|e| match e {
-            Error::Input(msg) => Error::Input(format!("{msg} ({})", path.display())),
-            other => other,
-        })
+        Self::from_path_where(path, target, kind, &[])
     }
 
     /// Reads a CSV file or, by extension (`.sqlite`, `.db`, `.sqlite3`), a results store.
     pub fn from_path(path: &Path, target: Option<&str>, kind: Target) -> Result<Self> {
+        Self::from_path_where(path, target, kind, &[])
+    }
+
+    /// [`Dataset::from_path`] keeping only the rows where every `(column, value)` of `filters`
+    /// matches ([`cell_matches`]). An unknown column, or no row left, is an error naming the
+    /// file and the values the column holds.
+    pub fn from_path_where(
+        path: &Path,
+        target: Option<&str>,
+        kind: Target,
+        filters: &[(String, String)],
+    ) -> Result<Self> {
         let ext = path
             .extension()
             .and_then(|e| e.to_str())
             .unwrap_or("")
             .to_ascii_lowercase();
-        if matches!(ext.as_str(), "sqlite" | "db" | "sqlite3") {
-            Self::from_results_store(path, target, kind)
+        let bytes = if matches!(ext.as_str(), "sqlite" | "db" | "sqlite3") {
+            let (store, _) = crate::search::store::Store::open_existing(path)?;
+            let summary = crate::search::export::summarize(&store.trials()?, &store.models()?);
+            let mut w = csv::Writer::from_writer(Vec::new());
+            for row in &summary {
+                w.serialize(row)
+                    .map_err(|e| Error::Input(format!("{}: {e}", path.display())))?;
+            }
+            w.into_inner()
+                .map_err(|e| Error::Input(format!("{}: {e}", path.display())))?
         } else {
-            Self::from_csv_path(path, target, kind)
-        }
+            std::fs::read(path).map_err(|e| Error::io("read", path, e))?
+        };
+        let in_file = |e: Error| match e {
+            Error::Input(msg) => Error::Input(format!("{msg} ({})", path.display())),
+            other => other,
+        };
+        let kept = filter_csv(&bytes, filters).map_err(in_file)?;
+        Self::from_csv_reader(kept.as_slice(), target, kind).map_err(in_file)
     }
 
     /// Reads CSV from any reader.
@@ -193,6 +208,77 @@ impl Dataset {
         }
         s
     }
+}
+
+/// Whether a CSV cell matches a `--where` value: equal (ASCII case-insensitive), or a format
+/// spec with overrides whose name is the value (`mxfp4,block=32` matches `mxfp4`).
+pub fn cell_matches(cell: &str, value: &str) -> bool {
+    cell.eq_ignore_ascii_case(value)
+        || cell
+            .split_once(',')
+            .is_some_and(|(name, _)| name.eq_ignore_ascii_case(value))
+}
+
+/// The CSV `bytes` with only the rows where every `(column, value)` matches; the header stays.
+pub fn filter_csv(bytes: &[u8], filters: &[(String, String)]) -> Result<Vec<u8>> {
+    if filters.is_empty() {
+        return Ok(bytes.to_vec());
+    }
+    let mut rdr = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(bytes);
+    let headers = rdr
+        .headers()
+        .map_err(|e| Error::Input(format!("cannot read the CSV header: {e}")))?
+        .clone();
+    let cols = filters
+        .iter()
+        .map(|(col, _)| {
+            headers
+                .iter()
+                .position(|h| h.eq_ignore_ascii_case(col))
+                .ok_or_else(|| {
+                    Error::Input(format!(
+                        "no column `{col}` to filter on (columns: {})",
+                        join(&headers)
+                    ))
+                })
+        })
+        .collect::<Result<Vec<usize>>>()?;
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let csv_err = |e: csv::Error| Error::Input(format!("CSV: {e}"));
+    w.write_record(&headers).map_err(csv_err)?;
+    let mut seen: Vec<std::collections::BTreeSet<String>> = vec![Default::default(); cols.len()];
+    let mut kept = 0;
+    for rec in rdr.records() {
+        let rec = rec.map_err(csv_err)?;
+        let mut all = true;
+        for (k, (&c, (_, value))) in cols.iter().zip(filters).enumerate() {
+            let cell = rec.get(c).unwrap_or("");
+            seen[k].insert(cell.split(',').next().unwrap_or("").to_string());
+            all &= cell_matches(cell, value);
+        }
+        if all {
+            w.write_record(&rec).map_err(csv_err)?;
+            kept += 1;
+        }
+    }
+    if kept == 0 {
+        let held: Vec<String> = filters
+            .iter()
+            .zip(&seen)
+            .map(|((col, value), s)| {
+                let vals: Vec<&str> = s.iter().map(String::as_str).collect();
+                format!("{col}={value} (it holds {})", vals.join(", "))
+            })
+            .collect();
+        return Err(Error::Input(format!(
+            "no row matches {}",
+            held.join(" and ")
+        )));
+    }
+    w.into_inner()
+        .map_err(|e| Error::Input(format!("CSV: {e}")))
 }
 
 fn join(headers: &csv::StringRecord) -> String {
