@@ -278,6 +278,16 @@ fn shards_cover_the_sweep_and_merge_idempotently() {
         "{from_store:?}"
     );
     assert_eq!(from_store, fit("all.summary.csv", &[]));
+    // The library reads a store as a store whatever its file is called; `from_path` goes by
+    // the extension.
+    use quantscape::laws::{Dataset, Target};
+    std::fs::copy(dir.join("all.sqlite"), dir.join("all.results")).unwrap();
+    let by_ext = Dataset::from_path(&dir.join("all.sqlite"), None, Target::DeltaLoss).unwrap();
+    let renamed =
+        Dataset::from_results_store(&dir.join("all.results"), None, Target::DeltaLoss).unwrap();
+    assert!(!by_ext.is_empty());
+    assert_eq!((renamed.len(), &renamed.y), (by_ext.len(), &by_ext.y));
+    assert!(Dataset::from_path(&dir.join("all.results"), None, Target::DeltaLoss).is_err());
     // `--where` keeps one slice of one family: the summary rows it names with ΔL > 0 (log
     // residuals drop the rest); a format matches without its block override.
     let slice = [

@@ -64,34 +64,37 @@ pub fn store_families(summary: &[ConfigSummary]) -> Vec<String> {
     v
 }
 
-/// The family fitted by default: all when the store holds one; else the family with the most
-/// model sizes in `slice` (the first such, sorted).
+/// The family fitted by default among `families` (the store's, sorted): all (None) when there
+/// is one; else the family with the most model sizes in `slice` (the first such).
 pub fn default_family(
     summary: &[ConfigSummary],
+    families: &[String],
     slice: &(String, String, String),
 ) -> Option<String> {
-    let families = store_families(summary);
     if families.len() < 2 {
         return None;
     }
     let sizes = |f: &str| {
-        let mut n: Vec<String> = summary
+        summary
             .iter()
             .filter(|c| family_of(c) == f && &slice_of(c) == slice)
-            .map(|c| c.model.clone())
-            .collect();
-        n.sort();
-        n.dedup();
-        n.len()
+            .map(|c| c.model.as_str())
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
     };
-    let most = families.iter().map(|f| sizes(f)).max().unwrap_or(0);
-    families.into_iter().find(|f| sizes(f) == most)
+    families
+        .iter()
+        .max_by_key(|f| (sizes(f), std::cmp::Reverse(f.as_str())))
+        .cloned()
 }
 
 /// What a store selection is called: `layer · mxfp4 · bf16` (`… · LlamaForCausalLM`).
 pub fn selection_label(slice: &(String, String, String), family: Option<&str>) -> String {
     let base = format!("{} · {} · {}", slice.0, slice.1, slice.2);
-    family.map_or(base.clone(), |f| format!("{base} · {f}"))
+    match family {
+        Some(f) => format!("{base} · {f}"),
+        None => base,
+    }
 }
 
 /// One point per configuration of `slice` and `family` (all when None) (N, D, achieved Qr, Qb,
@@ -119,14 +122,6 @@ pub fn store_dataset(
     d
 }
 
-fn is_store(path: &std::path::Path) -> bool {
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-    matches!(
-        ext.to_ascii_lowercase().as_str(),
-        "sqlite" | "db" | "sqlite3"
-    )
-}
-
 /// Loads the points of `source`: (data, a note saying what they are, what was read from the
 /// store when it is a results store). A store is filtered to `slice` and `family` (or their
 /// defaults when the store has no such slice or family).
@@ -137,7 +132,9 @@ pub fn load_source(
 ) -> crate::Result<(Dataset, String, Option<super::sweep::Loaded>)> {
     let store = match source {
         Source::Demo if demo_store().is_file() => Some(demo_store()),
-        Source::Csv(p) if is_store(std::path::Path::new(p)) => Some(std::path::PathBuf::from(p)),
+        Source::Csv(p) if crate::laws::data::is_results_store(std::path::Path::new(p)) => {
+            Some(std::path::PathBuf::from(p))
+        }
         _ => None,
     };
     if let Some(path) = store {
@@ -162,7 +159,8 @@ pub fn load_source(
             FamilyChoice::Only(f) => families.contains(f),
         };
         if !keep {
-            *family = default_family(summary, &sl).map_or(FamilyChoice::All, FamilyChoice::Only);
+            *family = default_family(summary, &families, &sl)
+                .map_or(FamilyChoice::All, FamilyChoice::Only);
         }
         let d = store_dataset(summary, &sl, family.only());
         let what = if matches!(source, Source::Demo) {

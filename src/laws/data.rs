@@ -68,13 +68,14 @@ impl Dataset {
         })
     }
 
-    /// Reads a sweep's SQLite results store: one point per configuration, as `quantscape
-    /// export` summarises it (N, D, Qr achieved, Qb, bits per weight, mean ΔL over trials).
+    /// Reads a sweep's SQLite results store, whatever its file is called: one point per
+    /// configuration, as `quantscape export` summarises it (N, D, Qr achieved, Qb, bits per
+    /// weight, mean ΔL over trials).
     pub fn from_results_store(path: &Path, target: Option<&str>, kind: Target) -> Result<Self> {
-        Self::from_path_where(path, target, kind, &[])
+        Self::from_csv_bytes(path, &store_csv(path)?, target, kind, &[])
     }
 
-    /// Reads a CSV file or, by extension (`.sqlite`, `.db`, `.sqlite3`), a results store.
+    /// Reads a CSV file or, by extension ([`is_results_store`]), a results store.
     pub fn from_path(path: &Path, target: Option<&str>, kind: Target) -> Result<Self> {
         Self::from_path_where(path, target, kind, &[])
     }
@@ -88,29 +89,27 @@ impl Dataset {
         kind: Target,
         filters: &[(String, String)],
     ) -> Result<Self> {
-        let ext = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .unwrap_or("")
-            .to_ascii_lowercase();
-        let bytes = if matches!(ext.as_str(), "sqlite" | "db" | "sqlite3") {
-            let (store, _) = crate::search::store::Store::open_existing(path)?;
-            let summary = crate::search::export::summarize(&store.trials()?, &store.models()?);
-            let mut w = csv::Writer::from_writer(Vec::new());
-            for row in &summary {
-                w.serialize(row)
-                    .map_err(|e| Error::Input(format!("{}: {e}", path.display())))?;
-            }
-            w.into_inner()
-                .map_err(|e| Error::Input(format!("{}: {e}", path.display())))?
+        let bytes = if is_results_store(path) {
+            store_csv(path)?
         } else {
             std::fs::read(path).map_err(|e| Error::io("read", path, e))?
         };
+        Self::from_csv_bytes(path, &bytes, target, kind, filters)
+    }
+
+    /// The rows of CSV `bytes` read from `path` (named in errors) that pass `filters`.
+    fn from_csv_bytes(
+        path: &Path,
+        bytes: &[u8],
+        target: Option<&str>,
+        kind: Target,
+        filters: &[(String, String)],
+    ) -> Result<Self> {
         let in_file = |e: Error| match e {
             Error::Input(msg) => Error::Input(format!("{msg} ({})", path.display())),
             other => other,
         };
-        let kept = filter_csv(&bytes, filters).map_err(in_file)?;
+        let kept = filter_csv(bytes, filters).map_err(in_file)?;
         Self::from_csv_reader(kept.as_slice(), target, kind).map_err(in_file)
     }
 
@@ -208,6 +207,29 @@ impl Dataset {
         }
         s
     }
+}
+
+/// Whether `path` names a results store (`.sqlite`, `.db` or `.sqlite3`, any case) rather
+/// than a CSV file.
+pub fn is_results_store(path: &Path) -> bool {
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+    matches!(
+        ext.to_ascii_lowercase().as_str(),
+        "sqlite" | "db" | "sqlite3"
+    )
+}
+
+/// A results store's per-configuration summary (`quantscape export`'s columns) as CSV bytes.
+fn store_csv(path: &Path) -> Result<Vec<u8>> {
+    let (store, _) = crate::search::store::Store::open_existing(path)?;
+    let summary = crate::search::export::summarize(&store.trials()?, &store.models()?);
+    let csv_err = |e: csv::Error| Error::Input(format!("{}: {e}", path.display()));
+    let mut w = csv::Writer::from_writer(Vec::new());
+    for row in &summary {
+        w.serialize(row).map_err(csv_err)?;
+    }
+    w.into_inner()
+        .map_err(|e| Error::Input(format!("{}: {e}", path.display())))
 }
 
 /// Whether a CSV cell matches a `--where` value: equal (ASCII case-insensitive), or a format
