@@ -477,3 +477,61 @@ fn bundled_sweep_specs_are_valid() {
     }
     assert!(n >= 2);
 }
+
+/// A model whose checkpoint changed under the same name (retrained) is refused on resume and
+/// on merge, naming the model and `forget`; `forget` drops its rows and the sweep then redoes
+/// exactly them.
+#[test]
+fn a_changed_checkpoint_is_refused_until_forgotten() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    spec(dir, 2, 2);
+    assert!(sweep(dir, "r.sqlite", &[]).status.success());
+    assert!(sweep(dir, "b.sqlite", &[]).status.success());
+    let full = rows(&dir.join("r.sqlite"));
+    let model = full[0].model.clone();
+    let n_model = full.iter().filter(|t| t.model == model).count();
+    // As if `model` had been retrained after its trials were stored, and one trial were left.
+    let conn = rusqlite::Connection::open(dir.join("r.sqlite")).unwrap();
+    conn.execute(
+        "UPDATE models SET nll_base = nll_base + 0.01 WHERE model = ?1",
+        [&model],
+    )
+    .unwrap();
+    conn.execute(
+        "DELETE FROM trials WHERE rowid = (SELECT min(rowid) FROM trials WHERE model = ?1)",
+        [&model],
+    )
+    .unwrap();
+    drop(conn);
+    let o = sweep(dir, "r.sqlite", &[]);
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(
+        e.contains(&model) && e.contains("checkpoint changed") && e.contains("quantscape forget"),
+        "{e}"
+    );
+    assert_eq!(rows(&dir.join("r.sqlite")).len(), full.len() - 1);
+    let o = qs(&["merge", "b.sqlite", "r.sqlite", "--out", "m.sqlite"], dir);
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && e.contains("another checkpoint"),
+        "{e}"
+    );
+    // An unknown model is an error listing the store's models; nothing is removed.
+    let o = qs(&["forget", "r.sqlite", "--model", "nope*"], dir);
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && e.contains(&model), "{e}");
+    assert_eq!(rows(&dir.join("r.sqlite")).len(), full.len() - 1);
+    let o = qs(&["forget", "r.sqlite", "--model", &model], dir);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains(&format!("{model}: {} trials removed", n_model - 1)),
+        "{out}"
+    );
+    assert_eq!(rows(&dir.join("r.sqlite")).len(), full.len() - n_model);
+    let o = sweep(dir, "r.sqlite", &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(rows(&dir.join("r.sqlite")), full);
+}

@@ -17,7 +17,8 @@ use crate::search::export::{summarize, ConfigSummary};
 use crate::search::runner::{bundled_models_dir, expand_models, run, RunSummary};
 use crate::search::spec::{Shard, SweepSpec};
 
-use crate::search::store::{provenance, ModelRow, Store, TrialRow};
+use crate::search::provenance::provenance;
+use crate::search::store::{ModelRow, Store, TrialRow};
 
 /// Seconds between re-reads of the store while a sweep runs.
 pub const REFRESH_SECS: f64 = 2.0;

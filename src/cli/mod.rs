@@ -74,6 +74,8 @@ pub enum Command {
     Merge(sweep::MergeArgs),
     /// Export a results store as CSV (per trial and per configuration).
     Export(sweep::ExportArgs),
+    /// Drop models' trials, model rows and features from a results store (e.g. after retraining).
+    Forget(sweep::ForgetArgs),
     /// List the built-in scaling laws with their parameters and bounds.
     Laws(laws::LawsArgs),
     /// Fit a scaling law to measured points (CSV) with bootstrap CIs and held-out errors.
@@ -121,6 +123,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Sweep(a)) => sweep::run_sweep(&a),
         Some(Command::Merge(a)) => sweep::run_merge(&a),
         Some(Command::Export(a)) => sweep::run_export(&a),
+        Some(Command::Forget(a)) => sweep::run_forget(&a),
         Some(Command::Laws(a)) => laws::run_laws(&a),
         Some(Command::Fit(a)) => laws::run_fit(&a),
         Some(Command::Predict(a)) => laws::run_predict(&a),

@@ -1,5 +1,6 @@
-//! `quantscape sweep | merge | export`: run a mixed-precision sweep into a SQLite results store
-//! (resumable, shardable for Slurm job arrays), join shard stores, write CSV.
+//! `quantscape sweep | merge | export | forget`: run a mixed-precision sweep into a SQLite
+//! results store (resumable, shardable for Slurm job arrays), join shard stores, write CSV, drop
+//! the rows of models that changed.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -25,12 +26,12 @@ pub struct SweepArgs {
     /// Memory budget of the quantized-weight cache (MiB).
     #[arg(long, default_value_t = DEFAULT_CACHE_BYTES >> 20)]
     pub cache_mb: usize,
-    /// Hide the progress bar.
     /// Where trials run: `cpu`; `gpu` (layer- and block-wise trials on the GPU, against a
     /// base reference computed there; matmul-wise trials quantize activations and stay on the
     /// CPU); `auto` (the GPU when one opens).
     #[arg(long, default_value = "cpu", value_parser = ["cpu", "gpu", "auto"])]
     pub device: String,
+    /// Hide the progress bar.
     #[arg(long)]
     pub quiet: bool,
 }
@@ -44,6 +45,17 @@ pub struct MergeArgs {
     /// Merged database (created, or extended when it holds the same spec).
     #[arg(long)]
     pub out: PathBuf,
+}
+
+/// Arguments of `forget`.
+#[derive(clap::Args, Debug)]
+pub struct ForgetArgs {
+    /// Results database.
+    pub results: PathBuf,
+    /// Model to drop, as the store names it (`bundled:qs-neox-s3-2M`); `*` matches any run of
+    /// characters (`'bundled:qs-neox-*'`). Repeatable.
+    #[arg(long = "model", required = true)]
+    pub models: Vec<String>,
 }
 
 /// Arguments of `export`.
@@ -68,7 +80,7 @@ pub fn run_sweep(a: &SweepArgs) -> anyhow::Result<ExitCode> {
     let shard: Shard = a.shard.parse()?;
     let spec = read_spec(&a.spec)?;
     let models = expand_models(&spec, &bundled_models_dir())?;
-    let store = Store::open(&a.out, &spec, &quantscape::search::store::provenance())?;
+    let store = Store::open(&a.out, &spec, &quantscape::search::provenance::provenance())?;
     let bar = if a.quiet {
         ProgressBar::hidden()
     } else {
@@ -148,7 +160,7 @@ pub fn run_merge(a: &MergeArgs) -> anyhow::Result<ExitCode> {
     if a.inputs.iter().any(|p| p == &a.out) {
         bail!("--out must not be one of the inputs ({})", a.out.display());
     }
-    let out = Store::open(&a.out, &spec, &quantscape::search::store::provenance())?;
+    let out = Store::open(&a.out, &spec, &quantscape::search::provenance::provenance())?;
     let mut added = 0;
     for p in &a.inputs {
         let n = out.merge_from(p)?;
@@ -184,6 +196,39 @@ pub fn run_export(a: &ExportArgs) -> anyhow::Result<ExitCode> {
         trials.len(),
         summary_path.display(),
         summary.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs `forget`: every model of the store matching a pattern loses its rows (a pattern matching
+/// none is an error listing the store's models, and nothing is removed).
+pub fn run_forget(a: &ForgetArgs) -> anyhow::Result<ExitCode> {
+    use quantscape::search::models::glob_match;
+    let (store, _) = Store::open_existing(&a.results)?;
+    let mut names: Vec<String> = store.models()?.into_iter().map(|m| m.model).collect();
+    names.extend(store.trials()?.into_iter().map(|t| t.model));
+    names.sort();
+    names.dedup();
+    for pat in &a.models {
+        if !names.iter().any(|n| glob_match(pat, n)) {
+            bail!(
+                "{}: no model matches `{pat}` (models: {})",
+                a.results.display(),
+                names.join(", ")
+            );
+        }
+    }
+    for n in names
+        .iter()
+        .filter(|n| a.models.iter().any(|p| glob_match(p, n)))
+    {
+        let removed = store.forget_model(n)?;
+        outln!("{n}: {removed} trials removed");
+    }
+    outln!(
+        "{}: {} trials left",
+        a.results.display(),
+        store.finished()?.len()
     );
     Ok(ExitCode::SUCCESS)
 }

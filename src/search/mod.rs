@@ -11,6 +11,7 @@ pub mod assign;
 pub mod cache;
 pub mod export;
 pub mod models;
+pub mod provenance;
 pub mod runner;
 pub mod spec;
 pub mod store;

@@ -132,6 +132,23 @@ fn prepare(m: &ResolvedModel, spec: &SweepSpec, store: &Store) -> Result<ModelRu
         .ok()
         .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
         .and_then(|v| v["budget_tokens"].as_u64());
+    let nll_base = base.nll_mean();
+    if let Some(had) = store.models()?.into_iter().find(|r| r.model == m.spec) {
+        if !super::store::same_base(had.nll_base, nll_base) {
+            return Err(Error::checkpoint(
+                store.path(),
+                format!(
+                    "{} now has base NLL {nll_base:.6}, but its stored trials were measured at \
+                     {:.6}: the checkpoint changed. Drop them with `quantscape forget {} \
+                     --model {}`, or write to a new store",
+                    m.spec,
+                    had.nll_base,
+                    store.path().display(),
+                    m.spec
+                ),
+            ));
+        }
+    }
     store.put_model(&ModelRow {
         model: m.spec.clone(),
         path: m.dir.display().to_string(),
@@ -139,7 +156,7 @@ fn prepare(m: &ResolvedModel, spec: &SweepSpec, store: &Store) -> Result<ModelRu
         n_params_non_embedding: model.n_params_non_embedding,
         n_params_total: model.n_params_total,
         train_tokens,
-        nll_base: base.nll_mean(),
+        nll_base,
         n_windows: windows.len(),
         ctx,
     })?;

@@ -9,7 +9,9 @@
 //!
 //! Tables: `meta(key, value)`, `models(model, …, nll_base)` (one row per model evaluated),
 //! `trials(config_key, trial_seed, …)` (one row per finished trial). [`Store::merge_from`]
-//! copies another store of the same spec with `INSERT OR IGNORE` (idempotent).
+//! copies another store of the same spec with `INSERT OR IGNORE` (idempotent) and refuses a
+//! model whose base NLL differs from this store's (another checkpoint under the same name);
+//! [`Store::forget_model`] drops one model's rows so that a retrained model can be swept again.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -391,6 +393,23 @@ impl Store {
             .map_err(|e| db(p, e))
     }
 
+    /// Removes `model`'s trials, model row and features (one transaction); returns the number
+    /// of trials removed.
+    pub fn forget_model(&self, model: &str) -> Result<usize> {
+        let p = &self.path;
+        let tx = self.conn.unchecked_transaction().map_err(|e| db(p, e))?;
+        let n = tx
+            .execute("DELETE FROM trials WHERE model = ?1", params![model])
+            .map_err(|e| db(p, e))?;
+        tx.execute("DELETE FROM models WHERE model = ?1", params![model])
+            .map_err(|e| db(p, e))?;
+        tx.execute_batch(FEATURES_TABLE).map_err(|e| db(p, e))?;
+        tx.execute("DELETE FROM features WHERE model = ?1", params![model])
+            .map_err(|e| db(p, e))?;
+        tx.commit().map_err(|e| db(p, e))?;
+        Ok(n)
+    }
+
     /// Replaces the features of `model` by `rows` (one transaction).
     pub fn put_features(&self, model: &str, rows: &[FeatureRow]) -> Result<()> {
         let p = &self.path;
@@ -451,6 +470,24 @@ impl Store {
                 other,
                 "results of another sweep spec cannot be merged",
             ));
+        }
+        let mine_models = self.models()?;
+        for m in o.models()? {
+            if let Some(had) = mine_models.iter().find(|h| h.model == m.model) {
+                if !same_base(had.nll_base, m.nll_base) {
+                    return Err(Error::checkpoint(
+                        other,
+                        format!(
+                            "{} has base NLL {:.6} there but {:.6} in {}: another checkpoint \
+                             under the same name (run `quantscape forget` on one of them)",
+                            m.model,
+                            m.nll_base,
+                            had.nll_base,
+                            self.path.display()
+                        ),
+                    ));
+                }
+            }
         }
         let before = self.finished()?.len();
         let tx = self
@@ -536,37 +573,8 @@ fn insert_model(conn: &Connection, m: &ModelRow, verb: &str) -> rusqlite::Result
     )
 }
 
-/// Git revision, machine and version, stored with the results.
-pub fn provenance() -> BTreeMap<String, String> {
-    let mut m = BTreeMap::new();
-    m.insert(
-        "quantscape_version".into(),
-        env!("CARGO_PKG_VERSION").into(),
-    );
-    let rev = std::process::Command::new("git")
-        .args(["rev-parse", "HEAD"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
-    m.insert(
-        "git_revision".into(),
-        rev.unwrap_or_else(|| "unknown".into()),
-    );
-    let host = std::fs::read_to_string("/etc/hostname")
-        .ok()
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_default();
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    m.insert(
-        "machine".into(),
-        format!(
-            "{} ({} {}, {cores} threads)",
-            host.trim(),
-            std::env::consts::OS,
-            std::env::consts::ARCH
-        ),
-    );
-    m
+/// Whether two base NLLs are one model's (equal up to summation order: 1e-5 relative); a
+/// retrained or otherwise changed checkpoint differs by far more.
+pub fn same_base(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-5 * a.abs().max(b.abs())
 }
