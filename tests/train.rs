@@ -170,6 +170,21 @@ fn an_interrupted_run_resumes_bit_identically_and_exports_a_loadable_model() {
         ..run("b")
     };
     assert!(cut.is_done() && !stale.is_done());
+    // So does a change of how the family trains (the batch); the evaluation cadence does not.
+    let mut rebatched = r.clone();
+    rebatched.batch_windows += 1;
+    let mut reprobed = r.clone();
+    reprobed.eval_every_steps += 1;
+    assert!(!Run {
+        recipe: &rebatched,
+        ..run("b")
+    }
+    .is_done());
+    assert!(Run {
+        recipe: &reprobed,
+        ..run("b")
+    }
+    .is_done());
     let c = run("c");
     let mut calls = 0;
     let _ = c.train(&d, &mut |_| {
@@ -187,6 +202,14 @@ fn an_interrupted_run_resumes_bit_identically_and_exports_a_loadable_model() {
             .to_string();
         assert!(e.contains("another size spec") && e.contains("ckpt"), "{e}");
     }
+    let e = Run {
+        recipe: &rebatched,
+        ..run("c")
+    }
+    .train(&d, &mut |_| true)
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("budget or recipe") && e.contains("ckpt"), "{e}");
 }
 
 #[test]

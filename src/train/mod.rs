@@ -211,10 +211,13 @@ impl RunReport {
             .map(|(_, v)| *v)
     }
 
-    /// Whether this export was trained with `size` at `budget_tokens`; an export of an older
-    /// recipe is stale (retrained by `train`, named by the report).
-    pub fn trained_as(&self, size: &SizeSpec, budget_tokens: u64) -> bool {
-        self.spec == *size && self.budget_tokens == budget_tokens
+    /// Whether this export was trained with `size` at `budget_tokens` the way `recipe` trains
+    /// ([`FamilyRecipe::same_training`]); an export of an older recipe is stale (retrained by
+    /// `train`, named by the report).
+    pub fn trained_as(&self, recipe: &FamilyRecipe, size: &SizeSpec, budget_tokens: u64) -> bool {
+        self.spec == *size
+            && self.budget_tokens == budget_tokens
+            && self.recipe.same_training(recipe)
     }
 }
 
@@ -228,6 +231,9 @@ struct State {
     /// The token budget being trained.
     #[serde(default)]
     budget_tokens: Option<u64>,
+    /// The recipe being trained (absent in older checkpoints).
+    #[serde(default)]
+    recipe: Option<FamilyRecipe>,
 }
 
 /// One (size, budget) run.
@@ -287,11 +293,11 @@ impl Run<'_> {
         self.recipe.run_name(self.size, self.budget_tokens)
     }
 
-    /// Whether the export exists and was trained with this size spec and budget (an export of
-    /// an older recipe is retrained).
+    /// Whether the export exists and was trained with this recipe, size spec and budget (an
+    /// export of an older recipe is retrained).
     pub fn is_done(&self) -> bool {
         RunReport::read(&self.out_dir.join("train.json"))
-            .is_ok_and(|r| r.trained_as(self.size, self.budget_tokens))
+            .is_ok_and(|r| r.trained_as(self.recipe, self.size, self.budget_tokens))
     }
 
     fn save_checkpoint(
@@ -360,12 +366,16 @@ impl Run<'_> {
         let shape = (c.hidden_size, c.n_layers, c.n_heads);
         let want = (self.size.d_model, self.size.n_layers, self.size.n_heads);
         let recorded = state.spec.as_ref().is_some_and(|s| s != self.size)
-            || state.budget_tokens.is_some_and(|b| b != self.budget_tokens);
+            || state.budget_tokens.is_some_and(|b| b != self.budget_tokens)
+            || state
+                .recipe
+                .as_ref()
+                .is_some_and(|r| !r.same_training(self.recipe));
         if shape != want || recorded {
             return Err(Error::checkpoint(
                 &dir,
                 format!(
-                    "this checkpoint trains another size spec or budget than the recipe's {} \
+                    "this checkpoint trains another size spec, budget or recipe than {} \
                      (d {}, {} layers, {} heads, lr {}); delete {} to start this run afresh",
                     self.name(),
                     self.size.d_model,
@@ -431,6 +441,7 @@ impl Run<'_> {
                         elapsed_secs: 0.0,
                         spec: Some(self.size.clone()),
                         budget_tokens: Some(self.budget_tokens),
+                        recipe: Some(self.recipe.clone()),
                     },
                 )
             }

@@ -77,6 +77,21 @@ pub struct FamilyRecipe {
 }
 
 impl FamilyRecipe {
+    /// Whether `other` trains the same way: equal in everything that shapes the weights (name,
+    /// architecture, context, batch, seed, initialisation, schedule, clipping, AdamW); the sizes,
+    /// budgets and the evaluation and checkpoint cadence may differ.
+    pub fn same_training(&self, other: &FamilyRecipe) -> bool {
+        let bare = |r: &FamilyRecipe| FamilyRecipe {
+            eval_every_steps: 0,
+            eval_windows: 0,
+            checkpoint_every_steps: 0,
+            sizes: Vec::new(),
+            budgets_tokens: Vec::new(),
+            ..r.clone()
+        };
+        bare(self) == bare(other)
+    }
+
     /// Reads and validates a recipe.
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io("read", path, e))?;

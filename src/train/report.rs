@@ -52,7 +52,6 @@ pub struct FamilyReport {
     pub fits: Vec<BudgetFit>,
 }
 
-/// A run's final loss on `split`.
 /// Reads the exported runs of `recipe` under `out_dir` and fits L(N) per budget.
 pub fn family_report(recipe: &FamilyRecipe, out_dir: &Path) -> Result<FamilyReport> {
     let mut runs = Vec::new();
@@ -67,7 +66,7 @@ pub fn family_report(recipe: &FamilyRecipe, out_dir: &Path) -> Result<FamilyRepo
                 continue;
             }
             let r = RunReport::read(&path)?;
-            if r.trained_as(size, budget) {
+            if r.trained_as(recipe, size, budget) {
                 runs.push(r);
             } else {
                 stale.push(name);
