@@ -202,7 +202,7 @@ fn report(recipe: &FamilyRecipe, out: &std::path::Path) -> anyhow::Result<ExitCo
     }
     if !r.stale.is_empty() {
         outln!(
-            "\nstale (trained with another size spec than the recipe's; retrain): {}",
+            "\nstale (trained with another size spec or recipe settings than these; retrain): {}",
             r.stale.join(", ")
         );
     }

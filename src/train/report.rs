@@ -46,7 +46,7 @@ pub struct FamilyReport {
     pub runs: Vec<RunReport>,
     /// Runs of the recipe not exported yet.
     pub missing: Vec<String>,
-    /// Exported runs trained with another size spec than the recipe's (left out of the fits).
+    /// Exported runs trained with another size spec or recipe settings (left out of the fits).
     pub stale: Vec<String>,
     /// Per budget with at least four finished sizes.
     pub fits: Vec<BudgetFit>,
