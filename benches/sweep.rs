@@ -4,7 +4,7 @@
 //! Plain = what `quantscape eval` does for one mixed assignment: load the model and tokenizer,
 //! cut the windows, evaluate the base model, quantize every linear weight (low or high format
 //! per the assignment), evaluate the quantized model. Trial = the runner's cost per trial over
-//! `QS_BENCH_TRIALS` (default 20) trials of the same configuration, everything included (model
+//! `QS_BENCH_TRIALS` (default 100, a sweep's default T) trials of the same configuration, everything included (model
 //! preparation amortised, weight cache, prefix reuse, SQLite commit). Model: the largest bundled
 //! qs-llama checkpoint present (or `QS_BENCH_MODEL`, a bundled name); `QS_BENCH_SITES=layer`
 //! or `matmul` runs one granularity.
@@ -50,7 +50,7 @@ fn main() {
     let trials: usize = std::env::var("QS_BENCH_TRIALS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(20);
+        .unwrap_or(100);
     let eval = EvalSpec {
         windows: 32,
         ctx: 128,
