@@ -65,7 +65,9 @@ pub fn store_families(summary: &[ConfigSummary]) -> Vec<String> {
 }
 
 /// The family fitted by default among `families` (the store's, sorted): all (None) when there
-/// is one; else the family with the most model sizes in `slice` (the first such).
+/// is one; else the family with the most model sizes in `slice`, ties going to the family of
+/// the first model by name (so the order of the sweep's model names decides, not the
+/// architecture's spelling).
 pub fn default_family(
     summary: &[ConfigSummary],
     families: &[String],
@@ -74,18 +76,22 @@ pub fn default_family(
     if families.len() < 2 {
         return None;
     }
-    let sizes = |f: &str| {
+    let models = |f: &str| {
         summary
             .iter()
             .filter(|c| family_of(c) == f && &slice_of(c) == slice)
             .map(|c| c.model.as_str())
             .collect::<std::collections::BTreeSet<_>>()
-            .len()
     };
     families
         .iter()
-        .max_by_key(|f| (sizes(f), std::cmp::Reverse(f.as_str())))
-        .cloned()
+        .map(|f| (f, models(f)))
+        .max_by(|(_, a), (_, b)| {
+            a.len()
+                .cmp(&b.len())
+                .then_with(|| b.first().cmp(&a.first()))
+        })
+        .map(|(f, _)| f.clone())
 }
 
 /// What a store selection is called: `layer · mxfp4 · bf16` (`… · LlamaForCausalLM`).

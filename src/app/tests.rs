@@ -9,7 +9,9 @@ use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
 
 use super::laws::LawsPanel;
-use super::laws_data::{demo_store, family_of, slice_of, store_slices};
+use super::laws_data::{
+    default_family, demo_store, family_of, slice_of, store_families, store_slices,
+};
 use super::session::{FamilyChoice, LawsState, Source};
 use super::{App, Command, ExportKind, Session, View};
 
@@ -396,10 +398,34 @@ fn the_bundled_demo_sweep_is_fitted_one_slice_at_a_time() {
     assert!(p.error.is_none(), "{:?}", p.error);
     let want = ("layer".to_string(), "mxfp4".to_string(), "bf16".to_string());
     assert_eq!(p.st.store_slice.as_ref(), Some(&want));
-    // Two families: the one with the most sizes is fitted alone by default.
+    // Two families of five sizes each: one is fitted alone by default, the tie going to the
+    // family of the first model by name (qs-llama), whatever its architecture is called.
     let llama = FamilyChoice::Only("LlamaForCausalLM".into());
     assert_eq!(p.st.store_family, llama);
     let store = p.store.clone();
+    let sizes = |f: &str| {
+        let mut m: Vec<&str> = store
+            .iter()
+            .filter(|c| family_of(c) == f && slice_of(c) == want)
+            .map(|c| c.model.as_str())
+            .collect();
+        m.sort();
+        m.dedup();
+        m.len()
+    };
+    assert_eq!(sizes("LlamaForCausalLM"), 5);
+    assert_eq!(sizes("GPTNeoXForCausalLM"), 5);
+    // Otherwise the family with the most sizes wins, whatever the names.
+    let families = store_families(&store);
+    let fewer_llama: Vec<_> = store
+        .iter()
+        .filter(|c| !c.model.contains("qs-llama-s0") && !c.model.contains("qs-llama-s1"))
+        .cloned()
+        .collect();
+    assert_eq!(
+        default_family(&fewer_llama, &families, &want).as_deref(),
+        Some("GPTNeoXForCausalLM")
+    );
     let count = |slice: &(String, String, String), family: Option<&str>| {
         store
             .iter()
