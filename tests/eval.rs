@@ -369,3 +369,45 @@ fn top_k_matches_a_full_sort() {
     }
     assert!(quantscape::eval::metrics::top_k(&row, 0).is_empty());
 }
+
+/// `--act-sites` splits `--act-format` between the linear layers' inputs and the attention
+/// matmuls: each alone costs less than both together, the two differ, and it needs a format.
+#[test]
+fn act_sites_split_the_activation_cost() {
+    let model = tiny("llama");
+    let data = tiny("sample.txt");
+    let (m, d) = (model.to_str().unwrap(), data.to_str().unwrap());
+    let dl = |sites: &str| {
+        let o = qs(&[
+            "eval",
+            "--model",
+            m,
+            "--data",
+            d,
+            "--act-format",
+            "mxint4",
+            "--act-sites",
+            sites,
+            "--ctx",
+            "24",
+            "--windows",
+            "8",
+            "--json",
+            "--quiet",
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v["act_sites"], sites);
+        v["report"]["kl_mean"].as_f64().unwrap()
+    };
+    let (all, linear, attention) = (dl("all"), dl("linear"), dl("attention"));
+    assert!(linear > 0.0 && attention > 0.0, "{linear} {attention}");
+    assert!(
+        linear < all && attention < all,
+        "{linear} {attention} {all}"
+    );
+    assert!((linear - attention).abs() > 1e-6 * all);
+    let o = qs(&["eval", "--model", m, "--data", d, "--act-sites", "linear"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--act-sites needs --act-format"));
+}

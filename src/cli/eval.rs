@@ -2,7 +2,8 @@
 //! ΔL (paired bootstrap 95% CI over windows), KL(base‖quant) mean/p50/p90/p99 and top-1
 //! agreement of the model with every quantizable weight quantized by that codec.
 //! `--act-format` also quantizes every matmul's activation operands (Q·Kᵀ and attention·V
-//! included) along K. Embeddings, norms, biases and the LM head stay in fp32 (said in the report).
+//! included) along K; `--act-sites linear|attention` restricts it to the linear layers' inputs
+//! or to the attention matmuls, to tell which costs the loss. Embeddings, norms, biases and the LM head stay in fp32 (said in the report).
 
 use std::process::ExitCode;
 
@@ -11,7 +12,7 @@ use quantscape::codecs::Method;
 use quantscape::eval::windows::{make_windows, WindowSpec};
 use quantscape::eval::{Evaluator, DEFAULT_RESAMPLES, DEFAULT_TOP_K};
 use quantscape::model::quantized::Overrides;
-use quantscape::model::{hub, Tokenizer, Transformer};
+use quantscape::model::{hub, MatmulKind, Tokenizer, Transformer};
 
 use super::engine::Engine;
 
@@ -36,6 +37,10 @@ pub struct EvalArgs {
     /// Also quantize the activation operands of every matmul with this format.
     #[arg(long)]
     pub act_format: Option<String>,
+    /// Which matmuls --act-format quantizes: `all`; `linear` (the activation inputs of the
+    /// linear layers); `attention` (both operands of Q·Kᵀ and attention·V).
+    #[arg(long, default_value = "all", value_parser = ["all", "linear", "attention"])]
+    pub act_sites: String,
     /// Tokens per window, BOS included (default: 512, or the model's maximum if smaller).
     #[arg(long)]
     pub ctx: Option<usize>,
@@ -99,6 +104,9 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
         .as_deref()
         .map(|f| super::resolve_format(f, None, None))
         .transpose()?;
+    if act_format.is_none() && a.act_sites != "all" {
+        bail!("--act-sites needs --act-format");
+    }
     let method: Method = a.codec.method.parse()?;
     let (text, data_label) = super::calib::load_text(&a.data).context("--data")?;
     let dir = hub::resolve(&a.model)?;
@@ -162,7 +170,19 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
         bail!("--method {method} needs --format");
     }
     if let Some(f) = &act_format {
-        hooks.operands = vec![Some(*f); model.matmuls.len()];
+        hooks.operands = model
+            .matmuls
+            .iter()
+            .map(|m| {
+                let attention = matches!(m.kind, MatmulKind::QueryKey | MatmulKind::AttnValue);
+                let on = match a.act_sites.as_str() {
+                    "linear" => !attention,
+                    "attention" => attention,
+                    _ => true,
+                };
+                on.then_some(*f)
+            })
+            .collect();
     }
     let b = super::bar(a.quiet, "quantized", "windows");
     b.set_length(windows.len() as u64);
@@ -191,6 +211,7 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
             "model": dir, "architecture": model.config.architecture, "data": data_label,
             "n_params_non_embedding": model.n_params_non_embedding,
             "weight_format": wf, "bits_per_weight": bpw, "method": method.spelling(), "act_format": af,
+            "act_sites": af.as_ref().map(|_| a.act_sites.as_str()),
             "calibration": calib, "device": engine.describe(),
             "ctx": ctx, "bos": tok.bos, "windows_candidates": windows.n_candidates, "seed": a.seed,
             "high_precision": "embeddings, norms, biases, LM head (fp32)",
@@ -233,7 +254,12 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
         );
     }
     if let Some(f) = &af {
-        outln!("operands   {f} on every matmul (Q·Kᵀ and attention·V included)");
+        let which = match a.act_sites.as_str() {
+            "linear" => "on the linear layers' inputs (Q·Kᵀ and attention·V in fp32)",
+            "attention" => "on both operands of Q·Kᵀ and attention·V only",
+            _ => "on every matmul (Q·Kᵀ and attention·V included)",
+        };
+        outln!("operands   {f} {which}");
     }
     outln!("kept fp32  embeddings, norms, biases, LM head");
     outln!();
