@@ -531,6 +531,17 @@ fn a_changed_checkpoint_is_refused_until_forgotten() {
         "{out}"
     );
     assert_eq!(rows(&dir.join("r.sqlite")).len(), full.len() - n_model);
+    // A store without landscape features does not gain an empty table.
+    let conn = rusqlite::Connection::open(dir.join("r.sqlite")).unwrap();
+    let tables: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE name = 'features'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(tables, 0);
+    drop(conn);
     let o = sweep(dir, "r.sqlite", &[]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(rows(&dir.join("r.sqlite")), full);

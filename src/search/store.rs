@@ -403,9 +403,10 @@ impl Store {
             .map_err(|e| db(p, e))?;
         tx.execute("DELETE FROM models WHERE model = ?1", params![model])
             .map_err(|e| db(p, e))?;
-        tx.execute_batch(FEATURES_TABLE).map_err(|e| db(p, e))?;
-        tx.execute("DELETE FROM features WHERE model = ?1", params![model])
-            .map_err(|e| db(p, e))?;
+        if self.has_features_table()? {
+            tx.execute("DELETE FROM features WHERE model = ?1", params![model])
+                .map_err(|e| db(p, e))?;
+        }
         tx.commit().map_err(|e| db(p, e))?;
         Ok(n)
     }
@@ -423,18 +424,21 @@ impl Store {
         tx.commit().map_err(|e| db(p, e))
     }
 
-    /// Every stored feature (none when the store has no features table).
-    pub fn features(&self) -> Result<Vec<FeatureRow>> {
-        let p = &self.path;
-        let has: i64 = self
-            .conn
+    fn has_features_table(&self) -> Result<bool> {
+        self.conn
             .query_row(
                 "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'features'",
                 [],
-                |r| r.get(0),
+                |r| r.get::<_, i64>(0),
             )
-            .map_err(|e| db(p, e))?;
-        if has == 0 {
+            .map(|n| n > 0)
+            .map_err(|e| db(&self.path, e))
+    }
+
+    /// Every stored feature (none when the store has no features table).
+    pub fn features(&self) -> Result<Vec<FeatureRow>> {
+        let p = &self.path;
+        if !self.has_features_table()? {
             return Ok(Vec::new());
         }
         let mut stmt = self
