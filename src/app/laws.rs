@@ -467,7 +467,7 @@ impl LawsPanel {
             if self.store.is_empty() {
                 ui.label(format!("data: {}", self.data_note));
             } else {
-                let label = |s: &(String, String, String)| format!("{} · {} · {}", s.0, s.1, s.2);
+                let label = |s: &(String, String, String)| selection_label(s, None);
                 let current = self.st.store_slice.clone();
                 let mut chosen = None;
                 egui::ComboBox::from_label(format!("({} configurations)", self.data.len()))

@@ -115,13 +115,7 @@ impl Dataset {
 
     /// Reads CSV from any reader.
     pub fn from_csv_reader<R: Read>(reader: R, target: Option<&str>, kind: Target) -> Result<Self> {
-        let mut rdr = csv::ReaderBuilder::new()
-            .trim(csv::Trim::All)
-            .from_reader(reader);
-        let headers = rdr
-            .headers()
-            .map_err(|e| Error::Input(format!("cannot read the CSV header: {e}")))?
-            .clone();
+        let (mut rdr, headers) = csv_with_header(reader)?;
         let lower: Vec<String> = headers.iter().map(|h| h.to_lowercase()).collect();
         let find = |names: &[&str]| names.iter().find_map(|n| lower.iter().position(|h| h == n));
         let target_col = match target {
@@ -232,6 +226,18 @@ fn store_csv(path: &Path) -> Result<Vec<u8>> {
         .map_err(|e| Error::Input(format!("{}: {e}", path.display())))
 }
 
+/// A CSV reader (cells trimmed) over `reader` and its header row.
+fn csv_with_header<R: Read>(reader: R) -> Result<(csv::Reader<R>, csv::StringRecord)> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(reader);
+    let headers = rdr
+        .headers()
+        .map_err(|e| Error::Input(format!("cannot read the CSV header: {e}")))?
+        .clone();
+    Ok((rdr, headers))
+}
+
 /// Whether a CSV cell matches a `--where` value: equal (ASCII case-insensitive), or a format
 /// spec with overrides whose name is the value (`mxfp4,block=32` matches `mxfp4`).
 pub fn cell_matches(cell: &str, value: &str) -> bool {
@@ -246,13 +252,7 @@ pub fn filter_csv(bytes: &[u8], filters: &[(String, String)]) -> Result<Vec<u8>>
     if filters.is_empty() {
         return Ok(bytes.to_vec());
     }
-    let mut rdr = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .from_reader(bytes);
-    let headers = rdr
-        .headers()
-        .map_err(|e| Error::Input(format!("cannot read the CSV header: {e}")))?
-        .clone();
+    let (mut rdr, headers) = csv_with_header(bytes)?;
     let cols = filters
         .iter()
         .map(|(col, _)| {
