@@ -116,3 +116,27 @@ impl From<candle_core::Error> for Error {
 
 /// `Result` with the crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Runs third-party parsing code (`tokenizers`, candle's GGUF reader) that may panic on input
+/// it did not expect, turning a panic into an error that names `path` and what was being done.
+/// Our own validation runs first wherever we know the panic's cause; this is the backstop.
+pub fn guard_panics<T>(
+    path: &std::path::Path,
+    what: &str,
+    f: impl FnOnce() -> Result<T>,
+) -> Result<T> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(payload) => {
+            let msg = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown cause".into());
+            Err(Error::checkpoint(
+                path,
+                format!("{what}: the parser failed on this input ({msg})"),
+            ))
+        }
+    }
+}

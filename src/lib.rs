@@ -26,9 +26,11 @@ pub mod gpu;
 pub mod io;
 pub mod jobs;
 pub mod landscape;
+pub mod limits;
 pub mod laws;
 pub mod model;
 pub mod search;
+pub mod session;
 pub mod train;
 
 pub use error::{Error, Result};

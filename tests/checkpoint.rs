@@ -11,7 +11,7 @@ fn reads_f32_f16_bf16_and_lists_tensors() {
         tiny_checkpoint(dir.path(), dt);
         let c = Checkpoint::open(dir.path()).unwrap();
         assert_eq!(c.model_type(), "llama");
-        assert_eq!(c.tensors.len(), 1 + 2 * 8 + 1);
+        assert_eq!(c.tensors.len(), 1 + 2 * 9 + 2);
         let e = &c.tensors["model.layers.0.mlp.down_proj.weight"];
         assert_eq!(e.shape, vec![48, 100]);
         assert_eq!(e.dtype.name(), dt);

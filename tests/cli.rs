@@ -154,13 +154,12 @@ fn bad_input_is_one_line_exit_2_and_leaves_nothing() {
         stderr(&o)
     );
     // A quantizable tensor that is not float.
-    std::fs::create_dir(tmp.path().join("int")).unwrap();
-    let h =
-        br#"{"model.layers.0.q_proj.weight":{"dtype":"I32","shape":[2,2],"data_offsets":[0,16]}}"#;
-    let mut b = (h.len() as u64).to_le_bytes().to_vec();
-    b.extend_from_slice(h);
-    b.extend_from_slice(&[0u8; 16]);
-    std::fs::write(tmp.path().join("int/model.safetensors"), b).unwrap();
+    tiny_checkpoint(&tmp.path().join("int"), "F32");
+    crate::util::relabel_dtype(
+        &tmp.path().join("int/model.safetensors"),
+        "model.layers.0.self_attn.q_proj.weight",
+        "I32",
+    );
     let o = qs(
         &[
             "quantize", "--model", "int", "--format", "mxfp4", "--out", "q3",

@@ -97,6 +97,13 @@ pub fn same_bits(a: f32, b: f32) -> bool {
     (a.is_nan() && b.is_nan()) || a.to_bits() == b.to_bits()
 }
 
+/// The `config.json` of [`tiny_checkpoint`]: a complete Llama config (GQA 3 heads of 16, 1 KV
+/// head), so the folder loads as `info` and `quantize` require.
+pub const TINY_CONFIG: &str = r#"{"architectures":["LlamaForCausalLM"],"model_type":"llama",
+"vocab_size":64,"hidden_size":48,"intermediate_size":100,"num_hidden_layers":2,
+"num_attention_heads":3,"num_key_value_heads":1,"max_position_embeddings":64,
+"rms_norm_eps":1e-5,"rope_theta":10000.0}"#;
+
 /// Writes a tiny Llama-like checkpoint folder with F32/F16/BF16 tensors.
 pub fn tiny_checkpoint(dir: &Path, dtype: &str) {
     use quantscape::model::checkpoint::{f32_to_bytes, write_safetensors, DType, OutTensor};
@@ -130,19 +137,14 @@ pub fn tiny_checkpoint(dir: &Path, dtype: &str) {
         ] {
             add(&format!("model.layers.{l}.{k}.weight"), shape, 10 + l);
         }
-        add(
-            &format!("model.layers.{l}.input_layernorm.weight"),
-            vec![48],
-            3,
-        );
+        for norm in ["input_layernorm", "post_attention_layernorm"] {
+            add(&format!("model.layers.{l}.{norm}.weight"), vec![48], 3);
+        }
     }
+    add("model.norm.weight", vec![48], 4);
     add("lm_head.weight", vec![64, 48], 2);
     write_safetensors(&dir.join("model.safetensors"), &ts, None).unwrap();
-    std::fs::write(
-        dir.join("config.json"),
-        r#"{"architectures":["LlamaForCausalLM"],"model_type":"llama","hidden_size":48}"#,
-    )
-    .unwrap();
+    std::fs::write(dir.join("config.json"), TINY_CONFIG).unwrap();
     std::fs::write(dir.join("tokenizer.json"), "{}").unwrap();
 }
 
@@ -153,4 +155,23 @@ pub fn qs(args: &[&str], cwd: &Path) -> std::process::Output {
         .current_dir(cwd)
         .output()
         .unwrap()
+}
+
+/// Rewrites the dtype of `tensor` in a safetensors file's header, keeping its bytes (a forged
+/// label of the same element size, e.g. BF16 → I16, F32 → I32). The header keeps its length
+/// (padded with spaces, which the format allows).
+pub fn relabel_dtype(file: &Path, tensor: &str, dtype: &str) {
+    let b = std::fs::read(file).unwrap();
+    let n = u64::from_le_bytes(b[..8].try_into().unwrap()) as usize;
+    let mut h: serde_json::Value = serde_json::from_slice(&b[8..8 + n]).unwrap();
+    h[tensor]["dtype"] = serde_json::Value::String(dtype.into());
+    let mut text = serde_json::to_string(&h).unwrap();
+    assert!(text.len() <= n, "the new header must not be longer");
+    while text.len() < n {
+        text.push(' ');
+    }
+    let mut out = b[..8].to_vec();
+    out.extend_from_slice(text.as_bytes());
+    out.extend_from_slice(&b[8 + n..]);
+    std::fs::write(file, out).unwrap();
 }

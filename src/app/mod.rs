@@ -22,7 +22,7 @@ pub mod models;
 pub mod plots;
 mod presenter;
 pub mod quantize;
-pub mod session;
+pub use crate::session;
 pub mod sweep;
 pub mod sweep_spec;
 pub mod table;

@@ -108,6 +108,9 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
         bail!("--act-sites needs --act-format");
     }
     let method: Method = a.codec.method.parse()?;
+    quantscape::limits::TOP_K.check(a.top_k)?;
+    quantscape::limits::RESAMPLES.check(a.resamples)?;
+    quantscape::limits::WINDOWS.check(a.windows)?;
     let (text, data_label) = super::calib::load_text(&a.data).context("--data")?;
     let dir = hub::resolve(&a.model)?;
     let model = Transformer::load(&dir)?;

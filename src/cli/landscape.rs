@@ -65,6 +65,7 @@ fn range(s: &str, what: &str) -> anyhow::Result<(f64, f64)> {
 
 /// Runs the command.
 pub fn run(a: &LandscapeArgs) -> anyhow::Result<ExitCode> {
+    quantscape::limits::GRID.check(a.grid)?;
     DirectionSpec::parse(&a.direction)?;
     a.direction2
         .as_deref()

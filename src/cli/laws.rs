@@ -201,6 +201,7 @@ fn read_data(
 
 /// Fits a law and prints the report.
 pub fn run_fit(a: &FitArgs) -> anyhow::Result<ExitCode> {
+    quantscape::limits::FIT_BOOTSTRAP.check(a.bootstrap)?;
     let law = resolve_law(&a.choice)?;
     let data = read_data(&a.data, a.target.as_deref(), law.target, &a.filters)?;
     if !(a.huber_delta > 0.0 && a.huber_delta.is_finite()) {

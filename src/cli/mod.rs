@@ -49,6 +49,10 @@ pub struct Cli {
     /// Open the explorer on this saved session (`.ron`, File → Save session).
     #[arg(long, value_name = "FILE")]
     pub session: Option<std::path::PathBuf>,
+    /// Lift the caps on work sizes (--top-k, --resamples, --windows, trials, --bootstrap,
+    /// --grid…); without it a value above its cap is an error that names the cap.
+    #[arg(long, global = true)]
+    pub allow_large: bool,
 }
 
 /// Subcommands.
@@ -112,6 +116,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if cli.session.is_some() && cli.command.is_some() {
         anyhow::bail!("--session opens the explorer; it takes no subcommand");
     }
+    quantscape::limits::set_allow_large(cli.allow_large);
     match cli.command {
         Some(Command::Quantize(a)) => quantize::run(&a),
         Some(Command::Formats(a)) => formats::run(&a),
@@ -183,4 +188,57 @@ pub fn write_stdout(args: std::fmt::Arguments<'_>) -> std::io::Result<()> {
     let mut o = std::io::stdout().lock();
     o.write_fmt(args)?;
     o.write_all(b"\n")
+}
+
+/// Files a command creates, removed again unless the command [`Created::keep`]s them: a failed
+/// command leaves nothing behind. Paths that existed before are never tracked (a resumed store
+/// or an extended merge keeps what it had).
+pub(crate) struct Created {
+    paths: Vec<std::path::PathBuf>,
+}
+
+impl Created {
+    /// Tracks `path` if it does not exist yet.
+    pub(crate) fn file(path: &std::path::Path) -> Self {
+        Self {
+            paths: (!path.exists())
+                .then(|| path.to_path_buf())
+                .into_iter()
+                .collect(),
+        }
+    }
+
+    /// Tracks a SQLite database and its `-wal`, `-shm` and `-journal` companions if the
+    /// database does not exist yet.
+    pub(crate) fn sqlite(path: &std::path::Path) -> Self {
+        if path.exists() {
+            return Self { paths: Vec::new() };
+        }
+        let with = |suffix: &str| {
+            let mut s = path.as_os_str().to_os_string();
+            s.push(suffix);
+            std::path::PathBuf::from(s)
+        };
+        Self {
+            paths: vec![path.to_path_buf(), with("-wal"), with("-shm"), with("-journal")],
+        }
+    }
+
+    /// Whether this command created the file (it did not exist before).
+    pub(crate) fn is_new(&self) -> bool {
+        !self.paths.is_empty()
+    }
+
+    /// The command succeeded (or wrote results worth keeping): nothing is removed.
+    pub(crate) fn keep(mut self) {
+        self.paths.clear();
+    }
+}
+
+impl Drop for Created {
+    fn drop(&mut self) {
+        for p in &self.paths {
+            let _ = std::fs::remove_file(p);
+        }
+    }
 }

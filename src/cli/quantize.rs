@@ -92,7 +92,18 @@ pub fn run(a: &QuantizeArgs) -> anyhow::Result<ExitCode> {
     let cpu_only = (!matches!(method, Method::Rtn))
         .then(|| format!("the GPU runs RTN only and {method} runs on the CPU"));
     let engine = Engine::open(&a.device, cpu_only, "quantizing")?;
+    if let Some(csv) = &a.csv {
+        if csv == &a.out || csv.starts_with(&a.out) {
+            bail!(
+                "--csv must lie outside the output folder ({})",
+                csv.display()
+            );
+        }
+    }
     let dir = quantscape::model::hub::resolve(&a.model.to_string_lossy())?;
+    // The input must load as `info` and `eval` load it (config within range, every tensor
+    // present, float and finite) before anything is written: exit 0 means the output loads.
+    Transformer::validate_folder(&dir)?;
     let ckpt = Checkpoint::open(&dir)?;
     let model_type = ckpt.model_type();
     // Calibrated methods quantize through the forward pass: weights by checkpoint name, [out, in].
@@ -206,11 +217,13 @@ pub fn run(a: &QuantizeArgs) -> anyhow::Result<ExitCode> {
     bar.finish_and_clear();
     copy_side_files(&ckpt.dir, &out)?;
     let table = report(&rows, &format, &method);
+    let csv_created = a.csv.as_deref().map(super::Created::file);
     if let Some(csv) = &a.csv {
-        std::fs::write(csv, csv_text(&rows))
+        quantscape::io::write_atomic(csv, csv_text(&rows).as_bytes())
             .with_context(|| format!("writing CSV ({})", csv.display()))?;
     }
     let dest = out.commit()?;
+    csv_created.map(super::Created::keep);
     print!("{table}");
     outln!(
         "wrote {} ({} quantized tensors; embeddings, norms, biases and LM head kept in the input dtype)",

@@ -5,11 +5,12 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::bail;
+use anyhow::{bail, Context as _};
 use indicatif::{ProgressBar, ProgressStyle};
 use quantscape::search::cache::DEFAULT_CACHE_BYTES;
 use quantscape::search::export::{summarize, write_csv};
-use quantscape::search::runner::{bundled_models_dir, expand_models, run};
+use quantscape::search::models::ResolvedModel;
+use quantscape::search::runner::{bundled_models_dir, expand_models, preflight, run};
 use quantscape::search::{Shard, Store, SweepSpec};
 
 /// Arguments of `sweep`.
@@ -75,12 +76,39 @@ fn read_spec(path: &Path) -> anyhow::Result<SweepSpec> {
     Ok(SweepSpec::load(path)?)
 }
 
-/// Runs `sweep`.
+/// Runs `sweep`. Everything that can be checked is checked before the store is created; a store
+/// this run created is removed again if the run fails before a trial was stored.
 pub fn run_sweep(a: &SweepArgs) -> anyhow::Result<ExitCode> {
     let shard: Shard = a.shard.parse()?;
     let spec = read_spec(&a.spec)?;
-    let models = expand_models(&spec, &bundled_models_dir())?;
-    let store = Store::open(&a.out, &spec, &quantscape::search::provenance::provenance())?;
+    let (models, engine) = (|| -> anyhow::Result<_> {
+        let models = expand_models(&spec, &bundled_models_dir())?;
+        preflight(&spec, &models)?;
+        let engine = super::engine::Engine::open(&a.device, None, "sweep trials")?;
+        Ok((models, engine))
+    })()
+    .with_context(|| format!("sweep spec {}", a.spec.display()))?;
+    let created = super::Created::sqlite(&a.out);
+    let result = sweep_into(a, &spec, &models, &engine, shard);
+    let stored_any = || {
+        Store::open_existing(&a.out)
+            .and_then(|(s, _)| s.finished())
+            .is_ok_and(|f| !f.is_empty())
+    };
+    if result.is_ok() || (created.is_new() && stored_any()) {
+        created.keep();
+    }
+    result
+}
+
+fn sweep_into(
+    a: &SweepArgs,
+    spec: &SweepSpec,
+    models: &[ResolvedModel],
+    engine: &super::engine::Engine,
+    shard: Shard,
+) -> anyhow::Result<ExitCode> {
+    let store = Store::open(&a.out, spec, &quantscape::search::provenance::provenance())?;
     let bar = if a.quiet {
         ProgressBar::hidden()
     } else {
@@ -91,15 +119,14 @@ pub fn run_sweep(a: &SweepArgs) -> anyhow::Result<ExitCode> {
     {
         bar.set_style(s.progress_chars("=> "));
     }
-    let engine = super::engine::Engine::open(&a.device, None, "sweep trials")?;
-    let gpu = match &engine {
+    let gpu = match engine {
         super::engine::Engine::Cpu => None,
         #[cfg(feature = "gpu")]
         super::engine::Engine::Gpu(ctx) => Some(&**ctx),
     };
     let s = run(
-        &spec,
-        &models,
+        spec,
+        models,
         &store,
         shard,
         a.cache_mb << 20,
@@ -153,13 +180,28 @@ pub fn run_sweep(a: &SweepArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Runs `merge`.
+/// Runs `merge`. Every input is opened and read whole (models, trials, features) before the
+/// output is touched; an output this command created is removed again on failure.
 pub fn run_merge(a: &MergeArgs) -> anyhow::Result<ExitCode> {
-    let (first, spec) = Store::open_existing(&a.inputs[0])?;
-    drop(first);
     if a.inputs.iter().any(|p| p == &a.out) {
         bail!("--out must not be one of the inputs ({})", a.out.display());
     }
+    let (first, spec) = Store::open_existing(&a.inputs[0])?;
+    drop(first);
+    for p in &a.inputs {
+        let (s, other) = Store::open_existing(p)?;
+        if other.canonical() != spec.canonical() {
+            bail!(
+                "results of another sweep spec cannot be merged ({} holds `{}`, {} holds `{}`)",
+                a.inputs[0].display(),
+                spec.name,
+                p.display(),
+                other.name
+            );
+        }
+        s.check_readable()?;
+    }
+    let created = super::Created::sqlite(&a.out);
     let out = Store::open(&a.out, &spec, &quantscape::search::provenance::provenance())?;
     let mut added = 0;
     for p in &a.inputs {
@@ -172,6 +214,8 @@ pub fn run_merge(a: &MergeArgs) -> anyhow::Result<ExitCode> {
         a.out.display(),
         out.finished()?.len()
     );
+    drop(out);
+    created.keep();
     Ok(ExitCode::SUCCESS)
 }
 

@@ -116,8 +116,10 @@ impl<'a> Evaluator<'a> {
         logits: &mut BatchLogits<'_>,
         progress: &mut dyn FnMut(usize, usize) -> bool,
     ) -> Result<BaseRef> {
+        crate::limits::TOP_K.check(top_k)?;
         let mut base = BaseRef {
-            k: top_k.max(1),
+            // More entries than the vocabulary holds add nothing.
+            k: top_k.clamp(1, self.model.config.vocab_size.max(1)),
             per_window: self.windows.predictions_per_window(),
             ..BaseRef::default()
         };
@@ -180,6 +182,7 @@ impl<'a> Evaluator<'a> {
         seed: u64,
         progress: &mut dyn FnMut(usize, usize) -> bool,
     ) -> Result<Report> {
+        crate::limits::RESAMPLES.check(resamples)?;
         if base.n_tokens() != self.windows.len() * self.windows.predictions_per_window() {
             return Err(Error::Input(
                 "the base reference was computed on other windows".into(),
@@ -213,6 +216,7 @@ impl<'a> Evaluator<'a> {
                 block_sigs.len()
             )));
         }
+        crate::limits::RESAMPLES.check(resamples)?;
         if base.n_tokens() != self.windows.len() * self.windows.predictions_per_window() {
             return Err(Error::Input(
                 "the base reference was computed on other windows".into(),

@@ -147,6 +147,9 @@ pub fn measure(
     r: &FeatureRequest,
     progress: &dyn Fn(usize, usize) -> bool,
 ) -> Result<Features> {
+    crate::limits::ITERATIONS
+        .named("--directions")
+        .check(r.n_directions)?;
     if !(r.rho > 0.0 && r.epsilon > 0.0 && r.max_radius > r.rho) || r.n_directions == 0 {
         return Err(Error::Input(
             "landscape features need ρ > 0, ε > 0, max radius > ρ and at least one direction"

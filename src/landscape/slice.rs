@@ -135,12 +135,22 @@ pub fn codec_name(f: &Format) -> String {
         .map_or_else(|| f.to_string(), |n| n.to_string())
 }
 
+/// Most halvings [`refine`] may do next to t = 0 and t = 1.
+pub const MAX_REFINE_LEVELS: usize = 24;
+
 /// Loads the checkpoint in `dir` once and computes the requested slice (with landing points).
 pub fn compute(
     dir: &std::path::Path,
     r: &Request,
     progress: &mut dyn FnMut(usize, usize) -> bool,
 ) -> Result<Slice> {
+    crate::limits::GRID.check(r.grid)?;
+    if r.refine_levels > MAX_REFINE_LEVELS {
+        return Err(Error::Input(format!(
+            "--refine {} exceeds {MAX_REFINE_LEVELS} halvings (2^-{MAX_REFINE_LEVELS} of a step is below f32 resolution)",
+            r.refine_levels
+        )));
+    }
     let spec1 = DirectionSpec::parse(&r.direction1)?;
     let spec2 = r
         .direction2

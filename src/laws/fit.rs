@@ -196,6 +196,7 @@ pub fn predict(law: &Law, params: &[f64], x: &Row) -> Result<f64> {
 
 /// Fits `law` to `data`.
 pub fn fit(law: &Law, data: &Dataset, opts: &FitOptions) -> Result<FitReport> {
+    crate::limits::FIT_BOOTSTRAP.check(opts.bootstrap)?;
     for v in &law.vars {
         if !data.has(*v) {
             return Err(Error::Input(format!(

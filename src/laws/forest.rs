@@ -199,6 +199,7 @@ impl RandomForest {
         if let Some(i) = y.iter().position(|v| !v.is_finite()) {
             return Err(Error::Input(format!("forest: target {i} is not finite")));
         }
+        crate::limits::TREES.check(cfg.n_trees)?;
         if cfg.n_trees == 0 || cfg.min_samples_leaf == 0 {
             return Err(Error::Input(
                 "forest: need at least one tree and one sample per leaf".into(),

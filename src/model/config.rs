@@ -13,6 +13,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
+use crate::limits::{self, ConfigBound};
 
 /// The `architectures` values quantscape can run.
 pub const SUPPORTED: [&str; 5] = [
@@ -100,12 +101,31 @@ fn get<'a>(v: &'a Value, keys: &[&str]) -> Option<&'a Value> {
     keys.iter().find_map(|k| v.get(*k).filter(|x| !x.is_null()))
 }
 
-fn usize_of(v: &Value, keys: &[&str], path: &Path) -> Result<usize> {
-    let x = get(v, keys)
+/// The first of `keys` present, as a count within `bound` (errors name the key the file used).
+fn usize_of(v: &Value, keys: &[&str], bound: ConfigBound, path: &Path) -> Result<usize> {
+    let (key, x) = keys
+        .iter()
+        .find_map(|k| v.get(*k).filter(|x| !x.is_null()).map(|x| (*k, x)))
         .ok_or_else(|| Error::checkpoint(path, format!("config has no {}", keys[0])))?;
-    x.as_u64()
+    let n = x
+        .as_u64()
         .and_then(|u| usize::try_from(u).ok())
-        .ok_or_else(|| Error::checkpoint(path, format!("config {} is not a count: {x}", keys[0])))
+        .ok_or_else(|| Error::checkpoint(path, format!("config {key} is not a count: {x}")))?;
+    bound.check(key, n, path)
+}
+
+/// Like [`usize_of`] for an optional key: `default` when absent.
+fn opt_usize_of(
+    v: &Value,
+    keys: &[&str],
+    bound: ConfigBound,
+    default: usize,
+    path: &Path,
+) -> Result<usize> {
+    match get(v, keys) {
+        None => Ok(default),
+        Some(_) => usize_of(v, keys, bound, path),
+    }
 }
 
 fn f64_of(v: &Value, keys: &[&str], default: f64) -> f64 {
@@ -138,122 +158,47 @@ impl ArchConfig {
         Self::from_json(&v, &path)
     }
 
-    /// Parses a `config.json` value; `path` names the file in errors.
+    /// Parses a `config.json` value; `path` names the file in errors. Every size is checked
+    /// against its sane range ([`crate::limits`]) and against the others (heads divide the
+    /// width, KV heads divide heads), ε and θ must be positive and finite, so no forward pass or
+    /// allocation ever meets an inconsistent or absurd shape.
     pub fn from_json(v: &Value, path: &Path) -> Result<Self> {
         let architecture = get(v, &["architectures"])
             .and_then(|a| a.get(0))
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_string();
-        let family = match architecture.as_str() {
-            "LlamaForCausalLM" | "MistralForCausalLM" | "Qwen2ForCausalLM" => Family::Llama,
-            "GPT2LMHeadModel" => Family::Gpt2,
-            "GPTNeoXForCausalLM" => Family::GptNeox,
-            other => {
-                return Err(Error::checkpoint(
-                    path,
-                    format!(
-                        "unsupported architecture {:?}; supported: {}",
-                        other,
-                        SUPPORTED.join(", ")
-                    ),
-                ))
-            }
-        };
+        let family = family_of(&architecture, path)?;
         let model_type = get(v, &["model_type"])
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_string();
-        let rope = v
-            .get("rope_parameters")
-            .or_else(|| v.get("rope_scaling"))
-            .filter(|r| !r.is_null());
-        if let Some(kind) = rope
-            .and_then(|r| get(r, &["rope_type", "type"]))
-            .and_then(Value::as_str)
-        {
-            if kind != "default" {
-                return Err(Error::checkpoint(
-                    path,
-                    format!("RoPE scaling {kind:?} is not supported (only the default rotary embedding)"),
-                ));
-            }
-        }
+        let rope = rope_parameters(v, path)?;
         let rope_f = |keys: &[&str], default: f64| {
             rope.and_then(|r| get(r, keys))
                 .and_then(Value::as_f64)
                 .unwrap_or_else(|| f64_of(v, keys, default))
         };
-        let (hidden, n_layers, n_heads, intermediate, max_positions, norm_eps) = match family {
-            Family::Gpt2 => {
-                let d = usize_of(v, &["n_embd", "hidden_size"], path)?;
-                let inner = get(v, &["n_inner"])
-                    .and_then(Value::as_u64)
-                    .map_or(4 * d, |u| u as usize);
-                (
-                    d,
-                    usize_of(v, &["n_layer", "num_hidden_layers"], path)?,
-                    usize_of(v, &["n_head", "num_attention_heads"], path)?,
-                    inner,
-                    usize_of(v, &["n_positions", "max_position_embeddings"], path)?,
-                    f64_of(v, &["layer_norm_epsilon"], 1e-5),
-                )
-            }
-            _ => (
-                usize_of(v, &["hidden_size"], path)?,
-                usize_of(v, &["num_hidden_layers"], path)?,
-                usize_of(v, &["num_attention_heads"], path)?,
-                usize_of(v, &["intermediate_size"], path)?,
-                usize_of(v, &["max_position_embeddings"], path)?,
-                f64_of(v, &["rms_norm_eps", "layer_norm_eps"], 1e-5),
-            ),
-        };
-        let n_kv_heads = match family {
-            Family::Llama => get(v, &["num_key_value_heads"])
-                .and_then(Value::as_u64)
-                .map_or(n_heads, |u| u as usize),
-            _ => n_heads,
-        };
-        if hidden == 0 || n_layers == 0 || n_heads == 0 || n_kv_heads == 0 || intermediate == 0 {
-            return Err(Error::checkpoint(path, "config has a zero size"));
-        }
-        let head_dim = match get(v, &["head_dim"]).and_then(Value::as_u64) {
-            Some(h) => h as usize,
-            None if hidden % n_heads == 0 => hidden / n_heads,
-            None => {
-                return Err(Error::checkpoint(
-                    path,
-                    format!("hidden size {hidden} is not a multiple of {n_heads} heads"),
-                ))
-            }
-        };
-        if n_heads % n_kv_heads != 0 || head_dim == 0 {
+        let s = Sizes::read(v, family, path)?;
+        let partial = rope_f(&["partial_rotary_factor", "rotary_pct"], 1.0);
+        if !(partial > 0.0 && partial <= 1.0) {
             return Err(Error::checkpoint(
                 path,
-                format!("{n_heads} heads are not a multiple of {n_kv_heads} key/value heads"),
+                format!("partial_rotary_factor {partial} is outside (0, 1]"),
             ));
         }
-        let partial = rope_f(&["partial_rotary_factor", "rotary_pct"], 1.0);
         let rotary_dims = match family {
             Family::Gpt2 => 0,
-            _ => ((head_dim as f64 * partial) as usize) & !1,
+            _ => ((s.head_dim as f64 * partial) as usize) & !1,
         };
-        let act_name = get(v, &["hidden_act", "activation_function"])
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        let activation = match act_name {
-            "silu" | "swish" => Activation::Silu,
-            "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" => Activation::GeluTanh,
-            "gelu" => Activation::GeluErf,
-            "relu" => Activation::Relu,
-            "" if family == Family::Llama => Activation::Silu,
-            other => {
-                return Err(Error::checkpoint(
-                    path,
-                    format!("unsupported activation {other:?}"),
-                ))
-            }
-        };
+        let rope_theta = rope_f(&["rope_theta", "rotary_emb_base"], 10_000.0);
+        if rotary_dims > 0 && !(rope_theta > 0.0 && rope_theta.is_finite()) {
+            return Err(Error::checkpoint(
+                path,
+                format!("rope_theta {rope_theta} must be positive and finite"),
+            ));
+        }
+        let activation = activation_of(v, family, path)?;
         let qkv_bias = match (family, model_type.as_str()) {
             (Family::Llama, "qwen2") => true,
             (Family::Llama, _) => bool_of(v, &["attention_bias"], false),
@@ -271,16 +216,16 @@ impl ArchConfig {
             architecture,
             family,
             model_type,
-            vocab_size: usize_of(v, &["vocab_size"], path)?,
-            hidden_size: hidden,
-            n_layers,
-            n_heads,
-            n_kv_heads,
-            head_dim,
-            intermediate_size: intermediate,
-            max_positions,
-            norm_eps,
-            rope_theta: rope_f(&["rope_theta", "rotary_emb_base"], 10_000.0),
+            vocab_size: usize_of(v, &["vocab_size"], limits::VOCAB, path)?,
+            hidden_size: s.hidden,
+            n_layers: s.n_layers,
+            n_heads: s.n_heads,
+            n_kv_heads: s.n_kv_heads,
+            head_dim: s.head_dim,
+            intermediate_size: s.intermediate,
+            max_positions: s.max_positions,
+            norm_eps: s.norm_eps,
+            rope_theta,
             rotary_dims,
             qkv_bias,
             o_bias,
@@ -295,6 +240,138 @@ impl ArchConfig {
             },
             bos_token_id: token_id(v, "bos_token_id"),
             eos_token_id: token_id(v, "eos_token_id"),
+        })
+    }
+}
+
+fn family_of(architecture: &str, path: &Path) -> Result<Family> {
+    match architecture {
+        "LlamaForCausalLM" | "MistralForCausalLM" | "Qwen2ForCausalLM" => Ok(Family::Llama),
+        "GPT2LMHeadModel" => Ok(Family::Gpt2),
+        "GPTNeoXForCausalLM" => Ok(Family::GptNeox),
+        other => Err(Error::checkpoint(
+            path,
+            format!(
+                "unsupported architecture {:?}; supported: {}",
+                other,
+                SUPPORTED.join(", ")
+            ),
+        )),
+    }
+}
+
+/// The rotary settings object, if any; RoPE scaling other than `default` is refused.
+fn rope_parameters<'a>(v: &'a Value, path: &Path) -> Result<Option<&'a Value>> {
+    let rope = v
+        .get("rope_parameters")
+        .or_else(|| v.get("rope_scaling"))
+        .filter(|r| !r.is_null());
+    if let Some(kind) = rope
+        .and_then(|r| get(r, &["rope_type", "type"]))
+        .and_then(Value::as_str)
+    {
+        if kind != "default" {
+            return Err(Error::checkpoint(
+                path,
+                format!(
+                    "RoPE scaling {kind:?} is not supported (only the default rotary embedding)"
+                ),
+            ));
+        }
+    }
+    Ok(rope)
+}
+
+fn activation_of(v: &Value, family: Family, path: &Path) -> Result<Activation> {
+    let act_name = get(v, &["hidden_act", "activation_function"])
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    Ok(match act_name {
+        "silu" | "swish" => Activation::Silu,
+        "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" => Activation::GeluTanh,
+        "gelu" => Activation::GeluErf,
+        "relu" => Activation::Relu,
+        "" if family == Family::Llama => Activation::Silu,
+        other => {
+            return Err(Error::checkpoint(
+                path,
+                format!("unsupported activation {other:?}"),
+            ))
+        }
+    })
+}
+
+/// The shape-defining sizes of a config, each within its sane range and consistent.
+struct Sizes {
+    hidden: usize,
+    n_layers: usize,
+    n_heads: usize,
+    n_kv_heads: usize,
+    head_dim: usize,
+    intermediate: usize,
+    max_positions: usize,
+    norm_eps: f64,
+}
+
+impl Sizes {
+    fn read(v: &Value, family: Family, path: &Path) -> Result<Self> {
+        use limits::{HEADS, HEAD_DIM, HIDDEN, INTERMEDIATE, LAYERS, POSITIONS};
+        let (hidden, n_layers, n_heads, intermediate, max_positions, norm_eps) = match family {
+            Family::Gpt2 => {
+                let d = usize_of(v, &["n_embd", "hidden_size"], HIDDEN, path)?;
+                (
+                    d,
+                    usize_of(v, &["n_layer", "num_hidden_layers"], LAYERS, path)?,
+                    usize_of(v, &["n_head", "num_attention_heads"], HEADS, path)?,
+                    opt_usize_of(v, &["n_inner"], INTERMEDIATE, 4 * d, path)?,
+                    usize_of(v, &["n_positions", "max_position_embeddings"], POSITIONS, path)?,
+                    f64_of(v, &["layer_norm_epsilon"], 1e-5),
+                )
+            }
+            _ => (
+                usize_of(v, &["hidden_size"], HIDDEN, path)?,
+                usize_of(v, &["num_hidden_layers"], LAYERS, path)?,
+                usize_of(v, &["num_attention_heads"], HEADS, path)?,
+                usize_of(v, &["intermediate_size"], INTERMEDIATE, path)?,
+                usize_of(v, &["max_position_embeddings"], POSITIONS, path)?,
+                f64_of(v, &["rms_norm_eps", "layer_norm_eps"], 1e-5),
+            ),
+        };
+        if !(norm_eps > 0.0 && norm_eps < 1.0) {
+            return Err(Error::checkpoint(
+                path,
+                format!("normalisation epsilon {norm_eps} is outside (0, 1)"),
+            ));
+        }
+        let n_kv_heads = match family {
+            Family::Llama => opt_usize_of(v, &["num_key_value_heads"], HEADS, n_heads, path)?,
+            _ => n_heads,
+        };
+        let head_dim = match get(v, &["head_dim"]) {
+            Some(_) => usize_of(v, &["head_dim"], HEAD_DIM, path)?,
+            None if hidden % n_heads == 0 => HEAD_DIM.check("head_dim", hidden / n_heads, path)?,
+            None => {
+                return Err(Error::checkpoint(
+                    path,
+                    format!("hidden size {hidden} is not a multiple of {n_heads} heads"),
+                ))
+            }
+        };
+        if n_heads % n_kv_heads != 0 {
+            return Err(Error::checkpoint(
+                path,
+                format!("{n_heads} heads are not a multiple of {n_kv_heads} key/value heads"),
+            ));
+        }
+        Ok(Self {
+            hidden,
+            n_layers,
+            n_heads,
+            n_kv_heads,
+            head_dim,
+            intermediate,
+            max_positions,
+            norm_eps,
         })
     }
 }

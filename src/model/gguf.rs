@@ -21,7 +21,7 @@ use candle_core::{Device, Tensor};
 use serde_json::json;
 
 use super::checkpoint::{f32_to_bytes, write_safetensors, DType, OutDir, OutTensor};
-use crate::error::{Error, Result};
+use crate::error::{guard_panics, Error, Result};
 
 /// What a conversion produced.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -205,9 +205,12 @@ fn tokenizer_json(c: &Content, path: &Path) -> Result<String> {
 /// Converts `gguf` into a Hugging Face folder `out` (config.json, fp32 model.safetensors,
 /// tokenizer.json, PROVENANCE.json), written atomically.
 pub fn convert(gguf: &Path, out: &Path) -> Result<GgufReport> {
+    super::gguf_check::check(gguf)?;
     let mut file = std::fs::File::open(gguf).map_err(|e| Error::io("open", gguf, e))?;
-    let c = Content::read(&mut file)
-        .map_err(|e| Error::checkpoint(gguf, format!("not a GGUF file: {e}")))?;
+    let c = guard_panics(gguf, "reading the GGUF header", || {
+        Content::read(&mut file)
+            .map_err(|e| Error::checkpoint(gguf, format!("not a GGUF file: {e}")))
+    })?;
     let arch = meta(&c, "general.architecture", gguf)?
         .to_string()
         .map_err(|e| Error::checkpoint(gguf, e.to_string()))?
@@ -260,9 +263,10 @@ pub fn convert(gguf: &Path, out: &Path) -> Result<GgufReport> {
     for gname in names {
         let hf = hf_name(gname)
             .ok_or_else(|| Error::checkpoint(gguf, format!("unexpected tensor `{gname}`")))?;
-        let qt = c
-            .tensor(&mut file, gname, &Device::Cpu)
-            .map_err(|e| Error::checkpoint(gguf, format!("tensor `{gname}`: {e}")))?;
+        let qt = guard_panics(gguf, &format!("reading tensor `{gname}`"), || {
+            c.tensor(&mut file, gname, &Device::Cpu)
+                .map_err(|e| Error::checkpoint(gguf, format!("tensor `{gname}`: {e}")))
+        })?;
         *dtypes.entry(format!("{:?}", qt.dtype())).or_insert(0) += 1;
         let mut t = qt
             .dequantize(&Device::Cpu)
@@ -316,6 +320,11 @@ pub fn convert(gguf: &Path, out: &Path) -> Result<GgufReport> {
         &tensors,
         Some([("format".to_string(), "pt".to_string())].into()),
     )?;
+    // Exit 0 means our own loader reads the result: a GGUF whose metadata claims sizes its
+    // tensors do not have (a 2^31-token context, 2^32 blocks) fails here, and nothing is kept.
+    super::transformer::Transformer::validate_folder(&dir.tmp).map_err(|e| {
+        Error::checkpoint(gguf, format!("the converted checkpoint does not load: {e}"))
+    })?;
     dir.commit()?;
     Ok(report)
 }

@@ -17,7 +17,7 @@
 use candle_core::{Device, Tensor, D};
 
 use crate::codecs::{fake_quant, Format, Method};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// Hooks into the forward pass. Every method has a do-nothing default.
 pub trait Hooks: Sync {
@@ -153,9 +153,15 @@ pub struct Rope {
 }
 
 impl Rope {
-    /// Tables for positions `0..max_positions` with base `theta`.
+    /// Tables for positions `0..min(max_positions, limits::ROPE_TABLE_POSITIONS,
+    /// limits::ROPE_TABLE_ELEMENTS / (dims / 2))` with base
+    /// `theta` (a config may declare millions of positions; contexts beyond the table are
+    /// refused by [`Self::apply`], never allocated).
     pub fn new(dims: usize, theta: f64, max_positions: usize, device: &Device) -> Result<Self> {
         let half = dims / 2;
+        let max_positions = max_positions
+            .min(crate::limits::ROPE_TABLE_POSITIONS)
+            .min(crate::limits::ROPE_TABLE_ELEMENTS / half.max(1));
         let mut cos = Vec::with_capacity(max_positions * half);
         let mut sin = Vec::with_capacity(max_positions * half);
         // transformers computes inv_freq in fp32 and the angles as an fp32 outer product.
@@ -188,6 +194,12 @@ impl Rope {
     /// gradients instead of the fused kernel.
     pub fn apply(&self, x: &Tensor, differentiable: bool) -> Result<Tensor> {
         let (_, _, t, hd) = x.dims4()?;
+        let rows = self.cos.dim(0)?;
+        if t > rows {
+            return Err(Error::Input(format!(
+                "a context of {t} tokens exceeds the {rows} positions quantscape rotates"
+            )));
+        }
         let cos = self.cos.narrow(0, 0, t)?;
         let sin = self.sin.narrow(0, 0, t)?;
         let rope = |x: &Tensor| -> Result<Tensor> {

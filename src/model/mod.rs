@@ -12,6 +12,7 @@ pub mod calibrated;
 pub mod checkpoint;
 pub mod config;
 pub mod gguf;
+pub mod gguf_check;
 pub mod hub;
 pub mod layers;
 pub mod quantized;

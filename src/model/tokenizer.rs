@@ -7,7 +7,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
+use std::str::FromStr as _;
+
+use crate::error::{guard_panics, Error, Result};
 
 /// A loaded tokenizer.
 pub struct Tokenizer {
@@ -27,14 +29,35 @@ impl Tokenizer {
                 path,
             });
         }
-        let inner = tokenizers::Tokenizer::from_file(&path)
-            .map_err(|e| Error::checkpoint(&path, format!("cannot load tokenizer: {e}")))?;
-        let with = inner
-            .encode("a", true)
-            .map_err(|e| Error::checkpoint(&path, format!("tokenizer fails on text: {e}")))?;
-        let without = inner
-            .encode("a", false)
-            .map_err(|e| Error::checkpoint(&path, format!("tokenizer fails on text: {e}")))?;
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io("read", &path, e))?;
+        Self::from_json(&text, &path)
+    }
+
+    /// Loads a `tokenizer.json` document; `path` names it in errors.
+    pub fn from_json(text: &str, path: &Path) -> Result<Self> {
+        let path = path.to_path_buf();
+        // `tokenizers` streams the file through serde and `expect`s inside some of its
+        // deserializers (a file cut inside `"decoder"` panics); a document that is valid JSON
+        // never reaches those panics, and any other panic is caught and named.
+        serde_json::from_str::<serde::de::IgnoredAny>(text)
+            .map_err(|e| Error::checkpoint(&path, format!("tokenizer.json is not JSON: {e}")))?;
+        let (inner, with, without) = guard_panics(&path, "loading the tokenizer", || {
+            let inner = tokenizers::Tokenizer::from_str(text)
+                .map_err(|e| Error::checkpoint(&path, format!("cannot load tokenizer: {e}")))?;
+            let enc = |special: bool| {
+                inner.encode("a", special).map_err(|e| {
+                    Error::checkpoint(&path, format!("tokenizer fails on text: {e}"))
+                })
+            };
+            let (with, without) = (enc(true)?, enc(false)?);
+            Ok((inner, with, without))
+        })?;
+        if inner.get_vocab_size(true) == 0 || without.is_empty() {
+            return Err(Error::checkpoint(
+                &path,
+                "the tokenizer has an empty vocabulary (it encodes `a` as no token)",
+            ));
+        }
         let bos = match (
             with.get_ids().first(),
             with.get_special_tokens_mask().first(),

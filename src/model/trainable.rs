@@ -28,6 +28,10 @@ pub(crate) enum Source<'a> {
     Checkpoint(&'a Checkpoint),
     /// A fresh seeded initialisation.
     Init(Init),
+    /// An opened checkpoint, only checked: every tensor the architecture reads must exist with
+    /// its shape, a float dtype and finite values, but the model keeps no weights (each comes
+    /// back as a broadcast zero, so validating a 7B checkpoint holds one tensor at a time).
+    Validate(&'a Checkpoint),
 }
 
 /// Seeded initialisation rules.
@@ -103,6 +107,42 @@ pub(crate) fn read_checked(
             ),
         ));
     }
+    let data = read_finite(ck, name, path)?;
+    Ok(Tensor::from_vec(data, shape, device)?)
+}
+
+/// [`read_checked`] without keeping the values: a broadcast zero of `shape` (no allocation).
+pub(crate) fn validate_checked(
+    ck: &Checkpoint,
+    cfg: &ArchConfig,
+    name: &str,
+    shape: &[usize],
+    device: &Device,
+) -> Result<Tensor> {
+    let entry = ck.tensors.get(name).ok_or_else(|| {
+        Error::checkpoint(
+            &ck.dir,
+            format!("missing tensor `{name}` for {}", cfg.architecture),
+        )
+    })?;
+    let path = ck
+        .files
+        .get(entry.file)
+        .map_or(ck.dir.as_path(), |p| p.as_path());
+    if entry.shape != shape {
+        return Err(Error::checkpoint(
+            path,
+            format!(
+                "tensor `{name}` has shape {:?}, config.json implies {shape:?}",
+                entry.shape
+            ),
+        ));
+    }
+    drop(read_finite(ck, name, path)?);
+    Ok(Tensor::zeros((), candle_core::DType::F32, device)?.broadcast_as(shape)?)
+}
+
+fn read_finite(ck: &Checkpoint, name: &str, path: &Path) -> Result<Vec<f32>> {
     let data = ck.read_f32(name)?;
     if let Some(i) = data.iter().position(|x| !x.is_finite()) {
         return Err(Error::checkpoint(
@@ -110,7 +150,7 @@ pub(crate) fn read_checked(
             format!("tensor `{name}` holds a non-finite value at index {i}"),
         ));
     }
-    Ok(Tensor::from_vec(data, shape, device)?)
+    Ok(data)
 }
 
 /// A freshly initialised trainable model for `config` (see the module header for the rules).

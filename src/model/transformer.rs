@@ -19,7 +19,7 @@ use super::checkpoint::Checkpoint;
 use super::config::{Activation, ArchConfig, Family};
 use super::layers::{attention, causal_mask, heads, Hooks, Linear, Norm, Rope};
 use super::sites::Layout;
-use super::trainable::{read_checked, Source};
+use super::trainable::{read_checked, validate_checked, Source};
 use crate::error::{Error, Result};
 
 /// A quantizable linear layer.
@@ -192,7 +192,7 @@ impl<'a> Loader<'a> {
     /// Whether the checkpoint has `name` (a fresh initialisation has no optional tensors).
     pub fn has(&self, name: &str) -> bool {
         match &self.source {
-            Source::Checkpoint(ck) => ck.tensors.contains_key(name),
+            Source::Checkpoint(ck) | Source::Validate(ck) => ck.tensors.contains_key(name),
             Source::Init(_) => false,
         }
     }
@@ -203,6 +203,7 @@ impl<'a> Loader<'a> {
         let t = match &mut self.source {
             Source::Checkpoint(ck) => read_checked(ck, self.cfg, name, shape, &self.device)?,
             Source::Init(init) => init.draw(name, shape, &self.device)?,
+            Source::Validate(ck) => validate_checked(ck, self.cfg, name, shape, &self.device)?,
         };
         self.n_params += t.elem_count();
         match &mut self.vars {
@@ -236,6 +237,9 @@ impl<'a> Loader<'a> {
         let wname = format!("{prefix}.weight");
         let weight = match layout {
             Layout::OutIn => self.tensor(&wname, &[out_f, in_f])?,
+            Layout::InOut if matches!(self.source, Source::Validate(_)) => {
+                self.tensor(&wname, &[in_f, out_f])?.t()?
+            }
             Layout::InOut => self.tensor(&wname, &[in_f, out_f])?.t()?.contiguous()?,
         };
         let bias = if bias {
@@ -342,6 +346,15 @@ impl Transformer {
         let config = ArchConfig::load(dir)?;
         let ck = Checkpoint::open(dir)?;
         Self::from_checkpoint(config, &ck)
+    }
+
+    /// Checks that the folder `dir` loads — config within its sane ranges, every tensor the
+    /// architecture reads present with its shape, a float dtype and finite values — exactly as
+    /// [`Self::load`] would, holding one tensor at a time. Returns the config.
+    pub fn validate_folder(dir: &Path) -> Result<ArchConfig> {
+        let ck = Checkpoint::open(dir)?;
+        let config = ArchConfig::load(dir)?;
+        Ok(Self::build(config, Source::Validate(&ck), false)?.0.config)
     }
 
     /// Builds the model from an opened checkpoint and its config.

@@ -216,6 +216,26 @@ fn weights(
         .collect()
 }
 
+/// Everything about a sweep that can be checked before its results store is created: the
+/// configurations (no duplicates), the held-out text (readable, not empty), and every model's
+/// folder (config, tensors and tokenizer load, as `info` loads them). A sweep whose preflight
+/// passes can only fail later on I/O or cancellation.
+pub fn preflight(spec: &SweepSpec, models: &[ResolvedModel]) -> Result<()> {
+    let names: Vec<String> = models.iter().map(|m| m.spec.clone()).collect();
+    spec.configurations(&names)?;
+    let (text, label) = corpus::load_named(&spec.eval.data)
+        .map_err(|e| Error::Input(format!("eval.data: {e}")))?;
+    if text.trim().is_empty() {
+        return Err(Error::Input(format!("eval.data {label}: the text is empty")));
+    }
+    for m in models {
+        Transformer::validate_folder(&m.dir)
+            .and_then(|_| Tokenizer::load(&m.dir).map(drop))
+            .map_err(|e| Error::Input(format!("model {}: {e}", m.spec)))?;
+    }
+    Ok(())
+}
+
 /// Runs the items of `shard` not yet in `store`; with `gpu`, weight-only trials evaluate on it.
 pub fn run(
     spec: &SweepSpec,

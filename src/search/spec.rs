@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::codecs::{BlockSize, Format, Method};
 use crate::error::{Error, Result};
+use crate::limits;
 
 /// How sites are chosen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -195,6 +196,13 @@ pub fn fnv1a(bytes: &[u8]) -> u64 {
     })
 }
 
+/// Configurations one spec may enumerate (before `bundled:` patterns expand).
+const CONFIGURATIONS: limits::Cap = limits::Cap {
+    what: "configurations",
+    max: 100_000,
+    why: "every configuration is stored and listed (the demo sweep has 2,160)",
+};
+
 fn bad(reason: impl Into<String>) -> Error {
     Error::Input(format!("sweep spec: {}", reason.into()))
 }
@@ -209,7 +217,8 @@ impl SweepSpec {
     pub fn load(path: &std::path::Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io("read", path, e))?;
         let spec = Self::from_ron(&text, &path.display().to_string())?;
-        spec.validate()?;
+        spec.validate()
+            .map_err(|e| Error::Input(format!("{e} ({})", path.display())))?;
         Ok(spec)
     }
 
@@ -237,6 +246,25 @@ impl SweepSpec {
         if self.trials == 0 {
             return Err(bad("`trials` must be at least 1"));
         }
+        let cap = |c: limits::Cap, what: &'static str, v: usize| c.named(what).check(v).map_err(|e| bad(e.to_string()));
+        cap(limits::TRIALS, "`trials`", self.trials)?;
+        cap(limits::WINDOWS, "`eval.windows`", self.eval.windows)?;
+        cap(limits::CTX, "`eval.ctx`", self.eval.ctx)?;
+        cap(limits::RESAMPLES, "`eval.resamples`", self.eval.resamples)?;
+        cap(limits::TOP_K, "`eval.top_k`", self.eval.top_k)?;
+        let n_configs = [
+            self.granularities.len(),
+            self.low_formats.len(),
+            self.high_formats.len(),
+            self.methods.len(),
+            self.block_sizes.len(),
+            self.qr.len(),
+            self.models.len(),
+        ]
+        .iter()
+        .try_fold(1usize, |a, &b| a.checked_mul(b))
+        .unwrap_or(usize::MAX);
+        cap(CONFIGURATIONS, "configurations (the product of the grids)", n_configs)?;
         if !(0.0..=0.5).contains(&self.qr_tolerance) {
             return Err(bad(format!(
                 "`qr_tolerance` {} is outside [0, 0.5]",

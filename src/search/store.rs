@@ -253,6 +253,25 @@ impl Store {
         Ok((s, spec))
     }
 
+    /// Reads the whole store (SQLite's `quick_check`, then every model, trial and feature row),
+    /// so a damaged file is refused before anything is built from it.
+    pub fn check_readable(&self) -> Result<()> {
+        let verdict: String = self
+            .conn
+            .query_row("PRAGMA quick_check", [], |r| r.get(0))
+            .map_err(|e| db(&self.path, e))?;
+        if verdict != "ok" {
+            return Err(Error::checkpoint(
+                &self.path,
+                format!("the database is damaged: {verdict}"),
+            ));
+        }
+        self.models()?;
+        self.trials()?;
+        self.features()?;
+        Ok(())
+    }
+
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path

@@ -1,4 +1,5 @@
-//! The explorer's saved state: which view is open, the presenter/theme settings, and each
+//! The explorer's saved state (a headless module, so the CLI, tests and the fuzz targets read it
+//! without the `gui` feature): which view is open, the presenter/theme settings, and each
 //! panel's choices (data source, law, fitted or what-if parameters, slider values, excluded
 //! sizes, selected model, hardware targets). Runtime things (jobs, caches, loaded tensors) are
 //! not part of it; they are rebuilt from it.
