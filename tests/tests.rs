@@ -12,6 +12,7 @@ mod features;
 mod forward;
 mod gguf;
 mod gptq;
+mod hardening;
 #[cfg(feature = "gpu")]
 mod gpu;
 mod landscape;
