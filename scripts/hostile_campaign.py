@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import random
+import re
 import resource
 import shutil
 import struct
@@ -34,6 +35,7 @@ TINY = ROOT / "tests/data/tiny"
 SAMPLE = TINY / "sample.txt"
 EXTREME_INTS = [0, 1, -1, 2, 3, 7, 2**15, 2**16 + 1, 2**31 - 1, 2**31, 2**32, 2**32 - 1, 2**40,
                 2**53, 2**62, 2**63 - 1, 2**64 - 1, 10**30]
+STORE = Path()  # the small valid results store, set in main()
 EXTREME_OTHER = [None, "abc", "", [], {}, True, -0.5, 1e308, -1e308, 1e-320, 0.5, 3.7]
 
 
@@ -147,8 +149,26 @@ SPEC = """SweepSpec(
 )"""
 
 
+def pick(rng, valid, hostile, p_valid=0.8):
+    """A valid value most of the time, so that cases get past the first check."""
+    return valid if rng.random() < p_valid else rng.choice(hostile)
+
+
 def spec_text(rng, model):
-    vals = dict(model=model, gran=rng.choice(["layer", "matmul", "block", "layer, matmul", "lyr"]),
+    vals = dict(model=model, gran=pick(rng, "layer", ["matmul", "block", "layer, matmul", "lyr"]),
+                low=pick(rng, "mxint4", ["int4_asym", "mxfp4", "nvfp4", "bogus", "mxfp4,block=0"]),
+                qb=pick(rng, "32", ["16", "channel", "0", "-3", "tensor", "99999999999"]),
+                qr=pick(rng, "0.0, 1.0", ["0.5", "0.5, 0.5", "1.5", "-0.1", "", "NaN", "0.0, 0.3"]),
+                trials=pick(rng, 2, [1, 0, 10**6, 2**64 - 1, -1]),
+                tol=pick(rng, 0.1, [0.5, 0.9, -1, "NaN"]),
+                seed=pick(rng, 0, [2**64 - 1, -1]),
+                data=pick(rng, str(SAMPLE), ["eval_austen", "missing.txt", "empty.txt", "binary.txt"]),
+                windows=pick(rng, 2, [1, 0, 2**32, 10**9]),
+                ctx=pick(rng, 16, [1, 2, 2**20, 2**40]),
+                resamples=pick(rng, 10, [0, 2**32, 10**12]),
+                top_k=pick(rng, 4, [0, 2**32, 10**9]))
+    if rng.random() < 0.05:
+        vals = dict(model=model, gran=rng.choice(["layer", "matmul", "block", "layer, matmul", "lyr"]),
                 low=rng.choice(["mxint4", "int4_asym", "mxfp4", "nvfp4", "bogus", "mxfp4,block=0"]),
                 qb=rng.choice(["16", "32", "channel", "0", "-3", "tensor", "99999999999"]),
                 qr=rng.choice(["0.0, 1.0", "0.5", "0.5, 0.5", "1.5", "-0.1", "", "NaN", "0.0, 0.3"]),
@@ -162,9 +182,9 @@ def spec_text(rng, model):
                 top_k=rng.choice([4, 0, 2**32, 10**9]))
     text = SPEC.format(**vals)
     r = rng.random()
-    if r < 0.15:
+    if r < 0.08:
         text = cut(text.encode(), rng).decode(errors="ignore")
-    elif r < 0.25:
+    elif r < 0.15:
         text = flip(text.encode(), rng).decode(errors="ignore")
     return text
 
@@ -265,9 +285,9 @@ def build_case(i, rng):
                     ["export", "out.sqlite", "--csv", "x.csv"])
     if kind == "store":
         def setup(d):
-            src = Path(os.environ["QS_CAMPAIGN_STORE"]).read_bytes()
+            src = STORE.read_bytes()
             r = rng.random()
-            raw = flip(src, rng, rng.randint(1, 64)) if r < 0.6 else cut(src, rng)
+            raw = flip(src, rng, rng.randint(1, 4)) if r < 0.8 else cut(src, rng)
             (d / "s.sqlite").write_bytes(raw)
             (d / "good.sqlite").write_bytes(src)
         cmd = rng.choice([["export", "s.sqlite", "--csv", "x.csv"],
@@ -278,12 +298,16 @@ def build_case(i, rng):
         return Case(kind, cmd, setup, rb)
     if kind == "csv":
         def setup(d):
-            rows = ["n,qr,qb,delta_loss"]
+            rows = ["N,Qr,Qb,dL"]
             for _ in range(rng.randint(0, 30)):
-                vals = [rng.choice(["1e6", "2e7", "3e8", "0", "-1", "nan", "inf", "1e400", "x", ""]),
-                        rng.choice(["0.2", "0.5", "1", "1.5", "-1", "nan"]),
-                        rng.choice(["16", "32", "0", "-16", "1e30"]),
-                        rng.choice(["0.01", "0.1", "0", "-0.01", "1e-300", "nan"])]
+                if rng.random() < 0.9:
+                    vals = [rng.choice(["1e6", "2e7", "3e8", "4e9"]), rng.choice(["0.2", "0.5", "1"]),
+                            rng.choice(["16", "32", "128"]), f"{rng.uniform(1e-4, 0.3):.5f}"]
+                else:
+                    vals = [rng.choice(["1e6", "0", "-1", "nan", "inf", "1e400", "x", ""]),
+                            rng.choice(["0.2", "1.5", "-1", "nan"]),
+                            rng.choice(["16", "0", "-16", "1e30"]),
+                            rng.choice(["0.01", "0", "-0.01", "1e-300", "nan"])]
                 rows.append(",".join(vals))
             text = "\n".join(rows)
             if rng.random() < 0.2:
@@ -291,7 +315,9 @@ def build_case(i, rng):
             (d / "d.csv").write_text(text)
         law = rng.choice(["unified-strong", "unified-weak", "bogus"])
         cmd = rng.choice([["fit", "d.csv", "--law", law, "--bootstrap", str(rng.choice([0, 20, 10**8]))],
-                          ["predict", "--law", law, "--n", rng.choice(["1e9", "-1", "nan", "1e400"])]])
+                          ["predict", "--law", law, "--values", rng.choice(["0.5,1,0.2,5,0.3", "1,2", "nan,1,1,1,1", ""]),
+                           "--N", rng.choice(["1e9", "1e9,1e10", "-1", "nan", "1e400", "1:1e12:1000000000"]),
+                           "--Qr", rng.choice(["0.5", "2", "nan"]), "--Qb", rng.choice(["32", "0", "-1"])]])
         return Case(kind, cmd, setup)
     # args: extreme values for every size flag (within or beyond the caps)
     def setup(d):
@@ -343,6 +369,8 @@ def one(i, a, base_env):
             problem = "timeout"
         elif "panicked" in err:
             problem = "panic"
+        elif "stack backtrace" in err or re.search(r"^\s+\d+: ", err, re.M):
+            problem = "backtrace in the error message"
         elif code not in (0, 2):
             problem = f"exit {code}"
         elif code == 2:
@@ -375,7 +403,8 @@ def main():
     sys.path.insert(0, str(ROOT / "fuzz"))
     import seed  # noqa: E402  (the fuzz seeder's store cutter)
     seed.small_store(store)
-    base_env["QS_CAMPAIGN_STORE"] = str(store)
+    global STORE
+    STORE = store
     stats, failures = {}, []
     with ThreadPoolExecutor(a.jobs) as ex:
         for n, (cat, problem, cmd, code, last) in enumerate(
@@ -384,6 +413,9 @@ def main():
             s["cases"] += 1
             if code in (0, 2):
                 s[f"exit{code}"] += 1
+            s.setdefault("samples", [])
+            if len(s["samples"]) < 12:
+                s["samples"].append({"cmd": " ".join(cmd), "exit": code, "stderr": last})
             if problem:
                 s["failures"] += 1
                 failures.append({"category": cat, "problem": problem, "cmd": cmd, "exit": code, "stderr": last})

@@ -110,7 +110,19 @@ impl Error {
 
 impl From<candle_core::Error> for Error {
     fn from(e: candle_core::Error) -> Self {
-        Self::Tensor(e.to_string())
+        Self::Tensor(candle_message(&e))
+    }
+}
+
+/// candle's message on one line: without the backtrace candle attaches when `RUST_BACKTRACE` is
+/// set, and with its context chain joined by `: `.
+pub fn candle_message(e: &candle_core::Error) -> String {
+    match e {
+        candle_core::Error::WithBacktrace { inner, .. } => candle_message(inner),
+        candle_core::Error::Context { inner, context } => {
+            format!("{context}: {}", candle_message(inner))
+        }
+        other => other.to_string().replace('\n', "; "),
     }
 }
 

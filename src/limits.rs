@@ -190,7 +190,10 @@ mod tests {
         assert_eq!(TOP_K.check(4096).unwrap(), 4096);
         let e = TOP_K.check(1 << 32).unwrap_err().to_string();
         assert!(e.contains("--top-k") && e.contains("4294967296") && e.contains("--allow-large"));
-        let e = TRIALS.named("trials (sweep spec)").check(1_000_000).unwrap_err();
+        let e = TRIALS
+            .named("trials (sweep spec)")
+            .check(1_000_000)
+            .unwrap_err();
         assert!(e.to_string().contains("trials (sweep spec)"), "{e}");
         let p = std::path::Path::new("x/config.json");
         assert!(LAYERS.check("n_layer", 0, p).is_err());

@@ -116,7 +116,7 @@ fn gguf_bytes(meta: &[(&str, Meta)], alignment: usize) -> Vec<u8> {
         offset = offset.div_ceil(32) * 32;
     }
     let align = alignment.max(1);
-    while b.len() % align != 0 {
+    while !b.len().is_multiple_of(align) {
         b.push(0);
     }
     for (i, (_, dims)) in tensors.iter().enumerate() {
@@ -130,7 +130,7 @@ fn gguf_bytes(meta: &[(&str, Meta)], alignment: usize) -> Vec<u8> {
             };
             b.extend(x.to_le_bytes());
         }
-        while (b.len() - start) % 32 != 0 {
+        while !(b.len() - start).is_multiple_of(32) {
             b.push(0);
         }
     }
@@ -172,16 +172,37 @@ fn forged_gguf_headers_are_errors_and_a_valid_one_converts() {
     let ok = tmp.path().join("ok.gguf");
     tiny_gguf(&ok, Vec::new());
     let o = qs(&["convert", "ok.gguf", "--out", "ok"], tmp.path());
-    assert!(o.status.success(), "the forger's baseline converts: {}", stderr(&o));
+    assert!(
+        o.status.success(),
+        "the forger's baseline converts: {}",
+        stderr(&o)
+    );
     let o = qs(&["info", "--model", "ok"], tmp.path());
     assert!(o.status.success(), "{}", stderr(&o));
     // 1. general.alignment 0: candle divides by it.
     // 5. sizes the tensors do not have: convert must not exit 0.
-    let cases: Vec<(&str, Vec<(&str, Meta)>, &str)> = vec![
-        ("align0", vec![("general.alignment", Meta::U32(0))], "general.alignment 0"),
-        ("align3", vec![("general.alignment", Meta::U32(3))], "general.alignment 3"),
-        ("ctx31", vec![("llama.context_length", Meta::U32(1 << 31))], "max_position_embeddings"),
-        ("blocks", vec![("llama.block_count", Meta::U32(u32::MAX))], "num_hidden_layers"),
+    type Forgery = (&'static str, Vec<(&'static str, Meta)>, &'static str);
+    let cases: Vec<Forgery> = vec![
+        (
+            "align0",
+            vec![("general.alignment", Meta::U32(0))],
+            "general.alignment 0",
+        ),
+        (
+            "align3",
+            vec![("general.alignment", Meta::U32(3))],
+            "general.alignment 3",
+        ),
+        (
+            "ctx31",
+            vec![("llama.context_length", Meta::U32(1 << 31))],
+            "max_position_embeddings",
+        ),
+        (
+            "blocks",
+            vec![("llama.block_count", Meta::U32(u32::MAX))],
+            "num_hidden_layers",
+        ),
     ];
     for (name, changes, needle) in cases {
         let file = format!("{name}.gguf");
@@ -190,11 +211,19 @@ fn forged_gguf_headers_are_errors_and_a_valid_one_converts() {
         let o = qs(&["convert", &file, "--out", name], tmp.path());
         refused(&o, needle, name);
         assert!(stderr(&o).contains(&file), "{name}: {}", stderr(&o));
-        assert_eq!(listing(tmp.path()), before, "{name}: convert left something");
+        assert_eq!(
+            listing(tmp.path()),
+            before,
+            "{name}: convert left something"
+        );
         for cmd in ["info", "eval"] {
             let o = std::process::Command::new(env!("CARGO_BIN_EXE_quantscape"))
                 .args([cmd, "--model", &file])
-                .args(if cmd == "eval" { vec!["--data", "eval_austen"] } else { vec![] })
+                .args(if cmd == "eval" {
+                    vec!["--data", "eval_austen"]
+                } else {
+                    vec![]
+                })
                 .current_dir(tmp.path())
                 .env("HF_HUB_CACHE", tmp.path().join("hub"))
                 .env("QS_CACHE", tmp.path().join("cache"))
@@ -226,10 +255,26 @@ fn a_tokenizer_cut_inside_its_decoder_is_an_error() {
             cut -= 1;
         }
         std::fs::write(m.join("tokenizer.json"), &text[..cut]).unwrap();
-        let e = quantscape::model::Tokenizer::load(&m).err().unwrap().to_string();
-        assert!(e.contains("tokenizer.json") && e.contains("not JSON"), "{e}");
+        let e = quantscape::model::Tokenizer::load(&m)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("tokenizer.json") && e.contains("not JSON"),
+            "{e}"
+        );
         let o = qs(
-            &["eval", "--model", "m", "--data", "eval_austen", "--windows", "2", "--ctx", "16"],
+            &[
+                "eval",
+                "--model",
+                "m",
+                "--data",
+                "eval_austen",
+                "--windows",
+                "2",
+                "--ctx",
+                "16",
+            ],
             tmp.path(),
         );
         refused(&o, "tokenizer.json", "eval");
@@ -243,7 +288,10 @@ fn a_tokenizer_cut_inside_its_decoder_is_an_error() {
     t["added_tokens"] = serde_json::json!([]);
     t["post_processor"] = serde_json::Value::Null;
     std::fs::write(m.join("tokenizer.json"), t.to_string()).unwrap();
-    let e = quantscape::model::Tokenizer::load(&m).err().unwrap().to_string();
+    let e = quantscape::model::Tokenizer::load(&m)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(e.contains("empty vocabulary"), "{e}");
 }
 
@@ -252,24 +300,66 @@ fn absurd_config_sizes_are_refused_before_allocation() {
     // 3, 4: capacity overflow, allocation aborts and unbounded RoPE tables.
     let tmp = tempfile::tempdir().unwrap();
     let cases: Vec<(&str, serde_json::Value, &str)> = vec![
-        ("max_position_embeddings", serde_json::json!(9_223_372_036_854_775_807u64), "max_position_embeddings"),
-        ("max_position_embeddings", serde_json::json!(1u64 << 31), "max_position_embeddings"),
-        ("max_position_embeddings", serde_json::json!(1u64 << 40), "max_position_embeddings"),
-        ("max_position_embeddings", serde_json::json!(1u64 << 62), "max_position_embeddings"),
-        ("num_hidden_layers", serde_json::json!(1u64 << 31), "num_hidden_layers"),
-        ("num_hidden_layers", serde_json::json!(1u64 << 53), "num_hidden_layers"),
+        (
+            "max_position_embeddings",
+            serde_json::json!(9_223_372_036_854_775_807u64),
+            "max_position_embeddings",
+        ),
+        (
+            "max_position_embeddings",
+            serde_json::json!(1u64 << 31),
+            "max_position_embeddings",
+        ),
+        (
+            "max_position_embeddings",
+            serde_json::json!(1u64 << 40),
+            "max_position_embeddings",
+        ),
+        (
+            "max_position_embeddings",
+            serde_json::json!(1u64 << 62),
+            "max_position_embeddings",
+        ),
+        (
+            "num_hidden_layers",
+            serde_json::json!(1u64 << 31),
+            "num_hidden_layers",
+        ),
+        (
+            "num_hidden_layers",
+            serde_json::json!(1u64 << 53),
+            "num_hidden_layers",
+        ),
         ("vocab_size", serde_json::json!(1u64 << 40), "vocab_size"),
-        ("intermediate_size", serde_json::json!(0), "intermediate_size"),
+        (
+            "intermediate_size",
+            serde_json::json!(0),
+            "intermediate_size",
+        ),
         ("rms_norm_eps", serde_json::json!(-1.0), "epsilon"),
         ("rms_norm_eps", serde_json::json!(0.0), "epsilon"),
-        ("num_key_value_heads", serde_json::json!(3), "key/value heads"),
+        (
+            "num_key_value_heads",
+            serde_json::json!(3),
+            "key/value heads",
+        ),
     ];
     for (i, (key, value, needle)) in cases.into_iter().enumerate() {
         let name = format!("m{i}");
         tiny_llama_with(&tmp.path().join(&name), |c| c[key] = value.clone());
         for cmd in [
             vec!["info", "--model", &name],
-            vec!["eval", "--model", &name, "--data", "eval_austen", "--windows", "2", "--ctx", "16"],
+            vec![
+                "eval",
+                "--model",
+                &name,
+                "--data",
+                "eval_austen",
+                "--windows",
+                "2",
+                "--ctx",
+                "16",
+            ],
         ] {
             let o = qs(&cmd, tmp.path());
             refused(&o, needle, &format!("{cmd:?} {key}={value}"));
@@ -277,8 +367,23 @@ fn absurd_config_sizes_are_refused_before_allocation() {
         }
     }
     // 12. rope_theta 0 gave "NLL NaN" with exit 0.
-    tiny_llama_with(&tmp.path().join("theta"), |c| c["rope_parameters"]["rope_theta"] = 0.0.into());
-    let o = qs(&["eval", "--model", "theta", "--data", "eval_austen", "--windows", "2", "--ctx", "16"], tmp.path());
+    tiny_llama_with(&tmp.path().join("theta"), |c| {
+        c["rope_parameters"]["rope_theta"] = 0.0.into()
+    });
+    let o = qs(
+        &[
+            "eval",
+            "--model",
+            "theta",
+            "--data",
+            "eval_austen",
+            "--windows",
+            "2",
+            "--ctx",
+            "16",
+        ],
+        tmp.path(),
+    );
     refused(&o, "rope_theta", "rope_theta 0");
     // GPT-2 spellings are bounded too.
     let gpt2 = data_dir().join("tiny/gpt2");
@@ -291,7 +396,11 @@ fn absurd_config_sizes_are_refused_before_allocation() {
         serde_json::from_str(&std::fs::read_to_string(gpt2.join("config.json")).unwrap()).unwrap();
     c["n_layer"] = serde_json::json!(1u64 << 31);
     std::fs::write(dir.join("config.json"), c.to_string()).unwrap();
-    refused(&qs(&["info", "--model", "g"], tmp.path()), "n_layer", "gpt2 n_layer");
+    refused(
+        &qs(&["info", "--model", "g"], tmp.path()),
+        "n_layer",
+        "gpt2 n_layer",
+    );
 }
 
 /// A valid spec over the tiny Llama, with `eval` and extra fields spliced in.
@@ -325,11 +434,26 @@ fn bad_sweep_specs_leave_no_store_and_name_the_spec() {
     let broken = tiny_llama_with(&tmp.path().join("broken"), |_| {});
     std::fs::write(broken.join("model.safetensors"), b"not safetensors").unwrap();
     let cases: Vec<(String, &str)> = vec![
-        (spec_text(&llama, &sample, "", "").replace("resamples: 10", "resamples: 4294967296"), "eval.resamples"),
-        (spec_text(&llama, &sample, "", "").replace("top_k: 4", "top_k: 4294967296"), "eval.top_k"),
-        (spec_text(&llama, &sample, "", "").replace("windows: 2", "windows: 100000000"), "eval.windows"),
-        (spec_text(&llama, &sample, "", "").replace("trials: 2,", "trials: 1000000,"), "trials"),
-        (spec_text(&llama, &sample, "", "").replace("[0.0, 1.0]", "[0.5, 0.5]"), "listed twice"),
+        (
+            spec_text(&llama, &sample, "", "").replace("resamples: 10", "resamples: 4294967296"),
+            "eval.resamples",
+        ),
+        (
+            spec_text(&llama, &sample, "", "").replace("top_k: 4", "top_k: 4294967296"),
+            "eval.top_k",
+        ),
+        (
+            spec_text(&llama, &sample, "", "").replace("windows: 2", "windows: 100000000"),
+            "eval.windows",
+        ),
+        (
+            spec_text(&llama, &sample, "", "").replace("trials: 2,", "trials: 1000000,"),
+            "trials",
+        ),
+        (
+            spec_text(&llama, &sample, "", "").replace("[0.0, 1.0]", "[0.5, 0.5]"),
+            "listed twice",
+        ),
         (spec_text(&llama, "missing.txt", "", ""), "missing.txt"),
         (spec_text(&llama, "empty.txt", "", ""), "empty"),
         (spec_text(&llama, "binary.txt", "", ""), "binary.txt"),
@@ -338,7 +462,10 @@ fn bad_sweep_specs_leave_no_store_and_name_the_spec() {
     for (i, (text, needle)) in cases.into_iter().enumerate() {
         std::fs::write(tmp.path().join("spec.ron"), &text).unwrap();
         let before = listing(tmp.path());
-        let o = qs(&["sweep", "spec.ron", "--out", "out.sqlite", "--quiet"], tmp.path());
+        let o = qs(
+            &["sweep", "spec.ron", "--out", "out.sqlite", "--quiet"],
+            tmp.path(),
+        );
         refused(&o, needle, &format!("case {i}"));
         refused(&o, "spec.ron", &format!("case {i} names the spec"));
         assert_eq!(listing(tmp.path()), before, "case {i} left files behind");
@@ -346,7 +473,15 @@ fn bad_sweep_specs_leave_no_store_and_name_the_spec() {
     // The same caps through `eval`.
     for (flag, needle) in [("--top-k", "--top-k"), ("--resamples", "--resamples")] {
         let o = qs(
-            &["eval", "--model", &llama.display().to_string(), "--data", &sample, flag, "4294967296"],
+            &[
+                "eval",
+                "--model",
+                &llama.display().to_string(),
+                "--data",
+                &sample,
+                flag,
+                "4294967296",
+            ],
             tmp.path(),
         );
         refused(&o, needle, flag);
@@ -377,7 +512,10 @@ fn a_corrupt_merge_input_leaves_no_output() {
     }
     std::fs::write(&damaged, b).unwrap();
     for bad in ["bad.sqlite", "damaged.sqlite"] {
-        let o = qs(&["merge", "good.sqlite", bad, "--out", "merged.sqlite"], tmp.path());
+        let o = qs(
+            &["merge", "good.sqlite", bad, "--out", "merged.sqlite"],
+            tmp.path(),
+        );
         refused(&o, bad, bad);
         let left: Vec<String> = listing(tmp.path())
             .into_iter()
@@ -397,7 +535,9 @@ fn quantize_refuses_folders_info_would_refuse_and_leaves_nothing() {
         p
     };
     let q = |model: &str, extra: &[&str]| {
-        let mut a = vec!["quantize", "--model", model, "--format", "mxfp4", "--out", "out", "--quiet"];
+        let mut a = vec![
+            "quantize", "--model", model, "--format", "mxfp4", "--out", "out", "--quiet",
+        ];
         a.extend_from_slice(extra);
         qs(&a, tmp.path())
     };
@@ -441,10 +581,24 @@ fn quantize_refuses_folders_info_would_refuse_and_leaves_nothing() {
 fn unbounded_work_sizes_are_refused_at_once() {
     // 12: fit --bootstrap 1e8, landscape --grid 100000 (both ran until killed).
     let tmp = tempfile::tempdir().unwrap();
-    std::fs::write(tmp.path().join("d.csv"), "n,qr,qb,delta_loss\n1e6,0.5,32,0.01\n").unwrap();
+    std::fs::write(
+        tmp.path().join("d.csv"),
+        "n,qr,qb,delta_loss\n1e6,0.5,32,0.01\n",
+    )
+    .unwrap();
     let started = std::time::Instant::now();
     refused(
-        &qs(&["fit", "d.csv", "--law", "unified-strong", "--bootstrap", "100000000"], tmp.path()),
+        &qs(
+            &[
+                "fit",
+                "d.csv",
+                "--law",
+                "unified-strong",
+                "--bootstrap",
+                "100000000",
+            ],
+            tmp.path(),
+        ),
         "--bootstrap",
         "fit",
     );
@@ -452,21 +606,120 @@ fn unbounded_work_sizes_are_refused_at_once() {
     let sample = data_dir().join("tiny/sample.txt").display().to_string();
     refused(
         &qs(
-            &["landscape", "--model", &llama, "--data", &sample, "--grid", "100000", "--out", "s.json"],
+            &[
+                "landscape",
+                "--model",
+                &llama,
+                "--data",
+                &sample,
+                "--grid",
+                "100000",
+                "--out",
+                "s.json",
+            ],
             tmp.path(),
         ),
         "--grid",
         "landscape",
     );
     assert!(!tmp.path().join("s.json").exists());
-    assert!(started.elapsed().as_secs() < 60, "refusals must be immediate");
+    assert!(
+        started.elapsed().as_secs() < 60,
+        "refusals must be immediate"
+    );
     // --allow-large lifts a cap (the tiny model then runs a few-point slice as asked).
     let o = qs(
         &[
-            "--allow-large", "eval", "--model", &llama, "--data", &sample, "--windows", "2",
-            "--ctx", "16", "--top-k", "5000",
+            "--allow-large",
+            "eval",
+            "--model",
+            &llama,
+            "--data",
+            &sample,
+            "--windows",
+            "2",
+            "--ctx",
+            "16",
+            "--top-k",
+            "5000",
         ],
         tmp.path(),
     );
     assert!(o.status.success(), "{}", stderr(&o));
+}
+
+// --- bounded-size rules as properties ---------------------------------------------------------
+
+mod bounds {
+    use proptest::prelude::*;
+    use quantscape::limits;
+    use quantscape::model::config::ArchConfig;
+
+    fn size() -> impl Strategy<Value = u64> {
+        prop_oneof![0u64..4096, any::<u64>(), (0u32..64).prop_map(|e| 1u64 << e)]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// Whatever sizes a config claims, an accepted config is within every sane range and
+        /// self-consistent; everything else is an error naming config.json.
+        #[test]
+        fn accepted_configs_are_within_bounds(
+            vocab in size(), hidden in size(), layers in size(), heads in size(),
+            kv in size(), inter in size(), pos in size(), eps in -1.0f64..1.5, theta in -10.0f64..1e7,
+        ) {
+            let v = serde_json::json!({
+                "architectures": ["LlamaForCausalLM"], "vocab_size": vocab, "hidden_size": hidden,
+                "num_hidden_layers": layers, "num_attention_heads": heads,
+                "num_key_value_heads": kv, "intermediate_size": inter,
+                "max_position_embeddings": pos, "rms_norm_eps": eps, "rope_theta": theta,
+            });
+            match ArchConfig::from_json(&v, std::path::Path::new("config.json")) {
+                Ok(c) => {
+                    prop_assert!(c.vocab_size <= limits::VOCAB.max && c.vocab_size > 0);
+                    prop_assert!(c.hidden_size <= limits::HIDDEN.max);
+                    prop_assert!((1..=limits::LAYERS.max).contains(&c.n_layers));
+                    prop_assert!(c.n_heads <= limits::HEADS.max && c.n_heads % c.n_kv_heads == 0);
+                    prop_assert!((1..=limits::HEAD_DIM.max).contains(&c.head_dim));
+                    prop_assert!(c.intermediate_size <= limits::INTERMEDIATE.max);
+                    prop_assert!(c.max_positions <= limits::POSITIONS.max);
+                    prop_assert!(c.norm_eps > 0.0 && c.norm_eps < 1.0);
+                    prop_assert!(c.rope_theta > 0.0 && c.rope_theta.is_finite());
+                }
+                Err(e) => prop_assert!(e.to_string().contains("config.json"), "{e}"),
+            }
+        }
+
+        /// A cap accepts exactly the values up to its maximum.
+        #[test]
+        fn caps_accept_exactly_up_to_their_maximum(v in any::<usize>()) {
+            for cap in [limits::TOP_K, limits::RESAMPLES, limits::WINDOWS, limits::CTX,
+                        limits::TRIALS, limits::FIT_BOOTSTRAP, limits::GRID, limits::TREES] {
+                prop_assert_eq!(cap.check(v).is_ok(), v <= cap.max);
+            }
+        }
+    }
+
+    proptest! {
+        // Each case builds tables of up to 2 × 64 MiB.
+        #![proptest_config(ProptestConfig::with_cases(16))]
+
+        /// The RoPE tables never exceed their element cap, whatever the head width and context.
+        #[test]
+        fn rope_tables_are_bounded(half in prop_oneof![1usize..=128, 128usize..=2048], pos in prop_oneof![1usize..4096, 4096usize..(1 << 24)]) {
+            let r = quantscape::model::layers::Rope::new(
+                2 * half, 10_000.0, pos, &candle_core::Device::Cpu,
+            ).unwrap();
+            let (cos, _) = r.tables().unwrap();
+            prop_assert!(cos.len() <= limits::ROPE_TABLE_ELEMENTS);
+            prop_assert_eq!(cos.len() % half, 0);
+            // Rows: the context asked for, unless the caps say fewer.
+            let rows = cos.len() / half;
+            prop_assert_eq!(
+                rows,
+                pos.min(limits::ROPE_TABLE_POSITIONS).min(limits::ROPE_TABLE_ELEMENTS / half)
+            );
+        }
+    }
 }

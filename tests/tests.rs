@@ -12,9 +12,9 @@ mod features;
 mod forward;
 mod gguf;
 mod gptq;
-mod hardening;
 #[cfg(feature = "gpu")]
 mod gpu;
+mod hardening;
 mod landscape;
 mod laws;
 mod oracles;

@@ -14,7 +14,7 @@ use egui::{RichText, Ui};
 use super::plots::{colour, human, Figure, Mark};
 use crate::jobs::{Job, JobSlot, Waker};
 use crate::search::export::{summarize, ConfigSummary};
-use crate::search::runner::{bundled_models_dir, expand_models, run, RunSummary};
+use crate::search::runner::{bundled_models_dir, expand_models, preflight, run, RunSummary};
 use crate::search::spec::{Shard, SweepSpec};
 
 use crate::search::provenance::provenance;
@@ -272,13 +272,21 @@ impl SweepPanel {
                 Some(t) => SweepSpec::from_ron(&t, &spec_path.display().to_string())?,
                 None => SweepSpec::load(&spec_path)?,
             };
+            spec.validate()?;
             let models = expand_models(&spec, &bundled_models_dir())?;
+            preflight(&spec, &models)?;
+            let existed = results.exists();
             let store = Store::open(&results, &spec, &provenance())?;
             let (gpu, ran_on) = super::quantize::open_gpu(&shared, want_gpu);
             let s = run(&spec, &models, &store, Shard::ALL, 1 << 30, gpu, &mut |p| {
                 ctx.set_progress(p.done, p.total);
                 !ctx.cancelled()
-            })?;
+            });
+            drop(store);
+            if s.is_err() && !existed {
+                Store::discard_if_empty(&results);
+            }
+            let s = s?;
             // Matmul-wise trials stay on the CPU even with a GPU: say both.
             let ran_on = match gpu {
                 Some(_) if s.devices.iter().any(|d| d == "cpu") => {

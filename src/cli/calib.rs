@@ -49,6 +49,9 @@ pub fn quantize_model(
     let mut ids = Vec::new();
     let mut ctx = 0;
     if method.needs_calibration() {
+        quantscape::limits::WINDOWS
+            .named("--calib-windows")
+            .check(a.calib_windows)?;
         let (text, label) = load_text(&a.calib).context("--calib")?;
         if eval_label == Some(label.as_str()) {
             bail!("--calib and --data are the same text ({label}): calibrate on held-apart text");

@@ -220,13 +220,13 @@ impl Created {
             std::path::PathBuf::from(s)
         };
         Self {
-            paths: vec![path.to_path_buf(), with("-wal"), with("-shm"), with("-journal")],
+            paths: vec![
+                path.to_path_buf(),
+                with("-wal"),
+                with("-shm"),
+                with("-journal"),
+            ],
         }
-    }
-
-    /// Whether this command created the file (it did not exist before).
-    pub(crate) fn is_new(&self) -> bool {
-        !self.paths.is_empty()
     }
 
     /// The command succeeded (or wrote results worth keeping): nothing is removed.

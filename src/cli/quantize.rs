@@ -223,7 +223,9 @@ pub fn run(a: &QuantizeArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("writing CSV ({})", csv.display()))?;
     }
     let dest = out.commit()?;
-    csv_created.map(super::Created::keep);
+    if let Some(c) = csv_created {
+        c.keep();
+    }
     print!("{table}");
     outln!(
         "wrote {} ({} quantized tensors; embeddings, norms, biases and LM head kept in the input dtype)",

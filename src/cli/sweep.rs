@@ -88,15 +88,10 @@ pub fn run_sweep(a: &SweepArgs) -> anyhow::Result<ExitCode> {
         Ok((models, engine))
     })()
     .with_context(|| format!("sweep spec {}", a.spec.display()))?;
-    let created = super::Created::sqlite(&a.out);
+    let existed = a.out.exists();
     let result = sweep_into(a, &spec, &models, &engine, shard);
-    let stored_any = || {
-        Store::open_existing(&a.out)
-            .and_then(|(s, _)| s.finished())
-            .is_ok_and(|f| !f.is_empty())
-    };
-    if result.is_ok() || (created.is_new() && stored_any()) {
-        created.keep();
+    if result.is_err() && !existed {
+        Store::discard_if_empty(&a.out);
     }
     result
 }
@@ -224,7 +219,6 @@ pub fn run_export(a: &ExportArgs) -> anyhow::Result<ExitCode> {
     let (store, _) = Store::open_existing(&a.results)?;
     let trials = store.trials()?;
     let models = store.models()?;
-    write_csv(&a.csv, &trials)?;
     let summary_path = a.summary.clone().unwrap_or_else(|| {
         let stem = a
             .csv
@@ -233,7 +227,10 @@ pub fn run_export(a: &ExportArgs) -> anyhow::Result<ExitCode> {
         a.csv.with_file_name(format!("{stem}.summary.csv"))
     });
     let summary = summarize(&trials, &models);
+    let created = super::Created::file(&a.csv);
+    write_csv(&a.csv, &trials)?;
     write_csv(&summary_path, &summary)?;
+    created.keep();
     outln!(
         "wrote {} ({} trials) and {} ({} configurations)",
         a.csv.display(),

@@ -137,7 +137,9 @@ pub fn top_eigenvalue(
     x: &[Vec<f32>],
     o: &ProbeOptions,
 ) -> Result<(f64, Blocks, usize, f64)> {
-    crate::limits::ITERATIONS.named("--max-iter").check(o.max_iter)?;
+    crate::limits::ITERATIONS
+        .named("--max-iter")
+        .check(o.max_iter)?;
     let mut rng = rand::rngs::StdRng::seed_from_u64(o.seed);
     let mut v = gaussian_like(x, &mut rng);
     v = scale(&v, 1.0 / norm(&v).max(1e-30));
@@ -170,7 +172,9 @@ pub fn hutchinson(
     x: &[Vec<f32>],
     o: &ProbeOptions,
 ) -> Result<(f64, Vec<f64>, usize)> {
-    crate::limits::ITERATIONS.named("--samples").check(o.max_samples)?;
+    crate::limits::ITERATIONS
+        .named("--samples")
+        .check(o.max_samples)?;
     let mut rng = rand::rngs::StdRng::seed_from_u64(o.seed ^ 0x5eed_7ace);
     let mut per_block = vec![0.0; x.len()];
     let mut mean = 0.0;

@@ -311,6 +311,7 @@ pub fn load_with_windows(
     ctx: usize,
     seed: u64,
 ) -> Result<(Transformer, Windows, String)> {
+    crate::limits::WINDOWS.check(n_windows)?;
     let model = Transformer::load(dir)?;
     let tok = Tokenizer::load(dir)?;
     let (text, label) = crate::eval::corpus::load_named(data)?;

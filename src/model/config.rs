@@ -324,7 +324,12 @@ impl Sizes {
                     usize_of(v, &["n_layer", "num_hidden_layers"], LAYERS, path)?,
                     usize_of(v, &["n_head", "num_attention_heads"], HEADS, path)?,
                     opt_usize_of(v, &["n_inner"], INTERMEDIATE, 4 * d, path)?,
-                    usize_of(v, &["n_positions", "max_position_embeddings"], POSITIONS, path)?,
+                    usize_of(
+                        v,
+                        &["n_positions", "max_position_embeddings"],
+                        POSITIONS,
+                        path,
+                    )?,
                     f64_of(v, &["layer_norm_epsilon"], 1e-5),
                 )
             }

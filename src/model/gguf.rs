@@ -21,7 +21,7 @@ use candle_core::{Device, Tensor};
 use serde_json::json;
 
 use super::checkpoint::{f32_to_bytes, write_safetensors, DType, OutDir, OutTensor};
-use crate::error::{guard_panics, Error, Result};
+use crate::error::{candle_message, guard_panics, Error, Result};
 
 /// What a conversion produced.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -49,7 +49,7 @@ fn meta_usize(c: &Content, key: &str, path: &Path) -> Result<usize> {
     v.to_u32()
         .map(|x| x as usize)
         .or_else(|_| v.to_u64().map(|x| x as usize))
-        .map_err(|e| Error::checkpoint(path, format!("`{key}`: {e}")))
+        .map_err(|e| Error::checkpoint(path, format!("`{key}`: {}", candle_message(&e))))
 }
 
 fn meta_f64(c: &Content, key: &str, default: f64) -> f64 {
@@ -62,12 +62,12 @@ fn meta_f64(c: &Content, key: &str, default: f64) -> f64 {
 fn strings(c: &Content, key: &str, path: &Path) -> Result<Vec<String>> {
     let arr = meta(c, key, path)?
         .to_vec()
-        .map_err(|e| Error::checkpoint(path, format!("`{key}`: {e}")))?;
+        .map_err(|e| Error::checkpoint(path, format!("`{key}`: {}", candle_message(&e))))?;
     arr.iter()
         .map(|v| {
             v.to_string()
                 .cloned()
-                .map_err(|e| Error::checkpoint(path, format!("`{key}`: {e}")))
+                .map_err(|e| Error::checkpoint(path, format!("`{key}`: {}", candle_message(&e))))
         })
         .collect()
 }
@@ -133,7 +133,7 @@ fn tokenizer_json(c: &Content, path: &Path) -> Result<String> {
     let fail = |e: String| Error::checkpoint(path, format!("embedded tokenizer: {e}"));
     let model = meta(c, "tokenizer.ggml.model", path)?
         .to_string()
-        .map_err(|e| fail(e.to_string()))?;
+        .map_err(|e| fail(candle_message(&e)))?;
     if model != "gpt2" {
         return Err(fail(format!(
             "tokenizer model `{model}` is not supported (only gpt2-style BPE)"
@@ -208,12 +208,13 @@ pub fn convert(gguf: &Path, out: &Path) -> Result<GgufReport> {
     super::gguf_check::check(gguf)?;
     let mut file = std::fs::File::open(gguf).map_err(|e| Error::io("open", gguf, e))?;
     let c = guard_panics(gguf, "reading the GGUF header", || {
-        Content::read(&mut file)
-            .map_err(|e| Error::checkpoint(gguf, format!("not a GGUF file: {e}")))
+        Content::read(&mut file).map_err(|e| {
+            Error::checkpoint(gguf, format!("not a GGUF file: {}", candle_message(&e)))
+        })
     })?;
     let arch = meta(&c, "general.architecture", gguf)?
         .to_string()
-        .map_err(|e| Error::checkpoint(gguf, e.to_string()))?
+        .map_err(|e| Error::checkpoint(gguf, candle_message(&e)))?
         .clone();
     if arch != "llama" {
         return Err(Error::checkpoint(
@@ -264,13 +265,14 @@ pub fn convert(gguf: &Path, out: &Path) -> Result<GgufReport> {
         let hf = hf_name(gname)
             .ok_or_else(|| Error::checkpoint(gguf, format!("unexpected tensor `{gname}`")))?;
         let qt = guard_panics(gguf, &format!("reading tensor `{gname}`"), || {
-            c.tensor(&mut file, gname, &Device::Cpu)
-                .map_err(|e| Error::checkpoint(gguf, format!("tensor `{gname}`: {e}")))
+            c.tensor(&mut file, gname, &Device::Cpu).map_err(|e| {
+                Error::checkpoint(gguf, format!("tensor `{gname}`: {}", candle_message(&e)))
+            })
         })?;
         *dtypes.entry(format!("{:?}", qt.dtype())).or_insert(0) += 1;
-        let mut t = qt
-            .dequantize(&Device::Cpu)
-            .map_err(|e| Error::checkpoint(gguf, format!("tensor `{gname}`: {e}")))?;
+        let mut t = qt.dequantize(&Device::Cpu).map_err(|e| {
+            Error::checkpoint(gguf, format!("tensor `{gname}`: {}", candle_message(&e)))
+        })?;
         if gname.contains("attn_q.") {
             t = unpermute_rows(&t, n_heads)?;
         } else if gname.contains("attn_k.") {

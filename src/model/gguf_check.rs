@@ -90,7 +90,9 @@ impl<R: Read> Scan<R> {
             return Ok(String::new());
         }
         if n > MAX_KEY_BYTES {
-            return Err(format!("{what} is {n} bytes long (at most {MAX_KEY_BYTES})"));
+            return Err(format!(
+                "{what} is {n} bytes long (at most {MAX_KEY_BYTES})"
+            ));
         }
         self.take(n, what)?;
         let mut b = vec![0u8; n as usize];
@@ -101,7 +103,12 @@ impl<R: Read> Scan<R> {
     }
 
     /// Skips a value of type `ty`; returns it when it is an integer scalar.
-    fn value(&mut self, ty: u32, depth: usize, key: &str) -> std::result::Result<Option<i128>, String> {
+    fn value(
+        &mut self,
+        ty: u32,
+        depth: usize,
+        key: &str,
+    ) -> std::result::Result<Option<i128>, String> {
         let what = format!("metadata `{key}`");
         let fixed = |ty: u32| match ty {
             0 | 1 | 7 => Some(1u64),
@@ -113,8 +120,12 @@ impl<R: Read> Scan<R> {
         match ty {
             0 => Ok(Some(i128::from(self.bytes::<1>(&what)?[0]))),
             1 => Ok(Some(i128::from(self.bytes::<1>(&what)?[0] as i8))),
-            2 => Ok(Some(i128::from(u16::from_le_bytes(self.bytes::<2>(&what)?)))),
-            3 => Ok(Some(i128::from(i16::from_le_bytes(self.bytes::<2>(&what)?)))),
+            2 => Ok(Some(i128::from(u16::from_le_bytes(
+                self.bytes::<2>(&what)?,
+            )))),
+            3 => Ok(Some(i128::from(i16::from_le_bytes(
+                self.bytes::<2>(&what)?,
+            )))),
             4 => Ok(Some(i128::from(self.u32(&what)?))),
             5 => Ok(Some(i128::from(self.u32(&what)? as i32))),
             10 => Ok(Some(i128::from(self.u64(&what)?))),
@@ -129,9 +140,9 @@ impl<R: Read> Scan<R> {
                 let n = self.len(&what)?;
                 match fixed(inner) {
                     Some(size) => {
-                        let bytes = n.checked_mul(size).ok_or_else(|| {
-                            format!("{what}: an array of {n} elements overflows")
-                        })?;
+                        let bytes = n
+                            .checked_mul(size)
+                            .ok_or_else(|| format!("{what}: an array of {n} elements overflows"))?;
                         self.skip(bytes, &what)?;
                     }
                     None => {

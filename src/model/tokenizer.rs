@@ -45,9 +45,9 @@ impl Tokenizer {
             let inner = tokenizers::Tokenizer::from_str(text)
                 .map_err(|e| Error::checkpoint(&path, format!("cannot load tokenizer: {e}")))?;
             let enc = |special: bool| {
-                inner.encode("a", special).map_err(|e| {
-                    Error::checkpoint(&path, format!("tokenizer fails on text: {e}"))
-                })
+                inner
+                    .encode("a", special)
+                    .map_err(|e| Error::checkpoint(&path, format!("tokenizer fails on text: {e}")))
             };
             let (with, without) = (enc(true)?, enc(false)?);
             Ok((inner, with, without))

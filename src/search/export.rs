@@ -128,14 +128,20 @@ pub fn summarize(trials: &[TrialRow], models: &[ModelRow]) -> Vec<ConfigSummary>
 
 /// Writes serializable rows as CSV (header from the field names) to `path`, atomically.
 pub fn write_csv<T: serde::Serialize>(path: &Path, rows: &[T]) -> Result<()> {
-    let tmp = path.with_extension("csv.tmp");
-    let mut w = csv::Writer::from_path(&tmp).map_err(|e| csv_err(&tmp, e))?;
-    for r in rows {
-        w.serialize(r).map_err(|e| csv_err(&tmp, e))?;
+    let tmp = crate::io::temp_path(path);
+    let written = (|| {
+        let mut w = csv::Writer::from_path(&tmp).map_err(|e| csv_err(&tmp, e))?;
+        for r in rows {
+            w.serialize(r).map_err(|e| csv_err(&tmp, e))?;
+        }
+        w.flush().map_err(|e| Error::io("write", &tmp, e))?;
+        drop(w);
+        std::fs::rename(&tmp, path).map_err(|e| Error::io("rename", path, e))
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
     }
-    w.flush().map_err(|e| Error::io("write", &tmp, e))?;
-    drop(w);
-    std::fs::rename(&tmp, path).map_err(|e| Error::io("rename", path, e))
+    written
 }
 
 fn csv_err(path: &Path, e: csv::Error) -> Error {

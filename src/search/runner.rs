@@ -223,10 +223,12 @@ fn weights(
 pub fn preflight(spec: &SweepSpec, models: &[ResolvedModel]) -> Result<()> {
     let names: Vec<String> = models.iter().map(|m| m.spec.clone()).collect();
     spec.configurations(&names)?;
-    let (text, label) = corpus::load_named(&spec.eval.data)
-        .map_err(|e| Error::Input(format!("eval.data: {e}")))?;
+    let (text, label) =
+        corpus::load_named(&spec.eval.data).map_err(|e| Error::Input(format!("eval.data: {e}")))?;
     if text.trim().is_empty() {
-        return Err(Error::Input(format!("eval.data {label}: the text is empty")));
+        return Err(Error::Input(format!(
+            "eval.data {label}: the text is empty"
+        )));
     }
     for m in models {
         Transformer::validate_folder(&m.dir)

@@ -246,7 +246,9 @@ impl SweepSpec {
         if self.trials == 0 {
             return Err(bad("`trials` must be at least 1"));
         }
-        let cap = |c: limits::Cap, what: &'static str, v: usize| c.named(what).check(v).map_err(|e| bad(e.to_string()));
+        let cap = |c: limits::Cap, what: &'static str, v: usize| {
+            c.named(what).check(v).map_err(|e| bad(e.to_string()))
+        };
         cap(limits::TRIALS, "`trials`", self.trials)?;
         cap(limits::WINDOWS, "`eval.windows`", self.eval.windows)?;
         cap(limits::CTX, "`eval.ctx`", self.eval.ctx)?;
@@ -264,7 +266,11 @@ impl SweepSpec {
         .iter()
         .try_fold(1usize, |a, &b| a.checked_mul(b))
         .unwrap_or(usize::MAX);
-        cap(CONFIGURATIONS, "configurations (the product of the grids)", n_configs)?;
+        cap(
+            CONFIGURATIONS,
+            "configurations (the product of the grids)",
+            n_configs,
+        )?;
         if !(0.0..=0.5).contains(&self.qr_tolerance) {
             return Err(bad(format!(
                 "`qr_tolerance` {} is outside [0, 0.5]",

@@ -272,6 +272,26 @@ impl Store {
         Ok(())
     }
 
+    /// Removes the store at `path` (and SQLite's `-wal`, `-shm`, `-journal` companions) when it
+    /// holds no finished trial: what a run that created it and then failed leaves behind. A store
+    /// with trials is kept (results already written are never lost); returns whether it was
+    /// removed. Call it only for a store the failed run created.
+    pub fn discard_if_empty(path: &Path) -> bool {
+        let empty = match Store::open_existing(path) {
+            Ok((s, _)) => s.finished().is_ok_and(|f| f.is_empty()),
+            // Not even readable as a store: nothing of value in it.
+            Err(_) => path.is_file(),
+        };
+        if empty {
+            for suffix in ["", "-wal", "-shm", "-journal"] {
+                let mut p = path.as_os_str().to_os_string();
+                p.push(suffix);
+                let _ = std::fs::remove_file(std::path::PathBuf::from(p));
+            }
+        }
+        empty
+    }
+
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
