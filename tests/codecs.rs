@@ -6,6 +6,7 @@ use quantscape::codecs::{
     dequantize, fake_quant, quantize, BlockSize, E8m0Rule, ElementType, ErrorStats, Format,
     HqqParams, Method, Minifloat, Overflow, Rounding, ScaleType, Special, PRESET_NAMES,
 };
+use rand::{Rng as _, SeedableRng as _};
 
 use crate::util::{gaussian, log_uniform, same_bits, student_t};
 
@@ -451,4 +452,81 @@ fn bits_per_weight_accounting() {
     assert_eq!(asym.bits_per_weight_at(128), 4.0 + 20.0 / 128.0);
     let q = quantize(&gaussian(4 * 128, 1.0, 1), 4, 128, &asym, &Method::Rtn).unwrap();
     assert_eq!(q.stored_bytes(), 4 * 64 + 4 * 2 + 4);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// The fused integer fake-quant loop (rounding and scale kind fixed at compile time) equals
+    /// decoding the stored codes bit for bit — signed zeros included — for every integer element,
+    /// rounding rule and zero-point kind, on data full of exact ties (k/2 steps of the scale),
+    /// zeros of both signs and values far outside the grid.
+    #[test]
+    fn fused_integer_fake_quant_equals_decoding_the_codes(
+        seed in 0u64..10_000,
+        fi in 0usize..10,
+        ri in 0usize..3,
+        cols in 1usize..80,
+    ) {
+        let specs = [
+            "int8", "int4_sym", "int4_asym", "int3_asym", "int2_asym", "mxint8", "mxint4",
+            "elem=uint4,scale=fp16,zero=int,block=16", "elem=int5,scale=e8m0,block=8",
+            "elem=uint3,scale=bf16,zero=fp16,block=channel",
+        ];
+        let round = ["even", "away", "zero"][ri];
+        let f = Format::parse(&format!("{},round={round}", specs[fi])).unwrap();
+        let rows = 3;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let w: Vec<f32> = (0..rows * cols)
+            .map(|i| match i % 7 {
+                0 => 0.0,
+                1 => -0.0,
+                2 => (rng.random_range(-40i32..40) as f32) * 0.5 * 0.01,
+                3 => (rng.random_range(-40i32..40) as f32) * 0.25,
+                4 => rng.random_range(-1e-3f32..1e-3),
+                5 => rng.random_range(-3.0f32..3.0),
+                _ => rng.random_range(-1e4f32..1e4),
+            })
+            .collect();
+        let q = quantize(&w, rows, cols, &f, &Method::Rtn).unwrap();
+        let d = dequantize(&q).unwrap();
+        let fq = fake_quant(&w, rows, cols, &f, &Method::Rtn).unwrap();
+        for (i, (a, b)) in d.iter().zip(&fq).enumerate() {
+            prop_assert!(same_bits(*a, *b), "{f} at {i} (x = {}): decoded {a:e} ({:#x}), fused {b:e} ({:#x})", w[i], a.to_bits(), b.to_bits());
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// The bf16/fp16 cast fast path equals encoding and decoding the 16-bit code, bit for bit,
+    /// on arbitrary f32 bit patterns (NaN, ±Inf, subnormals, values past the largest finite
+    /// one) under both overflow rules.
+    #[test]
+    fn fast_16_bit_casts_equal_the_code_path(bits in proptest::collection::vec(any::<u32>(), 1..200), fi in 0usize..4) {
+        let spec = ["bf16", "fp16", "bf16,overflow=saturate", "fp16,overflow=infnan"][fi];
+        let f = Format::parse(spec).unwrap();
+        // Half the values near the top of the range, where rounding overflows.
+        let w: Vec<f32> = bits
+            .iter()
+            .enumerate()
+            .map(|(i, &b)| match i % 4 {
+                0 => f32::from_bits(b),
+                1 => f32::from_bits(0x7f7f_0000 | (b & 0x8000_ffff)),
+                2 => f32::from_bits(0x4770_0000 | (b & 0x800f_ffff)),
+                _ => f32::from_bits(b & 0x80ff_ffff),
+            })
+            .collect();
+        let q = quantize(&w, 1, w.len(), &f, &Method::Rtn).unwrap();
+        let d = dequantize(&q).unwrap();
+        let fq = fake_quant(&w, 1, w.len(), &f, &Method::Rtn).unwrap();
+        for (i, (a, b)) in d.iter().zip(&fq).enumerate() {
+            prop_assert!(
+                a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan() && a.is_sign_negative() == b.is_sign_negative()),
+                "{spec} x = {:e} ({:#x}): decoded {a:e} ({:#x}), fused {b:e} ({:#x})",
+                w[i], w[i].to_bits(), a.to_bits(), b.to_bits()
+            );
+        }
+    }
 }
