@@ -132,12 +132,31 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Runs third-party parsing code (`tokenizers`, candle's GGUF reader) that may panic on input
 /// it did not expect, turning a panic into an error that names `path` and what was being done.
 /// Our own validation runs first wherever we know the panic's cause; this is the backstop.
+/// The panic is caught on this thread without the panic hook's report on stderr (a hook that
+/// stays silent only while this thread is inside a guard is installed once); panics elsewhere
+/// are reported as before.
 pub fn guard_panics<T>(
     path: &std::path::Path,
     what: &str,
     f: impl FnOnce() -> Result<T>,
 ) -> Result<T> {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+    use std::cell::Cell;
+    thread_local! {
+        static GUARDED: Cell<bool> = const { Cell::new(false) };
+    }
+    static QUIET_HOOK: std::sync::Once = std::sync::Once::new();
+    QUIET_HOOK.call_once(|| {
+        let report = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !GUARDED.with(Cell::get) {
+                report(info);
+            }
+        }));
+    });
+    let was = GUARDED.with(|g| g.replace(true));
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    GUARDED.with(|g| g.set(was));
+    match caught {
         Ok(r) => r,
         Err(payload) => {
             let msg = payload
@@ -150,5 +169,28 @@ pub fn guard_panics<T>(
                 format!("{what}: the parser failed on this input ({msg})"),
             ))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[allow(clippy::panic)]
+    fn a_panic_in_a_guarded_parser_is_an_error_naming_the_file() {
+        let p = std::path::Path::new("m/tokenizer.json");
+        let e = guard_panics::<()>(p, "loading the tokenizer", || {
+            panic!("index 7 out of range")
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("tokenizer.json")
+                && e.contains("loading the tokenizer")
+                && e.contains("index 7"),
+            "{e}"
+        );
+        assert_eq!(guard_panics(p, "x", || Ok(3)).unwrap(), 3);
     }
 }
