@@ -22,25 +22,32 @@ def put(target, src, name=None):
     shutil.copyfile(src, d / (name or src.name))
 
 
-def tiny_gguf():
+def tiny_gguf(meta_over=None, align=32):
+    """A tiny llama GGUF (one block, d 8, vocab 8); `meta_over` replaces or adds metadata
+    entries {key: (GGUF type, packed value)}; `align` pads the tensor data (the campaign forges
+    both)."""
     d, ff, v = 8, 16, 8
     tensors = [("token_embd.weight", [d, v]), ("blk.0.attn_norm.weight", [d])]
     tensors += [(f"blk.0.attn_{k}.weight", [d, d]) for k in ("q", "k", "v", "output")]
     tensors += [("blk.0.ffn_norm.weight", [d]), ("blk.0.ffn_gate.weight", [d, ff]),
                 ("blk.0.ffn_up.weight", [d, ff]), ("blk.0.ffn_down.weight", [ff, d]),
                 ("output_norm.weight", [d])]
-    s = lambda t: struct.pack("<Q", len(t.encode())) + t.encode()
-    meta = [("general.architecture", 8, s("llama")), ("llama.embedding_length", 4, struct.pack("<I", d)),
-            ("llama.block_count", 4, struct.pack("<I", 1)),
-            ("llama.attention.head_count", 4, struct.pack("<I", 2)),
-            ("llama.feed_forward_length", 4, struct.pack("<I", ff)),
-            ("llama.context_length", 4, struct.pack("<I", 32)),
-            ("general.alignment", 4, struct.pack("<I", 32)),
-            ("tokenizer.ggml.model", 8, s("gpt2")),
-            ("tokenizer.ggml.tokens", 9, struct.pack("<IQ", 8, v) + b"".join(s(c) for c in "abcdefgh")),
-            ("tokenizer.ggml.merges", 9, struct.pack("<IQ", 8, 0))]
+
+    def s(t):
+        return struct.pack("<Q", len(t.encode())) + t.encode()
+
+    meta = {"general.architecture": (8, s("llama")),
+            "llama.embedding_length": (4, struct.pack("<I", d)),
+            "llama.block_count": (4, struct.pack("<I", 1)),
+            "llama.attention.head_count": (4, struct.pack("<I", 2)),
+            "llama.feed_forward_length": (4, struct.pack("<I", ff)),
+            "llama.context_length": (4, struct.pack("<I", 32)),
+            "tokenizer.ggml.model": (8, s("gpt2")),
+            "tokenizer.ggml.tokens": (9, struct.pack("<IQ", 8, v) + b"".join(s(c) for c in "abcdefgh")),
+            "tokenizer.ggml.merges": (9, struct.pack("<IQ", 8, 0))}
+    meta.update(meta_over or {})
     b = b"GGUF" + struct.pack("<IQQ", 3, len(tensors), len(meta))
-    for k, t, val in meta:
+    for k, (t, val) in meta.items():
         b += s(k) + struct.pack("<I", t) + val
     off = 0
     for name, dims in tensors:
@@ -50,7 +57,7 @@ def tiny_gguf():
         for x in dims:
             n *= x
         off += -(-4 * n // 32) * 32
-    b += b"\0" * (-len(b) % 32)
+    b += b"\0" * (-len(b) % max(align, 1))
     for _, dims in tensors:
         n = 1
         for x in dims:
@@ -93,7 +100,8 @@ def main():
         put("sweep_spec", spec)
     put("session_ron", ROOT / "tests/data/session_v1.ron")
     (CORPUS / "gguf_metadata").mkdir(parents=True, exist_ok=True)
-    (CORPUS / "gguf_metadata" / "tiny.gguf").write_bytes(tiny_gguf())
+    (CORPUS / "gguf_metadata" / "tiny.gguf").write_bytes(
+        tiny_gguf({"general.alignment": (4, struct.pack("<I", 32))}))
     (CORPUS / "results_store").mkdir(parents=True, exist_ok=True)
     small_store(CORPUS / "results_store" / "small.sqlite")
     for d in sorted(CORPUS.iterdir()):

@@ -31,6 +31,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "fuzz"))
+from seed import small_store, tiny_gguf  # noqa: E402  (the fuzz seeder's forgers)
+
 TINY = ROOT / "tests/data/tiny"
 SAMPLE = TINY / "sample.txt"
 EXTREME_INTS = [0, 1, -1, 2, 3, 7, 2**15, 2**16 + 1, 2**31 - 1, 2**31, 2**32, 2**32 - 1, 2**40,
@@ -83,48 +86,6 @@ def mutate_json(doc, rng: random.Random):
     else:
         parent[k] = rng.choice(EXTREME_OTHER)
     return doc
-
-
-def tiny_gguf(meta_over=None, align=32):
-    d, ff, v = 8, 16, 8
-    tensors = [("token_embd.weight", [d, v]), ("blk.0.attn_norm.weight", [d])]
-    tensors += [(f"blk.0.attn_{k}.weight", [d, d]) for k in ("q", "k", "v", "output")]
-    tensors += [("blk.0.ffn_norm.weight", [d]), ("blk.0.ffn_gate.weight", [d, ff]),
-                ("blk.0.ffn_up.weight", [d, ff]), ("blk.0.ffn_down.weight", [ff, d]),
-                ("output_norm.weight", [d])]
-
-    def s(t):
-        return struct.pack("<Q", len(t.encode())) + t.encode()
-
-    meta = {"general.architecture": (8, s("llama")),
-            "llama.embedding_length": (4, struct.pack("<I", d)),
-            "llama.block_count": (4, struct.pack("<I", 1)),
-            "llama.attention.head_count": (4, struct.pack("<I", 2)),
-            "llama.feed_forward_length": (4, struct.pack("<I", ff)),
-            "llama.context_length": (4, struct.pack("<I", 32)),
-            "tokenizer.ggml.model": (8, s("gpt2")),
-            "tokenizer.ggml.tokens": (9, struct.pack("<IQ", 8, v) + b"".join(s(c) for c in "abcdefgh")),
-            "tokenizer.ggml.merges": (9, struct.pack("<IQ", 8, 0))}
-    meta.update(meta_over or {})
-    b = b"GGUF" + struct.pack("<IQQ", 3, len(tensors), len(meta))
-    for k, (t, val) in meta.items():
-        b += s(k) + struct.pack("<I", t) + val
-    off = 0
-    for name, dims in tensors:
-        b += s(name) + struct.pack("<I", len(dims)) + b"".join(struct.pack("<Q", x) for x in dims)
-        b += struct.pack("<IQ", 0, off)
-        n = 1
-        for x in dims:
-            n *= x
-        off += -(-4 * n // 32) * 32
-    b += b"\0" * (-len(b) % max(align, 1))
-    for _, dims in tensors:
-        n = 1
-        for x in dims:
-            n *= x
-        data = struct.pack(f"<{n}f", *[((i * 7) % 13) / 13 - 0.5 for i in range(n)])
-        b += data + b"\0" * (-len(data) % 32)
-    return b
 
 
 def copy_model(name, dst: Path):
@@ -400,9 +361,7 @@ def main():
     base_env = dict(os.environ, RAYON_NUM_THREADS="1")
     # A small, valid results store for the store cases: the first rows of the demo store.
     store = Path(tempfile.mkdtemp(prefix="qs-campaign-store-")) / "small.sqlite"
-    sys.path.insert(0, str(ROOT / "fuzz"))
-    import seed  # noqa: E402  (the fuzz seeder's store cutter)
-    seed.small_store(store)
+    small_store(store)
     global STORE
     STORE = store
     stats, failures = {}, []

@@ -88,26 +88,7 @@ pub(crate) fn read_checked(
     shape: &[usize],
     device: &Device,
 ) -> Result<Tensor> {
-    let entry = ck.tensors.get(name).ok_or_else(|| {
-        Error::checkpoint(
-            &ck.dir,
-            format!("missing tensor `{name}` for {}", cfg.architecture),
-        )
-    })?;
-    let path = ck
-        .files
-        .get(entry.file)
-        .map_or(ck.dir.as_path(), |p| p.as_path());
-    if entry.shape != shape {
-        return Err(Error::checkpoint(
-            path,
-            format!(
-                "tensor `{name}` has shape {:?}, config.json implies {shape:?}",
-                entry.shape
-            ),
-        ));
-    }
-    let data = read_finite(ck, name, path)?;
+    let data = read_finite(ck, name, checked_file(ck, cfg, name, shape)?)?;
     Ok(Tensor::from_vec(data, shape, device)?)
 }
 
@@ -119,6 +100,17 @@ pub(crate) fn validate_checked(
     shape: &[usize],
     device: &Device,
 ) -> Result<Tensor> {
+    drop(read_finite(ck, name, checked_file(ck, cfg, name, shape)?)?);
+    Ok(Tensor::zeros((), candle_core::DType::F32, device)?.broadcast_as(shape)?)
+}
+
+/// The file holding `name`, after checking that the tensor exists with exactly `shape`.
+fn checked_file<'a>(
+    ck: &'a Checkpoint,
+    cfg: &ArchConfig,
+    name: &str,
+    shape: &[usize],
+) -> Result<&'a Path> {
     let entry = ck.tensors.get(name).ok_or_else(|| {
         Error::checkpoint(
             &ck.dir,
@@ -138,8 +130,7 @@ pub(crate) fn validate_checked(
             ),
         ));
     }
-    drop(read_finite(ck, name, path)?);
-    Ok(Tensor::zeros((), candle_core::DType::F32, device)?.broadcast_as(shape)?)
+    Ok(path)
 }
 
 fn read_finite(ck: &Checkpoint, name: &str, path: &Path) -> Result<Vec<f32>> {
