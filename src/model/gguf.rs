@@ -202,6 +202,42 @@ fn tokenizer_json(c: &Content, path: &Path) -> Result<String> {
     tok.to_string(true).map_err(|e| fail(e.to_string()))
 }
 
+/// The Hugging Face `config.json` of a llama GGUF's metadata, with the query and key/value head
+/// counts (the Q/K un-permutation needs them). Sizes are checked when the converted folder is
+/// validated.
+fn hf_config(c: &Content, gguf: &Path) -> Result<(serde_json::Value, usize, usize)> {
+    let k = |s: &str| format!("llama.{s}");
+    let d = meta_usize(c, &k("embedding_length"), gguf)?;
+    let n_layers = meta_usize(c, &k("block_count"), gguf)?;
+    let n_heads = meta_usize(c, &k("attention.head_count"), gguf)?;
+    let n_kv = meta_usize(c, &k("attention.head_count_kv"), gguf).unwrap_or(n_heads);
+    let ff = meta_usize(c, &k("feed_forward_length"), gguf)?;
+    let tokens = strings(c, "tokenizer.ggml.tokens", gguf)?;
+    let vocab = meta_usize(c, &k("vocab_size"), gguf).unwrap_or(tokens.len());
+    let tied = !c.tensor_infos.contains_key("output.weight");
+    let id = |key: &str| c.metadata.get(key).and_then(|v| v.to_u32().ok());
+    let config = json!({
+        "architectures": ["LlamaForCausalLM"],
+        "model_type": "llama",
+        "vocab_size": vocab,
+        "hidden_size": d,
+        "intermediate_size": ff,
+        "num_hidden_layers": n_layers,
+        "num_attention_heads": n_heads,
+        "num_key_value_heads": n_kv,
+        "head_dim": d / n_heads.max(1),
+        "max_position_embeddings": meta_usize(c, &k("context_length"), gguf).unwrap_or(2048),
+        "rms_norm_eps": meta_f64(c, &k("attention.layer_norm_rms_epsilon"), 1e-5),
+        "rope_theta": meta_f64(c, &k("rope.freq_base"), 10_000.0),
+        "hidden_act": "silu",
+        "tie_word_embeddings": tied,
+        "bos_token_id": id("tokenizer.ggml.bos_token_id"),
+        "eos_token_id": id("tokenizer.ggml.eos_token_id"),
+        "torch_dtype": "float32",
+    });
+    Ok((config, n_heads, n_kv))
+}
+
 /// Converts `gguf` into a Hugging Face folder `out` (config.json, fp32 model.safetensors,
 /// tokenizer.json, PROVENANCE.json), written atomically.
 pub fn convert(gguf: &Path, out: &Path) -> Result<GgufReport> {
@@ -222,41 +258,13 @@ pub fn convert(gguf: &Path, out: &Path) -> Result<GgufReport> {
             format!("GGUF architecture `{arch}` is not supported (only llama)"),
         ));
     }
-    let k = |s: &str| format!("llama.{s}");
-    let d = meta_usize(&c, &k("embedding_length"), gguf)?;
-    let n_layers = meta_usize(&c, &k("block_count"), gguf)?;
-    let n_heads = meta_usize(&c, &k("attention.head_count"), gguf)?;
-    let n_kv = meta_usize(&c, &k("attention.head_count_kv"), gguf).unwrap_or(n_heads);
-    let ff = meta_usize(&c, &k("feed_forward_length"), gguf)?;
-    let tokens = strings(&c, "tokenizer.ggml.tokens", gguf)?;
-    let vocab = meta_usize(&c, &k("vocab_size"), gguf).unwrap_or(tokens.len());
-    let tied = !c.tensor_infos.contains_key("output.weight");
+    let (config, n_heads, n_kv) = hf_config(&c, gguf)?;
     let name = c
         .metadata
         .get("general.name")
         .and_then(|v| v.to_string().ok())
         .cloned()
         .unwrap_or_default();
-    let id = |key: &str| c.metadata.get(key).and_then(|v| v.to_u32().ok());
-    let config = json!({
-        "architectures": ["LlamaForCausalLM"],
-        "model_type": "llama",
-        "vocab_size": vocab,
-        "hidden_size": d,
-        "intermediate_size": ff,
-        "num_hidden_layers": n_layers,
-        "num_attention_heads": n_heads,
-        "num_key_value_heads": n_kv,
-        "head_dim": d / n_heads.max(1),
-        "max_position_embeddings": meta_usize(&c, &k("context_length"), gguf).unwrap_or(2048),
-        "rms_norm_eps": meta_f64(&c, &k("attention.layer_norm_rms_epsilon"), 1e-5),
-        "rope_theta": meta_f64(&c, &k("rope.freq_base"), 10_000.0),
-        "hidden_act": "silu",
-        "tie_word_embeddings": tied,
-        "bos_token_id": id("tokenizer.ggml.bos_token_id"),
-        "eos_token_id": id("tokenizer.ggml.eos_token_id"),
-        "torch_dtype": "float32",
-    });
     let mut dtypes = BTreeMap::new();
     let mut tensors = Vec::with_capacity(c.tensor_infos.len());
     let mut names: Vec<&String> = c.tensor_infos.keys().collect();
