@@ -31,6 +31,7 @@ pub mod limits;
 pub mod model;
 pub mod search;
 pub mod session;
+pub mod tasks;
 pub mod train;
 
 pub use error::{Error, Result};

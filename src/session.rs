@@ -140,9 +140,9 @@ pub struct LawsState {
     pub bootstrap: usize,
     /// ΔL budget (nats/token) of the budget curves.
     pub budget: f64,
-    /// Which configurations of a results store are fitted: (granularity, low format, high
-    /// format); None = the first of layer × mxfp4 × bf16 or whatever the store has.
-    pub store_slice: Option<(String, String, String)>,
+    /// Which configurations of a results store are fitted; None = layer × mxfp4 × bf16 or
+    /// whatever the store has. (Sessions written before the task layer hold a tuple: read too.)
+    pub store_slice: Option<crate::laws::data::StoreSlice>,
     /// Which model family (architecture) of the store is fitted.
     pub store_family: FamilyChoice,
     /// The last fit, restored without refitting.

@@ -15,15 +15,11 @@ use egui::Ui;
 use super::plots::{colour, Figure, Mark};
 #[cfg(test)]
 use super::quantize::Device;
-use super::quantize::{open_gpu, DeviceChoice};
+use super::quantize::{ran_on, DeviceChoice};
 use crate::codecs::{BlockSize, Format, Method};
 use crate::eval::metrics::Report;
-use crate::eval::windows::{make_windows, WindowSpec};
-use crate::eval::Evaluator;
 use crate::jobs::{JobSlot, Waker};
-use crate::model::quantized::quantize_all;
-use crate::model::tokenizer::Tokenizer;
-use crate::model::Transformer;
+use crate::tasks::evaluate::{EvalReport, EvalRequest, QuantConfig};
 
 /// One configuration to compare.
 #[derive(Clone, Debug, PartialEq)]
@@ -61,65 +57,33 @@ pub struct EvalSettings {
     pub seed: u64,
 }
 
-/// Runs every configuration against the base model of `dir`.
-pub fn compare_all(
-    dir: &std::path::Path,
-    configs: &[Config],
-    s: &EvalSettings,
-    gpu: Option<&crate::gpu::GpuContext>,
-    progress: &dyn Fn(usize, usize),
-    cancelled: &(dyn Fn() -> bool + Sync),
-) -> crate::Result<Vec<Report>> {
-    let parsed = configs
-        .iter()
-        .map(Config::parse)
-        .collect::<crate::Result<Vec<_>>>()?;
-    let model = Transformer::load(dir)?;
-    let tok = Tokenizer::load(dir)?;
-    let (text, label) = crate::eval::corpus::load_named(&s.data)?;
-    let tokens = tok.encode(&text)?;
-    let spec = WindowSpec {
-        ctx: s.ctx.min(model.config.max_positions),
-        stride: None,
-        n_windows: s.windows,
-        seed: s.seed,
-    };
-    let windows = make_windows(&tokens, tok.bos, &spec, &label)?;
-    let ev = Evaluator::new(&model, &windows)?;
-    let steps = configs.len() + 1;
-    let base = match gpu {
-        Some(g) => {
-            let gm = crate::gpu::GpuModel::new(g, &model, &crate::model::NoHooks)?;
-            ev.base_with(32, &mut |_, ids, b| gm.logits(ids, b), &mut |_, _| {
-                !cancelled()
-            })?
-        }
-        None => ev.base(32, &mut |_, _| !cancelled())?,
-    };
-    progress(1, steps);
-    let mut out = Vec::with_capacity(configs.len());
-    for (i, (f, m)) in parsed.iter().enumerate() {
-        let (hooks, _) = quantize_all(&model, f, m)?;
-        let keep_going = &mut |_, _| !cancelled();
-        out.push(match gpu {
-            Some(g) => {
-                let gm = crate::gpu::GpuModel::new(g, &model, &hooks)?;
-                ev.compare_with(
-                    &base,
-                    &mut |_, ids, b| gm.logits(ids, b),
-                    1000,
-                    s.seed,
-                    keep_going,
-                )?
-            }
-            None => ev.compare(&base, &hooks, 1000, s.seed, keep_going)?,
-        });
-        progress(i + 2, steps);
+impl EvalSettings {
+    /// The evaluate task's request for `configs` on the checkpoint in `dir` (the CLI's defaults
+    /// for everything the view does not set: top-k, resamples, non-overlapping windows).
+    pub fn request(
+        &self,
+        dir: &std::path::Path,
+        configs: &[Config],
+        device: crate::tasks::Device,
+    ) -> crate::Result<EvalRequest> {
+        let configs = configs
+            .iter()
+            .map(|c| {
+                let (f, m) = c.parse()?;
+                Ok(QuantConfig::weights(f, m))
+            })
+            .collect::<crate::Result<Vec<_>>>()?;
+        let req = EvalRequest {
+            configs,
+            ctx: Some(self.ctx),
+            windows: self.windows,
+            seed: self.seed,
+            device,
+            ..EvalRequest::new(dir.to_string_lossy(), self.data.clone())
+        };
+        req.validate()?;
+        Ok(req)
     }
-    if cancelled() {
-        return Err(crate::Error::Cancelled);
-    }
-    Ok(out)
 }
 
 /// Bars of ΔL per configuration with 95% CI whiskers (x = configuration index).
@@ -170,7 +134,7 @@ pub struct EvaluatePanel {
     pub ran: Vec<Config>,
     /// Device choice (CPU reference or GPU) and where the last run ran.
     pub engine: DeviceChoice,
-    job: JobSlot<(Vec<Report>, String)>,
+    job: JobSlot<EvalReport>,
     /// Last error.
     pub error: Option<String>,
     waker: Waker,
@@ -213,26 +177,19 @@ impl EvaluatePanel {
             self.error = Some("choose a checkpoint first (Models view)".into());
             return;
         };
-        if let Some(e) = self.configs.iter().find_map(|c| c.parse().err()) {
-            self.error = Some(e.to_string());
-            return;
-        }
-        let (configs, settings) = (self.configs.clone(), self.settings.clone());
-        self.ran = configs.clone();
-        let (shared, want_gpu) = self.engine.for_job(true);
+        let req = match self
+            .settings
+            .request(&dir, &self.configs, self.engine.device)
+        {
+            Ok(r) => r,
+            Err(e) => {
+                self.error = Some(e.to_string());
+                return;
+            }
+        };
+        self.ran = self.configs.clone();
         self.job.start("evaluate", self.waker.clone(), move |ctx| {
-            let flag = ctx.cancel_flag();
-            let cancelled = move || flag.load(std::sync::atomic::Ordering::Relaxed);
-            let (gpu, ran_on) = open_gpu(&shared, want_gpu);
-            let reports = compare_all(
-                &dir,
-                &configs,
-                &settings,
-                gpu,
-                &|i, n| ctx.set_progress(i, n),
-                &cancelled,
-            )?;
-            Ok((reports, ran_on))
+            crate::tasks::evaluate::run(&req, ctx)
         });
     }
 
@@ -244,9 +201,9 @@ impl EvaluatePanel {
     /// Collects a finished run.
     pub fn poll(&mut self) {
         match self.job.finished() {
-            Some(Ok((r, ran_on))) => {
-                self.reports = r;
-                self.engine.ran_on = ran_on;
+            Some(Ok(rep)) => {
+                self.engine.ran_on = ran_on(&rep.device, rep.notice.as_deref());
+                self.reports = rep.rows.into_iter().map(|r| r.report).collect();
             }
             Some(Err(e)) => self.error = Some(format!("evaluation failed: {e}")),
             None => {}
@@ -398,7 +355,7 @@ mod tests {
         assert_eq!(p.engine.ran_on, "CPU reference");
         // The GPU device (or its named CPU fallback) gives the same figures to fp32 rounding.
         let cpu = p.reports.clone();
-        p.engine.device = Device::Gpu;
+        p.engine.device = Device::Auto;
         p.start();
         crate::app::wait_for("the job", 240, || {
             p.poll();

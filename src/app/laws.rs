@@ -14,15 +14,16 @@ mod side;
 use super::help::{law_help, param_help};
 use super::laws_data::{
     load_source, selection_label, store_dataset, store_families, store_slices, strong,
-    synthetic_data,
+    synthetic_data, StoreSlice,
 };
 use super::laws_figs::{budget_figures, map_figure, range_of, residual_figure, MapSlice};
 use super::plots::{human, Figure};
 use super::session::FamilyChoice;
 use super::session::{LawsState, Plane, Source};
 use crate::jobs::{JobSlot, Waker};
-use crate::laws::{fit, Dataset, FitOptions, FitReport, Law, Var};
+use crate::laws::{Dataset, FitReport, Law, Var};
 use crate::search::export::ConfigSummary;
+use crate::tasks::fit::{FitData, FitOutcome, FitRequest, LawSpec};
 
 /// What the typed-law field starts with: the strong unified law spelled as a formula.
 pub const EXAMPLE_FORMULA: &str = "C*exp(A*Qr)*N^(-g)*(Qb+d)^c";
@@ -52,13 +53,15 @@ pub struct LawsPanel {
     data_note: String,
     /// Configurations of the loaded results store (empty for CSV or synthetic data).
     pub store: Vec<ConfigSummary>,
+    /// The loaded results store's file.
+    store_path: Option<std::path::PathBuf>,
     /// The bundled demo store as read at start-up, for the Sweep view to take instead of
     /// reading it again.
-    pub demo_read: Option<super::sweep::Loaded>,
+    pub demo_read: Option<crate::search::export::StoreContents>,
     law: Law,
     /// The typed-law text field.
     pub formula_edit: String,
-    job: JobSlot<FitReport>,
+    job: JobSlot<FitOutcome>,
     /// Figure shown.
     pub tab: LawsTab,
     /// Map samples per axis.
@@ -114,8 +117,12 @@ impl LawsPanel {
             st,
             data,
             data_note,
-            store: read.as_ref().map(|l| l.summary.clone()).unwrap_or_default(),
-            demo_read: read.filter(|_| st_is_demo),
+            store: read
+                .as_ref()
+                .map(|l| l.1.summary.clone())
+                .unwrap_or_default(),
+            store_path: read.as_ref().map(|l| l.0.clone()),
+            demo_read: read.map(|l| l.1).filter(|_| st_is_demo),
             law,
             formula_edit,
             job: JobSlot::default(),
@@ -146,7 +153,8 @@ impl LawsPanel {
                 self.st.source = source;
                 self.st.store_slice = slice;
                 self.st.store_family = family;
-                self.store = read.map(|l| l.summary).unwrap_or_default();
+                self.store_path = read.as_ref().map(|l| l.0.clone());
+                self.store = read.map(|l| l.1.summary).unwrap_or_default();
                 self.data = d;
                 self.data_note = note;
                 self.map = None;
@@ -168,7 +176,7 @@ impl LawsPanel {
     }
 
     /// Fits another (granularity, low, high) slice of the loaded results store.
-    pub fn set_slice(&mut self, slice: (String, String, String)) {
+    pub fn set_slice(&mut self, slice: StoreSlice) {
         let family = self.st.store_family.clone();
         self.select(slice, family);
     }
@@ -180,8 +188,17 @@ impl LawsPanel {
         }
     }
 
-    fn select(&mut self, slice: (String, String, String), family: FamilyChoice) {
-        let d = store_dataset(&self.store, &slice, family.only());
+    fn select(&mut self, slice: StoreSlice, family: FamilyChoice) {
+        let Some(path) = self.store_path.clone() else {
+            return;
+        };
+        let d = match store_dataset(&path, &slice, family.only()) {
+            Ok(d) => d,
+            Err(e) => {
+                self.error = Some(format!("cannot read the slice: {e}"));
+                return;
+            }
+        };
         let what = self
             .data_note
             .split(':')
@@ -247,44 +264,37 @@ impl LawsPanel {
         }
     }
 
-    /// Points used by the fit (sizes not excluded).
-    fn kept(&self) -> Dataset {
-        let keep = |r: &crate::laws::Row| !self.is_excluded(r[Var::N.index()]);
-        let (rows, y) = self
-            .data
-            .rows
-            .iter()
-            .zip(&self.data.y)
-            .filter(|(r, _)| keep(r))
-            .map(|(r, v)| (*r, *v))
-            .unzip();
-        Dataset::new(rows, y)
-    }
-
     fn is_excluded(&self, n: f64) -> bool {
         self.st.excluded.iter().any(|e| bits(*e) == bits(n))
     }
 
-    /// Starts a fit job (warm from `start` when given), cancelling a running one.
-    pub fn start_fit(&mut self, start: Option<Vec<f64>>) {
-        let law = self.law.clone();
-        let data = self.kept();
-        let opts = FitOptions {
+    /// The fit task's request for the current data, law and options (warm from `start`).
+    pub fn fit_request(&self, start: Option<Vec<f64>>) -> FitRequest {
+        let law = if self.law.id == "formula" {
+            LawSpec::Formula {
+                text: self.law.formula.clone(),
+                target: self.law.target,
+                params: Vec::new(),
+            }
+        } else {
+            LawSpec::Builtin(self.law.id.clone())
+        };
+        FitRequest {
             bootstrap: self.st.bootstrap,
             start,
-            ..FitOptions::default()
-        };
-        self.job
-            .start(format!("fit {}", law.id), self.waker.clone(), move |ctx| {
-                ctx.check()?;
-                let opts = FitOptions {
-                    cancel: Some(ctx.cancel_flag()),
-                    ..opts
-                };
-                let r = fit(&law, &data, &opts);
-                ctx.set_progress(1, 1);
-                r
-            });
+            exclude_sizes: self.st.excluded.clone(),
+            ..FitRequest::new(FitData::Points(self.data.clone()), law)
+        }
+    }
+
+    /// Starts a fit job (warm from `start` when given), cancelling a running one.
+    pub fn start_fit(&mut self, start: Option<Vec<f64>>) {
+        let req = self.fit_request(start);
+        self.job.start(
+            format!("fit {}", self.law.id),
+            self.waker.clone(),
+            move |ctx| crate::tasks::fit::run(&req, ctx),
+        );
     }
 
     /// Whether a fit is running.
@@ -300,11 +310,11 @@ impl LawsPanel {
     /// Collects a finished fit (call once per frame).
     pub fn poll(&mut self) {
         match self.job.finished() {
-            Some(Ok(rep)) => {
+            Some(Ok(out)) => {
                 if !self.st.what_if {
-                    self.st.params = rep.values();
+                    self.st.params = out.report.values();
                 }
-                self.st.report = Some(rep);
+                self.st.report = Some(out.report);
             }
             Some(Err(e)) => self.error = Some(format!("fit failed: {e}")),
             None => {}
@@ -467,7 +477,7 @@ impl LawsPanel {
             if self.store.is_empty() {
                 ui.label(format!("data: {}", self.data_note));
             } else {
-                let label = |s: &(String, String, String)| selection_label(s, None);
+                let label = |s: &StoreSlice| selection_label(s, None);
                 let current = self.st.store_slice.clone();
                 let mut chosen = None;
                 egui::ComboBox::from_label(format!("({} configurations)", self.data.len()))

@@ -5,9 +5,12 @@
 //! log-normal noise) when nothing else is there. The unified law has no family term, so a store
 //! of several families is fitted one family at a time by default.
 
+use std::path::Path;
+
 use super::session::{FamilyChoice, Source};
+pub use crate::laws::data::StoreSlice;
 use crate::laws::{grid_rows, synthesize, Dataset, Law, Target, Var};
-use crate::search::export::ConfigSummary;
+use crate::search::export::{read_store, ConfigSummary, StoreContents};
 
 /// The bundled demo sweep's results store.
 pub fn demo_store() -> std::path::PathBuf {
@@ -30,24 +33,18 @@ pub fn strong() -> Law {
     Law::by_id("unified-strong").unwrap_or_else(|| Law::builtins().remove(0))
 }
 
-/// The granularity, low format (without its block override) and high format of a configuration.
-pub fn slice_of(c: &ConfigSummary) -> (String, String, String) {
-    let low = c.low.split(',').next().unwrap_or("").to_string();
-    (c.granularity.clone(), low, c.high.clone())
-}
-
-/// Every (granularity, low, high) slice of a store's configurations, sorted.
-pub fn store_slices(summary: &[ConfigSummary]) -> Vec<(String, String, String)> {
-    let mut v: Vec<_> = summary.iter().map(slice_of).collect();
+/// Every slice of a store's configurations, sorted.
+pub fn store_slices(summary: &[ConfigSummary]) -> Vec<StoreSlice> {
+    let mut v: Vec<_> = summary.iter().map(StoreSlice::of).collect();
     v.sort();
     v.dedup();
     v
 }
 
 /// The slice fitted by default: layer × mxfp4 × bf16 when present, else the first.
-pub fn default_slice(summary: &[ConfigSummary]) -> Option<(String, String, String)> {
+pub fn default_slice(summary: &[ConfigSummary]) -> Option<StoreSlice> {
     let all = store_slices(summary);
-    let want = ("layer".to_string(), "mxfp4".to_string(), "bf16".to_string());
+    let want = StoreSlice::new("layer", "mxfp4", "bf16");
     all.iter().find(|s| **s == want).or(all.first()).cloned()
 }
 
@@ -71,7 +68,7 @@ pub fn store_families(summary: &[ConfigSummary]) -> Vec<String> {
 pub fn default_family(
     summary: &[ConfigSummary],
     families: &[String],
-    slice: &(String, String, String),
+    slice: &StoreSlice,
 ) -> Option<String> {
     if families.len() < 2 {
         return None;
@@ -79,7 +76,7 @@ pub fn default_family(
     let models = |f: &str| {
         summary
             .iter()
-            .filter(|c| family_of(c) == f && &slice_of(c) == slice)
+            .filter(|c| family_of(c) == f && &StoreSlice::of(c) == slice)
             .map(|c| c.model.as_str())
             .collect::<std::collections::BTreeSet<_>>()
     };
@@ -95,37 +92,24 @@ pub fn default_family(
 }
 
 /// What a store selection is called: `layer · mxfp4 · bf16` (`… · LlamaForCausalLM`).
-pub fn selection_label(slice: &(String, String, String), family: Option<&str>) -> String {
-    let base = format!("{} · {} · {}", slice.0, slice.1, slice.2);
+pub fn selection_label(slice: &StoreSlice, family: Option<&str>) -> String {
     match family {
-        Some(f) => format!("{base} · {f}"),
-        None => base,
+        Some(f) => format!("{slice} · {f}"),
+        None => slice.to_string(),
     }
 }
 
-/// One point per configuration of `slice` and `family` (all when None) (N, D, achieved Qr, Qb,
-/// bits per weight → mean ΔL; the model as the family label).
+/// One point per configuration of `slice` and `family` (all when None) of the store at `path`,
+/// read exactly as `quantscape fit PATH --where …` reads it (N, D, achieved Qr, Qb, bits per
+/// weight → mean ΔL; the model as the family label).
 pub fn store_dataset(
-    summary: &[ConfigSummary],
-    slice: &(String, String, String),
+    path: &Path,
+    slice: &StoreSlice,
     family: Option<&str>,
-) -> Dataset {
-    let mut d = Dataset::new(Vec::new(), Vec::new());
-    let chosen =
-        |c: &&ConfigSummary| &slice_of(c) == slice && family.is_none_or(|f| family_of(c) == f);
-    for c in summary.iter().filter(chosen) {
-        let mut r = crate::laws::EMPTY_ROW;
-        r[Var::N.index()] = c.n_params.map_or(f64::NAN, |n| n as f64);
-        r[Var::D.index()] = c.train_tokens.map_or(f64::NAN, |t| t as f64);
-        r[Var::Qr.index()] = c.qr;
-        r[Var::Qb.index()] = c.qb;
-        r[Var::Bits.index()] = c.bits_per_weight;
-        d.rows.push(r);
-        d.y.push(c.delta_loss);
-        d.family.push(c.model.clone());
-    }
-    d.target_name = "delta_loss".into();
-    d
+) -> crate::Result<Dataset> {
+    // A store without architectures labels its configurations `unknown`: an empty cell.
+    let family = family.map(|f| if f == "unknown" { "" } else { f });
+    Dataset::from_path_where(path, None, Target::DeltaLoss, &slice.filters(family))
 }
 
 /// Loads the points of `source`: (data, a note saying what they are, what was read from the
@@ -133,9 +117,9 @@ pub fn store_dataset(
 /// defaults when the store has no such slice or family).
 pub fn load_source(
     source: &Source,
-    slice: &mut Option<(String, String, String)>,
+    slice: &mut Option<StoreSlice>,
     family: &mut FamilyChoice,
-) -> crate::Result<(Dataset, String, Option<super::sweep::Loaded>)> {
+) -> crate::Result<(Dataset, String, Option<(std::path::PathBuf, StoreContents)>)> {
     let store = match source {
         Source::Demo if demo_store().is_file() => Some(demo_store()),
         Source::Csv(p) if crate::laws::data::is_results_store(std::path::Path::new(p)) => {
@@ -144,7 +128,7 @@ pub fn load_source(
         _ => None,
     };
     if let Some(path) = store {
-        let loaded = super::sweep::load_store(&path)?;
+        let loaded = read_store(&path)?;
         let summary = &loaded.summary;
         let valid = slice
             .as_ref()
@@ -168,7 +152,7 @@ pub fn load_source(
             *family = default_family(summary, &families, &sl)
                 .map_or(FamilyChoice::All, FamilyChoice::Only);
         }
-        let d = store_dataset(summary, &sl, family.only());
+        let d = store_dataset(&path, &sl, family.only())?;
         let what = if matches!(source, Source::Demo) {
             "demo sweep".to_string()
         } else {
@@ -179,7 +163,7 @@ pub fn load_source(
             selection_label(&sl, family.only()),
             d.len()
         );
-        return Ok((d, note, Some(loaded)));
+        return Ok((d, note, Some((path, loaded))));
     }
     let (d, n) = load_plain(source)?;
     Ok((d, n, None))

@@ -18,7 +18,7 @@ use crate::train::report::{read_curves, Curves};
 use crate::train::RunReport;
 
 /// Histogram bins of a tensor's values.
-pub const HIST_BINS: usize = 61;
+pub use crate::tasks::quantize::HIST_BINS;
 
 /// One bundled run (from its `train.json`).
 #[derive(Clone, Debug)]
@@ -198,15 +198,7 @@ pub fn tensor_stats(
         (a + d * d, b + d * d * d * d)
     });
     let var = m2 / n;
-    let absmax = values.iter().fold(0f64, |m, v| m.max(f64::from(v.abs())));
-    let mut histogram = vec![0u64; HIST_BINS];
-    if absmax > 0.0 {
-        for v in values {
-            let t = (f64::from(*v) / absmax + 1.0) / 2.0;
-            let b = ((t * HIST_BINS as f64) as usize).min(HIST_BINS - 1);
-            histogram[b] += 1;
-        }
-    }
+    let (histogram, absmax) = crate::tasks::quantize::histogram(values);
     TensorInfo {
         name: name.into(),
         shape: shape.to_vec(),

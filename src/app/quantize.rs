@@ -11,76 +11,41 @@
 //! including the tensor's scale/zero overhead ([`Format::bits_per_weight`]).
 
 use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
 
 use egui::Ui;
 
-use super::models::{tensor_stats, HIST_BINS};
 use super::plots::{Figure, Mark};
-use crate::codecs::{fake_quant, BlockSize, ErrorStats, Format, Method, PRESET_NAMES};
-use crate::gpu::GpuContext;
+use crate::codecs::{BlockSize, Format, Method, PRESET_NAMES};
 use crate::jobs::{JobSlot, Waker};
-use crate::model::Transformer;
+use crate::tasks::quantize::{QuantizeReport, QuantizeRequest, HIST_BINS};
+pub use crate::tasks::Device;
 
 /// Block sizes offered.
 pub const QB_CHOICES: [&str; 9] = [
     "8", "16", "32", "64", "128", "256", "1024", "channel", "tensor",
 ];
 
-/// One quantized tensor.
-#[derive(Clone, Debug)]
-pub struct TensorResult {
-    /// Checkpoint name.
-    pub name: String,
-    /// `[out, in]`.
-    pub shape: [usize; 2],
-    /// Stored bits per weight of this tensor.
-    pub bits_per_weight: f64,
-    /// Error statistics.
-    pub stats: ErrorStats,
-    /// Histogram of the original weights over ±absmax.
-    pub histogram: Vec<u64>,
-    /// Largest |w|.
-    pub absmax: f64,
-    /// Distinct dequantized values in the block holding the largest |w|.
-    pub grid: Vec<f32>,
-}
+/// One quantized tensor (the quantize task's per-tensor report).
+pub type TensorResult = crate::tasks::quantize::TensorReport;
 
-/// Where the Quantize view runs RTN.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Device {
-    /// The CPU reference.
-    #[default]
-    Cpu,
-    /// The wgpu engine (RTN only; other methods run on the CPU).
-    Gpu,
-}
-
-/// The GPU context, opened once by the first GPU job (or why it could not be).
-pub(super) type SharedGpu = Arc<OnceLock<std::result::Result<GpuContext, String>>>;
-
-/// A view's choice of device, where its last run ran, and the context its jobs share.
+/// A view's choice of device and where its last run ran. Every view's jobs share the process's
+/// one GPU context ([`crate::tasks::engine::shared_gpu`]).
 #[derive(Default)]
 pub struct DeviceChoice {
-    /// Where the next run goes.
+    /// Where the next run goes: the CPU reference, or the GPU when one works (`Auto`: the CPU
+    /// with a notice otherwise).
     pub device: Device,
     /// Where the last run ran ("CPU reference", "GPU: adapter", or the CPU with the reason).
     pub ran_on: String,
-    gpu: SharedGpu,
 }
 
 impl DeviceChoice {
-    /// For a job: the shared context and whether to use it (`allowed`: the work can run there).
-    pub(super) fn for_job(&self, allowed: bool) -> (SharedGpu, bool) {
-        (self.gpu.clone(), allowed && self.device == Device::Gpu)
-    }
-
     /// The device radio buttons with the last run's engine.
     pub(super) fn ui(&mut self, ui: &mut Ui, hover: &str) {
         ui.horizontal(|ui| {
             ui.label("device");
             ui.radio_value(&mut self.device, Device::Cpu, "CPU reference");
-            ui.radio_value(&mut self.device, Device::Gpu, "GPU (wgpu)")
+            ui.radio_value(&mut self.device, Device::Auto, "GPU (wgpu)")
                 .on_hover_text(hover);
             if !self.ran_on.is_empty() {
                 ui.weak(format!("last run: {}", self.ran_on));
@@ -89,75 +54,15 @@ impl DeviceChoice {
     }
 }
 
-/// Inside a job: the context when `want` and one opens, with a label of where the work runs.
-pub(super) fn open_gpu(shared: &SharedGpu, want: bool) -> (Option<&GpuContext>, String) {
-    if !want {
-        return (None, "CPU reference".to_string());
+/// What a panel shows as where a task ran: its engine, or the CPU with why.
+pub(super) fn ran_on(device: &str, notice: Option<&str>) -> String {
+    match (device, notice) {
+        ("cpu", Some(why)) => format!("CPU reference ({why})"),
+        ("cpu", None) => "CPU reference".to_string(),
+        (gpu, _) => gpu
+            .strip_prefix("gpu: ")
+            .map_or_else(|| gpu.to_string(), |g| format!("GPU: {g}")),
     }
-    match shared.get_or_init(GpuContext::try_new) {
-        Ok(g) => (Some(g), format!("GPU: {}", g.describe())),
-        Err(why) => (None, format!("CPU reference (no GPU: {why})")),
-    }
-}
-
-/// Quantizes every linear layer of the checkpoint in `dir` (sites in order; `progress(i, n)`
-/// after each; `Err(Cancelled)` when `cancelled()` turns true), on `gpu` when given.
-pub fn quantize_checkpoint(
-    dir: &std::path::Path,
-    format: &Format,
-    method: &Method,
-    gpu: Option<&GpuContext>,
-    progress: &dyn Fn(usize, usize),
-    cancelled: &dyn Fn() -> bool,
-) -> crate::Result<Vec<TensorResult>> {
-    let model = Transformer::load(dir)?;
-    let n = model.linears.len();
-    let mut out = Vec::with_capacity(n);
-    for (i, site) in model.linears.iter().enumerate() {
-        if cancelled() {
-            return Err(crate::Error::Cancelled);
-        }
-        let lin = model.linear(i)?;
-        let (rows, cols) = lin.weight.dims2()?;
-        let w = lin.weight.flatten_all()?.to_vec1::<f32>()?;
-        let q = match gpu {
-            Some(ctx) if matches!(method, Method::Rtn) => {
-                crate::gpu::fake_quant(ctx, &w, rows, cols, format)?
-            }
-            _ => fake_quant(&w, rows, cols, format, method)?,
-        };
-        let st = tensor_stats(&site.name, &[rows, cols], "", true, &w);
-        let imax = w
-            .iter()
-            .enumerate()
-            .max_by(|a, b| a.1.abs().total_cmp(&b.1.abs()))
-            .map_or(0, |(i, _)| i);
-        let blen = format.block.block_len(cols).max(1);
-        let (r, c) = (imax / cols.max(1), imax % cols.max(1));
-        let start = match format.block {
-            BlockSize::PerTensor => 0,
-            _ => r * cols + (c / blen) * blen,
-        };
-        let end = match format.block {
-            BlockSize::PerTensor => q.len(),
-            _ => (start + blen).min((r + 1) * cols),
-        };
-        let mut grid: Vec<f32> = q[start..end].to_vec();
-        grid.retain(|v| v.is_finite());
-        grid.sort_by(f32::total_cmp);
-        grid.dedup();
-        out.push(TensorResult {
-            name: site.name.clone(),
-            shape: [rows, cols],
-            bits_per_weight: format.bits_per_weight(rows, cols),
-            stats: ErrorStats::compute(&w, &q),
-            histogram: st.histogram,
-            absmax: st.absmax,
-            grid,
-        });
-        progress(i + 1, n);
-    }
-    Ok(out)
 }
 
 /// Histogram of one tensor's weights (steps) with its grid as vertical lines.
@@ -222,7 +127,7 @@ pub struct QuantizePanel {
     pub sort: SortBy,
     /// Device choice (CPU reference or GPU) and where the last run ran.
     pub engine: DeviceChoice,
-    job: JobSlot<(Vec<TensorResult>, String)>,
+    job: JobSlot<QuantizeReport>,
     /// Last error.
     pub error: Option<String>,
     waker: Waker,
@@ -276,18 +181,21 @@ impl QuantizePanel {
             }
         };
         self.results_format = format.to_string();
-        let (shared, want_gpu) = self.engine.for_job(matches!(method, Method::Rtn));
+        let req = QuantizeRequest {
+            model: dir.to_string_lossy().into_owned(),
+            format,
+            // The GPU runs RTN; other methods stay on the CPU without a notice.
+            device: if matches!(method, Method::Rtn) {
+                self.engine.device
+            } else {
+                Device::Cpu
+            },
+            method,
+            calib: Default::default(),
+            out: None,
+        };
         self.job.start("quantize", self.waker.clone(), move |ctx| {
-            let (gpu, ran_on) = open_gpu(&shared, want_gpu);
-            let results = quantize_checkpoint(
-                &dir,
-                &format,
-                &method,
-                gpu,
-                &|i, n| ctx.set_progress(i, n),
-                &|| ctx.cancelled(),
-            )?;
-            Ok((results, ran_on))
+            crate::tasks::quantize::run(&req, ctx)
         });
     }
 
@@ -304,9 +212,9 @@ impl QuantizePanel {
     /// Collects a finished run.
     pub fn poll(&mut self) {
         match self.job.finished() {
-            Some(Ok((t, ran_on))) => {
-                self.results = t;
-                self.engine.ran_on = ran_on;
+            Some(Ok(rep)) => {
+                self.engine.ran_on = ran_on(&rep.device, rep.notice.as_deref());
+                self.results = rep.tensors;
                 self.selected = (!self.results.is_empty()).then_some(0);
             }
             Some(Err(e)) => self.error = Some(format!("quantize failed: {e}")),
@@ -340,7 +248,7 @@ impl QuantizePanel {
                 let t = &self.results[i];
                 vec![
                     t.name.clone(),
-                    format!("{}×{}", t.shape[0], t.shape[1]),
+                    format!("{}×{}", t.shape_k[0], t.shape_k[1]),
                     format!("{:.4}", t.bits_per_weight),
                     format!("{:.3e}", t.stats.mse),
                     format!("{:.3e}", t.stats.max_abs_err),
@@ -498,7 +406,7 @@ mod tests {
         assert_eq!(p.engine.ran_on, "CPU reference");
         // The GPU engine (or its CPU fallback, named) gives the same errors bit for bit.
         let cpu: Vec<_> = p.results.iter().map(|r| r.stats).collect();
-        p.engine.device = Device::Gpu;
+        p.engine.device = Device::Auto;
         p.start();
         crate::app::wait_for("the job", 120, || {
             p.poll();

@@ -13,38 +13,19 @@ use egui::{RichText, Ui};
 
 use super::plots::{colour, human, Figure, Mark};
 use crate::jobs::{Job, JobSlot, Waker};
-use crate::search::export::{summarize, ConfigSummary};
-use crate::search::runner::{bundled_models_dir, expand_models, preflight, run, RunSummary};
+use crate::search::export::{read_store, StoreContents};
+use crate::search::runner::RunSummary;
 use crate::search::spec::{Shard, SweepSpec};
-
-use crate::search::provenance::provenance;
-use crate::search::store::{ModelRow, Store, TrialRow};
 
 /// Seconds between re-reads of the store while a sweep runs.
 pub const REFRESH_SECS: f64 = 2.0;
 
 /// What was read from a store.
-#[derive(Clone, Debug, Default)]
-pub struct Loaded {
-    /// Trials.
-    pub trials: Vec<TrialRow>,
-    /// Models.
-    pub models: Vec<ModelRow>,
-    /// Per-configuration summaries.
-    pub summary: Vec<ConfigSummary>,
-}
+pub type Loaded = StoreContents;
 
 /// Reads a results store.
 pub fn load_store(path: &std::path::Path) -> crate::Result<Loaded> {
-    let (store, _) = Store::open_existing(path)?;
-    let trials = store.trials()?;
-    let models = store.models()?;
-    let summary = summarize(&trials, &models);
-    Ok(Loaded {
-        trials,
-        models,
-        summary,
-    })
+    read_store(path)
 }
 
 /// The slice of trials shown: granularity, low format, Qb.
@@ -266,35 +247,28 @@ impl SweepPanel {
         } else {
             format!("running {}…", spec_path.display())
         };
-        let (shared, want_gpu) = self.engine.for_job(true);
+        let device = self.engine.device;
         self.run_job = Some(Job::spawn("sweep", self.waker.clone(), move |ctx| {
             let spec = match text {
                 Some(t) => SweepSpec::from_ron(&t, &spec_path.display().to_string())?,
                 None => SweepSpec::load(&spec_path)?,
             };
-            spec.validate()?;
-            let models = expand_models(&spec, &bundled_models_dir())?;
-            preflight(&spec, &models)?;
-            let existed = results.exists();
-            let store = Store::open(&results, &spec, &provenance())?;
-            let (gpu, ran_on) = super::quantize::open_gpu(&shared, want_gpu);
-            let s = run(&spec, &models, &store, Shard::ALL, 1 << 30, gpu, &mut |p| {
-                ctx.set_progress(p.done, p.total);
-                !ctx.cancelled()
-            });
-            drop(store);
-            if s.is_err() && !existed {
-                Store::discard_if_empty(&results);
-            }
-            let s = s?;
-            // Matmul-wise trials stay on the CPU even with a GPU: say both.
-            let ran_on = match gpu {
-                Some(_) if s.devices.iter().any(|d| d == "cpu") => {
-                    format!("{ran_on} (matmul-wise trials on the CPU)")
-                }
-                _ => ran_on,
+            let req = crate::tasks::sweep::SweepRequest {
+                spec,
+                out: results,
+                shard: Shard::ALL,
+                cache_bytes: 1 << 30,
+                device,
             };
-            Ok((s, ran_on))
+            let rep = crate::tasks::sweep::run(&req, ctx)?;
+            let ran = super::quantize::ran_on(&rep.device, rep.notice.as_deref());
+            // Matmul-wise trials stay on the CPU even with a GPU: say both.
+            let ran = if rep.device != "cpu" && rep.summary.devices.iter().any(|d| d == "cpu") {
+                format!("{ran} (matmul-wise trials on the CPU)")
+            } else {
+                ran
+            };
+            Ok((rep.summary, ran))
         }));
         self.reload();
     }
@@ -532,7 +506,7 @@ mod tests {
         let positive = p.loaded.trials.iter().filter(|t| t.delta_nll > 0.0).count();
         assert_eq!(drawn, positive);
         // The Hardware view's measured points: the all-low configurations with ΔL > 0.
-        let full: Vec<&ConfigSummary> = p
+        let full: Vec<&crate::search::export::ConfigSummary> = p
             .loaded
             .summary
             .iter()

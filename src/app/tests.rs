@@ -10,7 +10,7 @@ use egui_kittest::Harness;
 
 use super::laws::LawsPanel;
 use super::laws_data::{
-    default_family, demo_store, family_of, slice_of, store_families, store_slices,
+    default_family, demo_store, family_of, store_families, store_slices, StoreSlice,
 };
 use super::session::{FamilyChoice, LawsState, Source};
 use super::{App, Command, ExportKind, Session, View};
@@ -396,7 +396,7 @@ fn the_bundled_demo_sweep_is_fitted_one_slice_at_a_time() {
     };
     let mut p = LawsPanel::new(st, crate::jobs::no_waker());
     assert!(p.error.is_none(), "{:?}", p.error);
-    let want = ("layer".to_string(), "mxfp4".to_string(), "bf16".to_string());
+    let want = StoreSlice::new("layer", "mxfp4", "bf16");
     assert_eq!(p.st.store_slice.as_ref(), Some(&want));
     // Two families of five sizes each: one is fitted alone by default, the tie going to the
     // family of the first model by name (qs-llama), whatever its architecture is called.
@@ -406,7 +406,7 @@ fn the_bundled_demo_sweep_is_fitted_one_slice_at_a_time() {
     let sizes = |f: &str| {
         let mut m: Vec<&str> = store
             .iter()
-            .filter(|c| family_of(c) == f && slice_of(c) == want)
+            .filter(|c| family_of(c) == f && StoreSlice::of(c) == want)
             .map(|c| c.model.as_str())
             .collect();
         m.sort();
@@ -426,10 +426,10 @@ fn the_bundled_demo_sweep_is_fitted_one_slice_at_a_time() {
         default_family(&fewer_llama, &families, &want).as_deref(),
         Some("GPTNeoXForCausalLM")
     );
-    let count = |slice: &(String, String, String), family: Option<&str>| {
+    let count = |slice: &StoreSlice, family: Option<&str>| {
         store
             .iter()
-            .filter(|c| slice_of(c) == *slice && family.is_none_or(|f| family_of(c) == f))
+            .filter(|c| StoreSlice::of(c) == *slice && family.is_none_or(|f| family_of(c) == f))
             .count()
     };
     let n = count(&want, llama.only());

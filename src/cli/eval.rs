@@ -7,14 +7,11 @@
 
 use std::process::ExitCode;
 
-use anyhow::{bail, Context as _};
+use anyhow::bail;
 use quantscape::codecs::Method;
-use quantscape::eval::windows::{make_windows, WindowSpec};
-use quantscape::eval::{Evaluator, DEFAULT_RESAMPLES, DEFAULT_TOP_K};
-use quantscape::model::quantized::Overrides;
-use quantscape::model::{hub, MatmulKind, Tokenizer, Transformer};
-
-use super::engine::Engine;
+use quantscape::eval::metrics::Report;
+use quantscape::eval::{DEFAULT_RESAMPLES, DEFAULT_TOP_K};
+use quantscape::tasks::evaluate::{self, ActQuant, ActSites, EvalReport, EvalRequest, QuantConfig};
 
 /// Arguments of `eval`.
 #[derive(clap::Args, Debug)]
@@ -72,151 +69,104 @@ pub struct EvalArgs {
     pub quiet: bool,
 }
 
-/// Runs `f` with the batch-logits function of `model` under `hooks` on this engine.
-fn with_logits<T>(
-    engine: &Engine,
-    model: &Transformer,
-    hooks: &dyn quantscape::model::Hooks,
-    f: impl FnOnce(&mut quantscape::eval::BatchLogits<'_>) -> quantscape::Result<T>,
-) -> anyhow::Result<T> {
-    match engine {
-        Engine::Cpu => Ok(f(&mut |_, ids, b| model.forward(ids, b, hooks))?),
-        #[cfg(feature = "gpu")]
-        Engine::Gpu(ctx) => {
-            let gm = quantscape::gpu::GpuModel::new(ctx, model, hooks)?;
-            Ok(f(&mut |_, ids, b| gm.logits(ids, b))?)
+impl EvalArgs {
+    /// The request these flags describe (validated where flags alone can be).
+    pub fn request(&self) -> anyhow::Result<EvalRequest> {
+        let weight_format = self
+            .format
+            .as_deref()
+            .map(|f| {
+                super::resolve_format(
+                    f,
+                    self.codec.block.as_deref(),
+                    self.codec.rounding.as_deref(),
+                )
+            })
+            .transpose()?;
+        if weight_format.is_none() && (self.codec.block.is_some() || self.codec.rounding.is_some())
+        {
+            bail!("--block and --rounding need --format");
         }
+        let act_format = self
+            .act_format
+            .as_deref()
+            .map(|f| super::resolve_format(f, None, None))
+            .transpose()?;
+        if act_format.is_none() && self.act_sites != "all" {
+            bail!("--act-sites needs --act-format");
+        }
+        let method: Method = self.codec.method.parse()?;
+        if weight_format.is_none() && method.needs_calibration() {
+            bail!("--method {method} needs --format");
+        }
+        let acts = act_format
+            .map(|format| -> anyhow::Result<ActQuant> {
+                Ok(ActQuant {
+                    format,
+                    sites: ActSites::parse(&self.act_sites)?,
+                })
+            })
+            .transpose()?;
+        let configs = if weight_format.is_some() || acts.is_some() {
+            vec![QuantConfig {
+                weights: weight_format,
+                method,
+                acts,
+            }]
+        } else {
+            Vec::new()
+        };
+        let req = EvalRequest {
+            model: self.model.clone(),
+            data: self.data.clone(),
+            configs,
+            ctx: self.ctx,
+            stride: self.stride,
+            windows: self.windows,
+            seed: self.seed,
+            top_k: self.top_k,
+            resamples: self.resamples,
+            device: self.device.parse()?,
+            calib: self.calib.settings(),
+        };
+        req.validate()?;
+        Ok(req)
     }
 }
 
 /// Runs the command.
 pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
-    let weight_format = a
-        .format
-        .as_deref()
-        .map(|f| super::resolve_format(f, a.codec.block.as_deref(), a.codec.rounding.as_deref()))
-        .transpose()?;
-    if weight_format.is_none() && (a.codec.block.is_some() || a.codec.rounding.is_some()) {
-        bail!("--block and --rounding need --format");
+    let req = a.request()?;
+    let rep = super::run_task(a.quiet, super::unit_of, |ctx| evaluate::run(&req, ctx))?;
+    if let Some(n) = &rep.notice {
+        eprintln!("warning: {n}");
     }
-    let act_format = a
-        .act_format
-        .as_deref()
-        .map(|f| super::resolve_format(f, None, None))
-        .transpose()?;
-    if act_format.is_none() && a.act_sites != "all" {
-        bail!("--act-sites needs --act-format");
-    }
-    let method: Method = a.codec.method.parse()?;
-    quantscape::limits::TOP_K.check(a.top_k)?;
-    quantscape::limits::RESAMPLES.check(a.resamples)?;
-    quantscape::limits::WINDOWS.check(a.windows)?;
-    let (text, data_label) = super::calib::load_text(&a.data).context("--data")?;
-    let dir = hub::resolve(&a.model)?;
-    let model = Transformer::load(&dir)?;
-    let tok = Tokenizer::load(&dir)?;
-    if tok.vocab_size() > model.config.vocab_size {
-        bail!(
-            "tokenizer has {} tokens but the model only {} ({})",
-            tok.vocab_size(),
-            model.config.vocab_size,
-            dir.display()
-        );
-    }
-    let max = model.config.max_positions;
-    let ctx = a.ctx.unwrap_or(512.min(max));
-    if ctx > max {
-        bail!(
-            "--ctx {ctx} is longer than the model allows ({max} positions, {})",
-            dir.display()
-        );
-    }
-    let tokens = tok.encode(&text)?;
-    let spec = WindowSpec {
-        ctx,
-        stride: a.stride,
-        n_windows: a.windows,
-        seed: a.seed,
-    };
-    let windows = make_windows(&tokens, tok.bos, &spec, &data_label)?;
-    let ev = Evaluator::new(&model, &windows)?;
-    let cpu_only = act_format
-        .is_some()
-        .then(|| "activation formats (--act-format) run on the CPU".to_string());
-    let engine = Engine::open(&a.device, cpu_only, "evaluating")?;
+    print(a, &rep)
+}
 
-    let b = super::bar(a.quiet, "base", "windows");
-    b.set_length(windows.len() as u64);
-    let base = with_logits(&engine, &model, &quantscape::model::NoHooks, |logits| {
-        ev.base_with(a.top_k, logits, &mut |done, _| {
-            b.set_position(done as u64);
-            true
-        })
-    })?;
-    b.finish_and_clear();
-
-    let mut hooks = Overrides::default();
-    let mut calib = None;
-    if let Some(f) = &weight_format {
-        let (o, _, rep) = super::calib::quantize_model(
-            &model,
-            &tok,
-            f,
-            &method,
-            &a.calib,
-            Some(&data_label),
-            a.quiet,
-        )?;
-        hooks = o;
-        calib = method.needs_calibration().then_some(rep);
-    } else if method.needs_calibration() {
-        bail!("--method {method} needs --format");
-    }
-    if let Some(f) = &act_format {
-        hooks.operands = model
-            .matmuls
-            .iter()
-            .map(|m| {
-                let attention = matches!(m.kind, MatmulKind::QueryKey | MatmulKind::AttnValue);
-                let on = match a.act_sites.as_str() {
-                    "linear" => !attention,
-                    "attention" => attention,
-                    _ => true,
-                };
-                on.then_some(*f)
-            })
-            .collect();
-    }
-    let b = super::bar(a.quiet, "quantized", "windows");
-    b.set_length(windows.len() as u64);
-    let report = with_logits(&engine, &model, &hooks, |logits| {
-        ev.compare_with(&base, logits, a.resamples, a.seed, &mut |done, _| {
-            b.set_position(done as u64);
-            true
-        })
-    })?;
-    b.finish_and_clear();
-
+/// Prints the report as `eval` always has (JSON: one configuration's report at `report`).
+fn print(a: &EvalArgs, rep: &EvalReport) -> anyhow::Result<ExitCode> {
+    let row = rep.rows.first();
+    let report = row.map_or_else(|| base_only(rep), |r| r.report.clone());
+    let config = row.map(|r| &r.config);
+    let weight_format = config.and_then(|c| c.weights);
+    let act = config.and_then(|c| c.acts);
+    let method = config.map_or(Method::Rtn, |c| c.method);
+    let calib = row.and_then(|r| r.calibration.clone());
+    let bpw = row.and_then(|r| r.bits_per_weight);
+    let (dir, ctx, tok_bos) = (&rep.model, rep.ctx, rep.bos);
+    let windows_candidates = rep.windows_candidates;
+    let act_sites = act.map_or("all", |x| x.sites.id());
     let wf = weight_format.as_ref().map(ToString::to_string);
-    let af = act_format.as_ref().map(ToString::to_string);
-    // Parameter-weighted over the quantized linear weights (partial blocks, global scales).
-    let bpw = weight_format.as_ref().map(|f| {
-        let n: usize = model.linears.iter().map(|l| l.n_params()).sum();
-        let bits: f64 = model
-            .linears
-            .iter()
-            .map(|l| f.bits_per_weight(l.out_features, l.in_features) * l.n_params() as f64)
-            .sum();
-        bits / n.max(1) as f64
-    });
+    let af = act.as_ref().map(|x| x.format.to_string());
     if a.json {
         let v = serde_json::json!({
-            "model": dir, "architecture": model.config.architecture, "data": data_label,
-            "n_params_non_embedding": model.n_params_non_embedding,
+            "model": dir, "architecture": rep.architecture, "data": rep.data,
+            "n_params_non_embedding": rep.n_params_non_embedding,
             "weight_format": wf, "bits_per_weight": bpw, "method": method.spelling(), "act_format": af,
-            "act_sites": af.as_ref().map(|_| a.act_sites.as_str()),
-            "calibration": calib, "device": engine.describe(),
-            "ctx": ctx, "bos": tok.bos, "windows_candidates": windows.n_candidates, "seed": a.seed,
+            "act_sites": af.as_ref().map(|_| act_sites),
+            "calibration": calib, "device": rep.device,
+            "ctx": ctx, "bos": tok_bos, "windows_candidates": windows_candidates, "seed": rep.seed,
             "high_precision": "embeddings, norms, biases, LM head (fp32)",
             "report": report,
         });
@@ -226,19 +176,19 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
     outln!(
         "model      {} ({}, N = {})",
         dir.display(),
-        model.config.architecture,
-        super::info::human(model.n_params_non_embedding)
+        rep.architecture,
+        super::info::human(rep.n_params_non_embedding)
     );
     outln!(
         "data       {}: {} windows × {} tokens (of {} candidates), {} scored tokens, seed {}",
-        data_label,
+        rep.data,
         report.n_windows,
         ctx,
-        windows.n_candidates,
+        windows_candidates,
         report.n_tokens,
-        a.seed
+        rep.seed
     );
-    outln!("device     {}", engine.describe());
+    outln!("device     {}", rep.device);
     match (&wf, bpw) {
         (Some(f), Some(bits)) => outln!(
             "weights    {f} ({bits:.3} bits/weight), method {}",
@@ -257,7 +207,7 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
         );
     }
     if let Some(f) = &af {
-        let which = match a.act_sites.as_str() {
+        let which = match act_sites {
             "linear" => "on the linear layers' inputs (Q·Kᵀ and attention·V in fp32)",
             "attention" => "on both operands of Q·Kᵀ and attention·V only",
             _ => "on every matmul (Q·Kᵀ and attention·V included)",
@@ -295,4 +245,18 @@ pub fn run(a: &EvalArgs) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The base model alone, as a report against itself (ΔL, KL 0; top-1 1).
+fn base_only(rep: &EvalReport) -> Report {
+    Report {
+        n_windows: rep.n_windows,
+        n_tokens: rep.n_tokens,
+        nll_base: rep.nll_base,
+        nll_quant: rep.nll_base,
+        ppl_base: rep.nll_base.exp(),
+        ppl_quant: rep.nll_base.exp(),
+        top1_agreement: 1.0,
+        ..Report::default()
+    }
 }

@@ -8,14 +8,12 @@
 //! Data: CSV, or a sweep's results store (one point per configuration); `--where COLUMN=VALUE`
 //! keeps one slice (granularity, formats, architecture, …).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context as _};
-use quantscape::laws::formula::Formula;
-use quantscape::laws::{
-    fit, grid_rows, predict, Dataset, FitOptions, FitReport, Law, Loss, Space, Target, Var,
-};
+use quantscape::laws::{grid_rows, predict, Dataset, FitReport, Law, Loss, Space, Target, Var};
+use quantscape::tasks::fit::{self, read_fit_report, FitData, FitRequest, LawSpec, ParamBounds};
 
 /// Arguments of `laws`.
 #[derive(clap::Args, Debug)]
@@ -149,45 +147,40 @@ pub fn run_laws(a: &LawsArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn resolve_law(c: &LawChoice) -> anyhow::Result<Law> {
-    let Some(text) = &c.formula else {
-        if !c.params.is_empty() {
-            bail!("--param applies to --formula laws only");
-        }
-        let ids: Vec<String> = Law::builtins().into_iter().map(|l| l.id).collect();
-        return Law::by_id(&c.law).with_context(|| {
-            format!("unknown law `{}`; built-in laws: {}", c.law, ids.join(", "))
-        });
-    };
-    let mut f = Formula::parse(text)?;
-    for spec in &c.params {
-        let parsed = spec.split_once('=').and_then(|(name, rest)| {
-            let mut it = rest.splitn(3, ':');
-            let lo = it.next()?.parse::<f64>().ok()?;
-            let hi = it.next()?.parse::<f64>().ok()?;
-            let starts: Option<Vec<f64>> = it.next()?.split(',').map(|s| s.parse().ok()).collect();
-            Some((name, lo, hi, starts?))
-        });
-        let Some((name, lo, hi, starts)) = parsed else {
-            bail!("--param `{spec}`: expected NAME=LO:HI:START[,START…]");
+impl LawChoice {
+    /// The law these flags name.
+    fn spec(&self) -> anyhow::Result<LawSpec> {
+        let Some(text) = &self.formula else {
+            if !self.params.is_empty() {
+                bail!("--param applies to --formula laws only");
+            }
+            return Ok(LawSpec::Builtin(self.law.clone()));
         };
-        f.set_param(name, lo, hi, &starts)?;
+        let target = match self.formula_target.as_str() {
+            "delta" => Target::DeltaLoss,
+            "loss" => Target::Loss,
+            other => bail!("--formula-target `{other}`: expected delta or loss"),
+        };
+        let params = self
+            .params
+            .iter()
+            .map(|p| ParamBounds::parse(p))
+            .collect::<quantscape::Result<Vec<_>>>()?;
+        Ok(LawSpec::Formula {
+            text: text.clone(),
+            target,
+            params,
+        })
     }
-    let target = match c.formula_target.as_str() {
-        "delta" => Target::DeltaLoss,
-        "loss" => Target::Loss,
-        other => bail!("--formula-target `{other}`: expected delta or loss"),
-    };
-    Ok(Law::from_formula(f, target))
 }
 
-fn read_data(
-    path: &Path,
-    target: Option<&str>,
-    kind: Target,
-    filters: &[String],
-) -> anyhow::Result<Dataset> {
-    let filters = filters
+fn resolve_law(c: &LawChoice) -> anyhow::Result<Law> {
+    Ok(c.spec()?.resolve()?)
+}
+
+/// `--where COLUMN=VALUE` filters as pairs.
+fn parse_filters(filters: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+    filters
         .iter()
         .map(|f| match f.split_once('=') {
             Some((c, v)) if !c.trim().is_empty() => {
@@ -195,40 +188,47 @@ fn read_data(
             }
             _ => bail!("--where `{f}`: expected COLUMN=VALUE"),
         })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    Ok(Dataset::from_path_where(path, target, kind, &filters)?)
+        .collect()
+}
+
+impl FitArgs {
+    /// The fit request these flags describe.
+    pub fn request(&self) -> anyhow::Result<FitRequest> {
+        let data = FitData::Path {
+            path: self.data.clone(),
+            filters: parse_filters(&self.filters)?,
+            target: self.target.clone(),
+        };
+        let req = FitRequest {
+            loss: if self.least_squares {
+                Loss::LeastSquares
+            } else {
+                Loss::Huber {
+                    delta: self.huber_delta,
+                }
+            },
+            space: match self.space.as_str() {
+                "log" => Space::Log,
+                "linear" => Space::Linear,
+                other => bail!("--space `{other}`: expected log or linear"),
+            },
+            bootstrap: self.bootstrap,
+            seed: self.seed,
+            ..FitRequest::new(data, self.choice.spec()?)
+        };
+        req.validate()?;
+        Ok(req)
+    }
 }
 
 /// Fits a law and prints the report.
 pub fn run_fit(a: &FitArgs) -> anyhow::Result<ExitCode> {
-    quantscape::limits::FIT_BOOTSTRAP.check(a.bootstrap)?;
-    let law = resolve_law(&a.choice)?;
-    let data = read_data(&a.data, a.target.as_deref(), law.target, &a.filters)?;
-    if !(a.huber_delta > 0.0 && a.huber_delta.is_finite()) {
-        bail!("--huber-delta must be positive, got {}", a.huber_delta);
-    }
-    let opts = FitOptions {
-        loss: if a.least_squares {
-            Loss::LeastSquares
-        } else {
-            Loss::Huber {
-                delta: a.huber_delta,
-            }
-        },
-        space: match a.space.as_str() {
-            "log" => Space::Log,
-            "linear" => Space::Linear,
-            other => bail!("--space `{other}`: expected log or linear"),
-        },
-        bootstrap: a.bootstrap,
-        seed: a.seed,
-        ..Default::default()
-    };
-    let rep = fit(&law, &data, &opts).with_context(|| format!("fitting {}", a.data.display()))?;
+    let req = a.request()?;
+    let out = super::run_task(true, super::unit_of, |ctx| fit::run(&req, ctx))?;
     if a.json {
-        outln!("{}", serde_json::to_string_pretty(&rep)?);
+        outln!("{}", serde_json::to_string_pretty(&out.report)?);
     } else {
-        print_report(&law, &data, &rep)?;
+        print_report(&out.law, &out.data, &out.report)?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -319,29 +319,7 @@ fn parse_list(flag: &str, v: &Option<String>) -> anyhow::Result<Option<Vec<f64>>
 /// Evaluates a law at the given points.
 pub fn run_predict(a: &PredictArgs) -> anyhow::Result<ExitCode> {
     let (law, params) = match &a.fit {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            let v: serde_json::Value = serde_json::from_str(&text)
-                .with_context(|| format!("{}: not a fit report", path.display()))?;
-            let id = v["law"]
-                .as_str()
-                .with_context(|| format!("{}: no `law` field", path.display()))?;
-            let law = if id == "formula" {
-                let text = v["formula"]
-                    .as_str()
-                    .context("formula report without `formula`")?;
-                Law::from_formula(Formula::parse(text)?, Target::DeltaLoss)
-            } else {
-                Law::by_id(id).with_context(|| format!("{}: unknown law `{id}`", path.display()))?
-            };
-            let params: Option<Vec<f64>> = v["params"]
-                .as_array()
-                .map(|ps| ps.iter().filter_map(|p| p["value"].as_f64()).collect());
-            let params =
-                params.with_context(|| format!("{}: no parameter values", path.display()))?;
-            (law, params)
-        }
+        Some(path) => read_fit_report(path)?,
         None => {
             let law = resolve_law(&a.choice)?;
             let text = a

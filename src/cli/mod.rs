@@ -26,7 +26,6 @@ macro_rules! outln {
 mod calib;
 mod convert;
 mod corpus;
-mod engine;
 mod eval;
 mod features;
 mod formats;
@@ -103,12 +102,59 @@ pub(crate) fn bar(quiet: bool, what: &str, unit: &str) -> indicatif::ProgressBar
     }
     let b = indicatif::ProgressBar::new(0);
     if let Ok(s) = indicatif::ProgressStyle::with_template(&format!(
-        "{{msg:>10}} [{{bar:30}}] {{pos}}/{{len}} {unit} {{elapsed}}"
+        "{{prefix:>10}} [{{bar:30}}] {{pos}}/{{len}} {unit} {{elapsed}} {{msg}}"
     )) {
         b.set_style(s.progress_chars("=> "));
     }
-    b.set_message(what.to_string());
+    b.set_prefix(what.to_string());
     b
+}
+
+/// Runs a task on this thread with a progress bar per stage (hidden when `quiet`): the CLI's
+/// face of [`quantscape::jobs::JobCtx`].
+pub(crate) fn run_task<T>(
+    quiet: bool,
+    unit_of: fn(&str) -> &'static str,
+    work: impl FnOnce(&quantscape::jobs::JobCtx) -> quantscape::Result<T>,
+) -> quantscape::Result<T> {
+    type Current = Option<(String, indicatif::ProgressBar)>;
+    let current: std::sync::Arc<std::sync::Mutex<Current>> = Default::default();
+    let seen = current.clone();
+    let ctx =
+        quantscape::jobs::JobCtx::inline(std::sync::Arc::new(move |stage, done, total, detail| {
+            let Ok(mut cur) = seen.lock() else { return };
+            if cur.as_ref().is_none_or(|(s, _)| s != stage) {
+                if let Some((_, b)) = cur.take() {
+                    b.finish_and_clear();
+                }
+                *cur = Some((stage.to_string(), bar(quiet, stage, unit_of(stage))));
+            }
+            if let Some((_, b)) = cur.as_ref() {
+                b.set_length(total as u64);
+                b.set_position(done as u64);
+                if let Some(d) = detail {
+                    b.set_message(d.to_string());
+                }
+            }
+        }));
+    let out = work(&ctx);
+    if let Ok(mut cur) = current.lock() {
+        if let Some((_, b)) = cur.take() {
+            b.finish_and_clear();
+        }
+    }
+    out
+}
+
+/// Units of the stages tasks report: calibration counts layers, everything else windows or items.
+pub(crate) fn unit_of(stage: &str) -> &'static str {
+    match stage {
+        "gptq" | "awq" | "hqq" | "rtn" => "layers",
+        "quantize" => "tensors",
+        "fit" => "fits",
+        "trials" => "trials",
+        _ => "windows",
+    }
 }
 
 /// Runs the parsed command line.

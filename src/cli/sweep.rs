@@ -6,12 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context as _};
-use indicatif::{ProgressBar, ProgressStyle};
 use quantscape::search::cache::DEFAULT_CACHE_BYTES;
 use quantscape::search::export::{summarize, write_csv};
-use quantscape::search::models::ResolvedModel;
-use quantscape::search::runner::{bundled_models_dir, expand_models, preflight, run};
 use quantscape::search::{Shard, Store, SweepSpec};
+use quantscape::tasks::sweep::{self, SweepRequest};
 
 /// Arguments of `sweep`.
 #[derive(clap::Args, Debug)]
@@ -80,62 +78,21 @@ fn read_spec(path: &Path) -> anyhow::Result<SweepSpec> {
 /// this run created is removed again if the run fails before a trial was stored.
 pub fn run_sweep(a: &SweepArgs) -> anyhow::Result<ExitCode> {
     let shard: Shard = a.shard.parse()?;
-    let spec = read_spec(&a.spec)?;
-    let (models, engine) = (|| -> anyhow::Result<_> {
-        let models = expand_models(&spec, &bundled_models_dir())?;
-        preflight(&spec, &models)?;
-        let engine = super::engine::Engine::open(&a.device, None, "sweep trials")?;
-        Ok((models, engine))
-    })()
-    .with_context(|| format!("sweep spec {}", a.spec.display()))?;
-    let existed = a.out.exists();
-    let result = sweep_into(a, &spec, &models, &engine, shard);
-    if result.is_err() && !existed {
-        Store::discard_if_empty(&a.out);
-    }
-    result
-}
-
-fn sweep_into(
-    a: &SweepArgs,
-    spec: &SweepSpec,
-    models: &[ResolvedModel],
-    engine: &super::engine::Engine,
-    shard: Shard,
-) -> anyhow::Result<ExitCode> {
-    let store = Store::open(&a.out, spec, &quantscape::search::provenance::provenance())?;
-    let bar = if a.quiet {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new(0)
-    };
-    if let Ok(s) =
-        ProgressStyle::with_template("[{bar:30}] {pos}/{len} trials {elapsed} (eta {eta}) {msg}")
-    {
-        bar.set_style(s.progress_chars("=> "));
-    }
-    let gpu = match engine {
-        super::engine::Engine::Cpu => None,
-        #[cfg(feature = "gpu")]
-        super::engine::Engine::Gpu(ctx) => Some(&**ctx),
-    };
-    let s = run(
-        spec,
-        models,
-        &store,
+    let req = SweepRequest {
+        spec: read_spec(&a.spec)?,
+        out: a.out.clone(),
         shard,
-        a.cache_mb << 20,
-        gpu,
-        &mut |p| {
-            bar.set_length(p.total as u64);
-            bar.set_position(p.done as u64);
-            if let Some(d) = p.delta_nll {
-                bar.set_message(format!("ΔL {d:+.4}  {}", p.config));
-            }
-            true
-        },
-    )?;
-    bar.finish_and_clear();
+        cache_bytes: a.cache_mb << 20,
+        device: a.device.parse()?,
+    };
+    let rep = super::run_task(a.quiet, super::unit_of, |ctx| sweep::run(&req, ctx))
+        .with_context(|| format!("sweep spec {}", a.spec.display()))?;
+    match &rep.notice {
+        Some(n) => eprintln!("warning: {n}"),
+        None if rep.device != "cpu" => eprintln!("sweep trials on {}", rep.device),
+        None => {}
+    }
+    let (spec, s) = (&req.spec, &rep.summary);
     outln!(
         "sweep `{}`: {} work items, shard {}/{} holds {} ({} already in {})",
         spec.name,

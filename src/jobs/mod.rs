@@ -3,14 +3,16 @@
 //! and a waker called whenever there is something new to show (the GUI passes
 //! `ctx.request_repaint`). The UI thread only polls: it never blocks on a job.
 //!
-//! A job's closure receives a [`JobCtx`]; it reports `set_progress(done, total)` and checks
+//! A job's closure receives a [`JobCtx`]; it reports `set_progress(done, total)` — or
+//! `report(stage, done, total)` to name the stage ("base", "gptq", "trial") — and checks
 //! [`JobCtx::check`] between units of work (returning [`Error::Cancelled`] when asked to stop).
-//! A panic inside a job becomes an error result, not a crashed app.
+//! A panic inside a job becomes an error result, not a crashed app. The CLI runs the same work
+//! on its own thread with [`JobCtx::inline`], whose observer draws a progress bar per stage.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::mpsc::{channel, Receiver, TryRecvError};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crate::error::{Error, Result};
@@ -23,14 +25,37 @@ pub fn no_waker() -> Waker {
     Arc::new(|| {})
 }
 
+/// Sees every `report(stage, done, total)` of an inline job, with the detail of
+/// [`JobCtx::report_detail`] (the CLI's progress bars and their messages).
+pub type Observer = Arc<dyn Fn(&str, usize, usize, Option<&str>) + Send + Sync>;
+
 /// What a running job sees.
 pub struct JobCtx {
     progress: Arc<AtomicU32>,
     cancel: Arc<AtomicBool>,
+    stage: Arc<Mutex<String>>,
     waker: Waker,
+    observer: Option<Observer>,
 }
 
 impl JobCtx {
+    /// A context for work run on the caller's thread (the CLI): never cancelled; `observer`
+    /// sees every report.
+    pub fn inline(observer: Observer) -> Self {
+        Self {
+            progress: Arc::new(AtomicU32::new(0)),
+            cancel: Arc::new(AtomicBool::new(false)),
+            stage: Arc::new(Mutex::new(String::new())),
+            waker: no_waker(),
+            observer: Some(observer),
+        }
+    }
+
+    /// A context that reports to no one (tests, library callers without progress).
+    pub fn quiet() -> Self {
+        Self::inline(Arc::new(|_, _, _, _| {}))
+    }
+
     /// Reports `done` of `total` units and wakes the UI.
     pub fn set_progress(&self, done: usize, total: usize) {
         let f = if total == 0 {
@@ -40,6 +65,25 @@ impl JobCtx {
         };
         self.progress.store(f.to_bits(), Ordering::Relaxed);
         (self.waker)();
+    }
+
+    /// Reports `done` of `total` units of the stage `stage` (a progress bar per stage in the
+    /// CLI; the stage's fraction and name in the explorer).
+    pub fn report(&self, stage: &str, done: usize, total: usize) {
+        self.report_detail(stage, done, total, None);
+    }
+
+    /// [`Self::report`] with a line about the unit just done (a trial's ΔL and configuration).
+    pub fn report_detail(&self, stage: &str, done: usize, total: usize, detail: Option<&str>) {
+        if let Ok(mut s) = self.stage.lock() {
+            if s.as_str() != stage {
+                stage.clone_into(&mut s);
+            }
+        }
+        if let Some(o) = &self.observer {
+            o(stage, done, total, detail);
+        }
+        self.set_progress(done, total);
     }
 
     /// Whether cancellation was requested.
@@ -68,6 +112,7 @@ pub struct Job<T> {
     pub name: String,
     progress: Arc<AtomicU32>,
     cancel: Arc<AtomicBool>,
+    stage: Arc<Mutex<String>>,
     rx: Receiver<Result<T>>,
     started: Instant,
     finished_secs: Option<f64>,
@@ -82,11 +127,14 @@ impl<T: Send + 'static> Job<T> {
     ) -> Self {
         let progress = Arc::new(AtomicU32::new(0f32.to_bits()));
         let cancel = Arc::new(AtomicBool::new(false));
+        let stage = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = channel();
         let ctx = JobCtx {
             progress: progress.clone(),
             cancel: cancel.clone(),
+            stage: stage.clone(),
             waker: waker.clone(),
+            observer: None,
         };
         let name = name.into();
         let label = name.clone();
@@ -101,6 +149,7 @@ impl<T: Send + 'static> Job<T> {
             name,
             progress,
             cancel,
+            stage,
             rx,
             started: Instant::now(),
             finished_secs: None,
@@ -110,6 +159,11 @@ impl<T: Send + 'static> Job<T> {
     /// Progress in [0, 1].
     pub fn progress(&self) -> f32 {
         f32::from_bits(self.progress.load(Ordering::Relaxed))
+    }
+
+    /// The stage last reported (empty before the first `report`).
+    pub fn stage(&self) -> String {
+        self.stage.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
     /// Asks the job to stop at its next check.

@@ -215,8 +215,7 @@ pub fn is_results_store(path: &Path) -> bool {
 
 /// A results store's per-configuration summary (`quantscape export`'s columns) as CSV bytes.
 fn store_csv(path: &Path) -> Result<Vec<u8>> {
-    let (store, _) = crate::search::store::Store::open_existing(path)?;
-    let summary = crate::search::export::summarize(&store.trials()?, &store.models()?);
+    let summary = crate::search::export::read_store(path)?.summary;
     let csv_err = |e: csv::Error| Error::Input(format!("{}: {e}", path.display()));
     let mut w = csv::Writer::from_writer(Vec::new());
     for row in &summary {
@@ -348,4 +347,82 @@ pub fn synthesize(
         })
         .collect();
     Ok(Dataset::new(rows, y))
+}
+
+/// One slice of a results store the laws are fitted on: the configurations of one granularity,
+/// one low format (without its block override: every Qb of it) and one high format.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub struct StoreSlice {
+    /// `layer`, `block` or `matmul`.
+    pub granularity: String,
+    /// The low format's name (`mxfp4`).
+    pub low: String,
+    /// The high format (`bf16`).
+    pub high: String,
+}
+
+/// How a slice was written: as a struct, or (sessions before the task layer) as a tuple.
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum StoreSliceForm {
+    Named {
+        granularity: String,
+        low: String,
+        high: String,
+    },
+    Tuple(String, String, String),
+}
+
+impl<'de> serde::Deserialize<'de> for StoreSlice {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        Ok(match StoreSliceForm::deserialize(d)? {
+            StoreSliceForm::Named {
+                granularity,
+                low,
+                high,
+            }
+            | StoreSliceForm::Tuple(granularity, low, high) => Self {
+                granularity,
+                low,
+                high,
+            },
+        })
+    }
+}
+
+impl StoreSlice {
+    /// A slice from its three parts.
+    pub fn new(granularity: &str, low: &str, high: &str) -> Self {
+        Self {
+            granularity: granularity.into(),
+            low: low.into(),
+            high: high.into(),
+        }
+    }
+
+    /// The slice a configuration belongs to.
+    pub fn of(c: &crate::search::export::ConfigSummary) -> Self {
+        let low = c.low.split(',').next().unwrap_or("");
+        Self::new(&c.granularity, low, &c.high)
+    }
+
+    /// The `--where` filters selecting this slice of one model family (its architecture; all
+    /// families when None) from a store's summary: what `fit --where …` is given.
+    pub fn filters(&self, family: Option<&str>) -> Vec<(String, String)> {
+        let mut f = vec![
+            ("granularity".to_string(), self.granularity.clone()),
+            ("low".to_string(), self.low.clone()),
+            ("high".to_string(), self.high.clone()),
+        ];
+        if let Some(a) = family {
+            f.push(("architecture".to_string(), a.to_string()));
+        }
+        f
+    }
+}
+
+impl std::fmt::Display for StoreSlice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} · {} · {}", self.granularity, self.low, self.high)
+    }
 }

@@ -21,7 +21,7 @@ use super::formula::Formula;
 use super::{Row, Var};
 
 /// What a law predicts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Target {
     /// ΔL = NLL(quantized) − NLL(base), nats per token.
     DeltaLoss,

@@ -36,7 +36,7 @@ pub const DEFAULT_CALIB_CTX: usize = 512;
 pub const CALIB_BATCH_TOKENS: usize = 4096;
 
 /// What calibration did to one linear layer.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SiteReport {
     /// Weight name.
     pub name: String,
@@ -55,7 +55,7 @@ pub struct SiteReport {
 }
 
 /// Summary of a calibrated quantization.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CalibReport {
     /// Method spelling.
     pub method: String,

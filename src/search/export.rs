@@ -7,8 +7,32 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::store::{ModelRow, TrialRow};
+use super::store::{ModelRow, Store, TrialRow};
 use crate::error::{Error, Result};
+
+/// A results store read whole: its trials, its models and the per-configuration summary.
+#[derive(Clone, Debug, Default)]
+pub struct StoreContents {
+    /// Trials.
+    pub trials: Vec<TrialRow>,
+    /// Models.
+    pub models: Vec<ModelRow>,
+    /// Per-configuration summaries ([`summarize`]).
+    pub summary: Vec<ConfigSummary>,
+}
+
+/// Reads the store at `path` (an error naming the file when it is not a results store).
+pub fn read_store(path: &Path) -> Result<StoreContents> {
+    let (store, _) = Store::open_existing(path)?;
+    let trials = store.trials()?;
+    let models = store.models()?;
+    let summary = summarize(&trials, &models);
+    Ok(StoreContents {
+        trials,
+        models,
+        summary,
+    })
+}
 
 /// Summary of one configuration.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
