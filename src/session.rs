@@ -1,7 +1,8 @@
 //! The explorer's saved state (a headless module, so the CLI, tests and the fuzz targets read it
 //! without the `gui` feature): which view is open, the presenter/theme settings, and each
-//! panel's choices (data source, law, fitted or what-if parameters, slider values, excluded
-//! sizes, selected model, hardware targets). Runtime things (jobs, caches, loaded tensors) are
+//! panel's choices — all seven views: data source, law, fitted or what-if parameters, slider
+//! values, excluded sizes, selected model, hardware targets, the Quantize and Evaluate
+//! configurations, the sweep spec and store, the landscape settings, each view's device. Runtime things (jobs, caches, loaded tensors) are
 //! not part of it; they are rebuilt from it.
 //!
 //! Format: RON with a `version` field. Every struct is `#[serde(default)]`, so a file written by
@@ -222,6 +223,163 @@ impl Default for HardwareState {
     }
 }
 
+/// One configuration row of the Evaluate view, as typed.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct EvalConfig {
+    /// Format spelling.
+    pub format: String,
+    /// Qb spelling.
+    pub qb: String,
+    /// Method spelling (`rtn`, `hqq`).
+    pub method: String,
+}
+
+impl EvalConfig {
+    /// A row.
+    pub fn new(format: &str, qb: &str, method: &str) -> Self {
+        Self {
+            format: format.into(),
+            qb: qb.into(),
+            method: method.into(),
+        }
+    }
+
+    /// `mxfp4 · 32 · rtn`.
+    pub fn label(&self) -> String {
+        format!("{} · {} · {}", self.format, self.qb, self.method)
+    }
+
+    /// The format (with this Qb) and method the row spells.
+    pub fn parse(&self) -> Result<(crate::codecs::Format, crate::codecs::Method)> {
+        let f = crate::codecs::Format::parse(&self.format)?
+            .with_block(self.qb.parse::<crate::codecs::BlockSize>()?);
+        Ok((f, self.method.parse()?))
+    }
+}
+
+/// The Evaluate view's held-out data settings.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct EvalSettings {
+    /// Bundled split or text file.
+    pub data: String,
+    /// Windows.
+    pub windows: usize,
+    /// Tokens per window.
+    pub ctx: usize,
+    /// Window and bootstrap seed.
+    pub seed: u64,
+}
+
+impl Default for EvalSettings {
+    fn default() -> Self {
+        Self {
+            data: "eval_austen".into(),
+            windows: 32,
+            ctx: 128,
+            seed: 0,
+        }
+    }
+}
+
+/// The Evaluate view's choices.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct EvaluateState {
+    /// Configurations compared.
+    pub configs: Vec<EvalConfig>,
+    /// Held-out data.
+    pub settings: EvalSettings,
+    /// Where the forward passes run.
+    pub device: crate::tasks::Device,
+}
+
+impl Default for EvaluateState {
+    fn default() -> Self {
+        Self {
+            configs: vec![
+                EvalConfig::new("mxfp4", "32", "rtn"),
+                EvalConfig::new("mxint4", "32", "rtn"),
+                EvalConfig::new("nvfp4", "16", "rtn"),
+                EvalConfig::new("int4_asym", "128", "rtn"),
+            ],
+            settings: EvalSettings::default(),
+            device: crate::tasks::Device::Cpu,
+        }
+    }
+}
+
+/// The Quantize view's choices.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct QuantizeState {
+    /// Format spelling (a preset name or `key=value` list).
+    pub spelling: String,
+    /// Block size choice.
+    pub qb: String,
+    /// Method spelling (`rtn`, `hqq`).
+    pub method: String,
+    /// Where RTN runs.
+    pub device: crate::tasks::Device,
+}
+
+impl Default for QuantizeState {
+    fn default() -> Self {
+        Self {
+            spelling: "mxfp4".into(),
+            qb: "32".into(),
+            method: "rtn".into(),
+            device: crate::tasks::Device::Cpu,
+        }
+    }
+}
+
+/// The Sweep view's choices (None: the bundled demo spec and store).
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct SweepState {
+    /// The sweep spec.
+    pub spec_path: Option<std::path::PathBuf>,
+    /// The results store.
+    pub results: Option<std::path::PathBuf>,
+    /// Where weight-only trials run.
+    pub device: crate::tasks::Device,
+}
+
+/// Settings of a loss-landscape computation (the Landscape view).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct LandscapeSettings {
+    /// First direction spelling.
+    pub direction: String,
+    /// Second direction spelling (empty: 1-D).
+    pub direction2: String,
+    /// Range along each direction.
+    pub range: (f64, f64),
+    /// Points per axis.
+    pub grid: usize,
+    /// Windows per point.
+    pub windows: usize,
+    /// Restrict the directions (and the Hessian probe) to these blocks (`0,2-3`; empty: all).
+    pub layers: String,
+    /// … and to these tensor kinds (`q_proj,mlp`; empty: all).
+    pub kinds: String,
+}
+
+impl Default for LandscapeSettings {
+    fn default() -> Self {
+        Self {
+            direction: "quant:mxfp4:32".into(),
+            direction2: String::new(),
+            range: (-0.5, 2.0),
+            grid: 11,
+            windows: 16,
+            layers: String::new(),
+            kinds: String::new(),
+        }
+    }
+}
+
 /// Everything the explorer saves.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
@@ -240,6 +398,14 @@ pub struct Session {
     pub models: ModelsState,
     /// Hardware view.
     pub hardware: HardwareState,
+    /// Quantize view.
+    pub quantize: QuantizeState,
+    /// Evaluate view.
+    pub evaluate: EvaluateState,
+    /// Sweep view.
+    pub sweep: SweepState,
+    /// Landscape view.
+    pub landscape: LandscapeSettings,
 }
 
 impl Default for Session {
@@ -252,6 +418,10 @@ impl Default for Session {
             laws: LawsState::default(),
             models: ModelsState::default(),
             hardware: HardwareState::default(),
+            quantize: QuantizeState::default(),
+            evaluate: EvaluateState::default(),
+            sweep: SweepState::default(),
+            landscape: LandscapeSettings::default(),
         }
     }
 }
@@ -278,7 +448,9 @@ impl Session {
             && l.params.iter().all(|v| v.is_finite())
             && s.hardware.target_n.is_finite()
             && s.hardware.target_n > 0.0
-            && (0.0..=1.0).contains(&s.hardware.qr);
+            && (0.0..=1.0).contains(&s.hardware.qr)
+            && s.landscape.range.0.is_finite()
+            && s.landscape.range.1.is_finite();
         if !finite {
             return Err(Error::Input(format!(
                 "{origin}: the session holds an out-of-range slider value (NaN, Inf, Qb ≤ 0, N ≤ 0 \
@@ -335,6 +507,34 @@ mod tests {
         let f = Session::load(&fixture).unwrap();
         assert_eq!(f.laws.law_id, "unified-weak");
         assert_eq!(f.laws.qb, 64.0);
+    }
+
+    #[test]
+    fn every_view_is_saved_and_the_old_slice_tuple_still_loads() {
+        let mut s = Session::default();
+        s.quantize.spelling = "nvfp4".into();
+        s.quantize.device = crate::tasks::Device::Auto;
+        s.evaluate.configs.truncate(1);
+        s.evaluate.settings.windows = 7;
+        s.sweep.spec_path = Some("/x/spec.ron".into());
+        s.landscape.grid = 5;
+        s.laws.store_slice = Some(crate::laws::data::StoreSlice::new(
+            "matmul", "mxint4", "bf16",
+        ));
+        let back = Session::from_ron(&s.to_ron().unwrap(), "mem").unwrap();
+        assert_eq!(back, s);
+        let old = Session::from_ron(
+            "(version: 1, laws: (store_slice: Some((\"layer\", \"mxfp4\", \"bf16\"))))",
+            "old",
+        )
+        .unwrap();
+        assert_eq!(
+            old.laws.store_slice,
+            Some(crate::laws::data::StoreSlice::new("layer", "mxfp4", "bf16"))
+        );
+        assert_eq!(old.quantize, QuantizeState::default());
+        let e = Session::from_ron("(landscape: (range: (0.0, inf)))", "r.ron").unwrap_err();
+        assert!(e.to_string().contains("out-of-range"), "{e}");
     }
 
     #[test]

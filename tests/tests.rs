@@ -3,6 +3,7 @@
 // Tests may unwrap: a panic is the failure report.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod architecture;
 mod checkpoint;
 mod cli;
 mod codecs;
@@ -19,5 +20,6 @@ mod landscape;
 mod laws;
 mod oracles;
 mod sweep;
+mod tasks;
 mod train;
 mod util;

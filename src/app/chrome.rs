@@ -57,13 +57,7 @@ impl App {
                     self.commands.push(Command::ShowView(v));
                 }
             }
-            let busy = self.laws.fitting()
-                || self.models.loading()
-                || self.sweep.running()
-                || self.quantize.running().is_some()
-                || self.evaluate.running().is_some()
-                || self.landscape.running().is_some();
-            if busy {
+            if self.busy() {
                 ui.separator();
                 ui.spinner();
             }

@@ -16,46 +16,15 @@ use super::plots::{colour, Figure, Mark};
 #[cfg(test)]
 use super::quantize::Device;
 use super::quantize::{ran_on, DeviceChoice};
-use crate::codecs::{BlockSize, Format, Method};
 use crate::eval::metrics::Report;
 use crate::jobs::{JobSlot, Waker};
+use crate::session::EvaluateState;
 use crate::tasks::evaluate::{EvalReport, EvalRequest, QuantConfig};
 
-/// One configuration to compare.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Config {
-    /// Format spelling.
-    pub format: String,
-    /// Qb spelling.
-    pub qb: String,
-    /// Method spelling (`rtn`, `hqq`).
-    pub method: String,
-}
-
-impl Config {
-    /// `mxfp4 · 32 · rtn`.
-    pub fn label(&self) -> String {
-        format!("{} · {} · {}", self.format, self.qb, self.method)
-    }
-
-    fn parse(&self) -> crate::Result<(Format, Method)> {
-        let f = Format::parse(&self.format)?.with_block(self.qb.parse::<BlockSize>()?);
-        Ok((f, self.method.parse()?))
-    }
-}
-
-/// Evaluation settings.
-#[derive(Clone, Debug, PartialEq)]
-pub struct EvalSettings {
-    /// Bundled split or text file.
-    pub data: String,
-    /// Windows.
-    pub windows: usize,
-    /// Tokens per window.
-    pub ctx: usize,
-    /// Window and bootstrap seed.
-    pub seed: u64,
-}
+/// One configuration to compare (as typed; saved with the session).
+pub use crate::session::EvalConfig as Config;
+/// Evaluation settings (saved with the session).
+pub use crate::session::EvalSettings;
 
 impl EvalSettings {
     /// The evaluate task's request for `configs` on the checkpoint in `dir` (the CLI's defaults
@@ -142,32 +111,29 @@ pub struct EvaluatePanel {
 
 impl EvaluatePanel {
     /// A panel comparing MXFP4, MXINT4 and NVFP4 at their usual block sizes.
-    pub fn new(waker: Waker) -> Self {
-        let c = |f: &str, qb: &str| Config {
-            format: f.into(),
-            qb: qb.into(),
-            method: "rtn".into(),
-        };
+    pub fn new(st: EvaluateState, waker: Waker) -> Self {
         Self {
             model_dir: None,
-            configs: vec![
-                c("mxfp4", "32"),
-                c("mxint4", "32"),
-                c("nvfp4", "16"),
-                c("int4_asym", "128"),
-            ],
-            settings: EvalSettings {
-                data: "eval_austen".into(),
-                windows: 32,
-                ctx: 128,
-                seed: 0,
-            },
+            configs: st.configs,
+            settings: st.settings,
             reports: Vec::new(),
             ran: Vec::new(),
-            engine: DeviceChoice::default(),
+            engine: DeviceChoice {
+                device: st.device,
+                ran_on: String::new(),
+            },
             job: JobSlot::default(),
             error: None,
             waker,
+        }
+    }
+
+    /// The choices a session saves.
+    pub fn state(&self) -> EvaluateState {
+        EvaluateState {
+            configs: self.configs.clone(),
+            settings: self.settings.clone(),
+            device: self.engine.device,
         }
     }
 
@@ -324,7 +290,7 @@ mod tests {
 
     #[test]
     fn compares_configurations_on_shared_windows() {
-        let mut p = EvaluatePanel::new(crate::jobs::no_waker());
+        let mut p = EvaluatePanel::new(EvaluateState::default(), crate::jobs::no_waker());
         p.model_dir =
             Some(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/tiny/llama"));
         p.settings.windows = 4;

@@ -26,24 +26,8 @@ pub const MARK_QBS: [&str; 4] = ["16", "32", "64", "128"];
 /// Other 4-bit formats (at their own block sizes) marked along a quant direction.
 pub const MARK_FORMATS: [&str; 4] = ["mxfp4", "nvfp4", "mxint4", "int4_asym"];
 
-/// Settings of a computation.
-#[derive(Clone, Debug, PartialEq)]
-pub struct LandscapeSettings {
-    /// First direction spelling.
-    pub direction: String,
-    /// Second direction spelling (empty: 1-D).
-    pub direction2: String,
-    /// Range along each direction.
-    pub range: (f64, f64),
-    /// Points per axis.
-    pub grid: usize,
-    /// Windows per point.
-    pub windows: usize,
-    /// Restrict the directions (and the Hessian probe) to these blocks (`0,2-3`; empty: all).
-    pub layers: String,
-    /// … and to these tensor kinds (`q_proj,mlp`; empty: all).
-    pub kinds: String,
-}
+/// Settings of a computation (saved with the session).
+pub use crate::session::LandscapeSettings;
 
 impl LandscapeSettings {
     /// The site restriction the two text fields spell.
@@ -218,19 +202,11 @@ pub struct LandscapePanel {
 }
 
 impl LandscapePanel {
-    /// A panel along MXFP4 Qb 32's direction, 1-D.
-    pub fn new(waker: Waker) -> Self {
+    /// A panel restoring `settings` (MXFP4 Qb 32's direction, 1-D, by default).
+    pub fn new(settings: LandscapeSettings, waker: Waker) -> Self {
         Self {
             model_dir: None,
-            settings: LandscapeSettings {
-                direction: "quant:mxfp4:32".into(),
-                direction2: String::new(),
-                range: (-0.5, 2.0),
-                grid: 11,
-                windows: 16,
-                layers: String::new(),
-                kinds: String::new(),
-            },
+            settings,
             result: None,
             job: JobSlot::default(),
             hessian: None,
@@ -572,7 +548,7 @@ mod tests {
 
     #[test]
     fn runs_a_hessian_probe_as_a_job() {
-        let mut p = LandscapePanel::new(crate::jobs::no_waker());
+        let mut p = LandscapePanel::new(LandscapeSettings::default(), crate::jobs::no_waker());
         p.model_dir =
             Some(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/tiny/llama"));
         p.settings.direction = "quant:int4_asym:32".into();

@@ -230,6 +230,15 @@ impl LawsPanel {
         &self.data_note
     }
 
+    /// What the law was fitted on, in a few words (the Hardware view's caption).
+    pub fn source_note(&self) -> String {
+        match &self.st.source {
+            Source::Csv(p) => p.clone(),
+            Source::Demo if super::laws_data::demo_store().is_file() => "the demo sweep".into(),
+            Source::Demo | Source::Synthetic => "synthetic points".into(),
+        }
+    }
+
     /// The law in use.
     pub fn law(&self) -> &Law {
         &self.law

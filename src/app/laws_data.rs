@@ -112,6 +112,9 @@ pub fn store_dataset(
     Dataset::from_path_where(path, None, Target::DeltaLoss, &slice.filters(family))
 }
 
+/// A results store's file and what was read from it.
+pub type OpenedStore = (std::path::PathBuf, StoreContents);
+
 /// Loads the points of `source`: (data, a note saying what they are, what was read from the
 /// store when it is a results store). A store is filtered to `slice` and `family` (or their
 /// defaults when the store has no such slice or family).
@@ -119,7 +122,7 @@ pub fn load_source(
     source: &Source,
     slice: &mut Option<StoreSlice>,
     family: &mut FamilyChoice,
-) -> crate::Result<(Dataset, String, Option<(std::path::PathBuf, StoreContents)>)> {
+) -> crate::Result<(Dataset, String, Option<OpenedStore>)> {
     let store = match source {
         Source::Demo if demo_store().is_file() => Some(demo_store()),
         Source::Csv(p) if crate::laws::data::is_results_store(std::path::Path::new(p)) => {

@@ -19,6 +19,7 @@ pub mod laws;
 pub mod laws_data;
 pub mod laws_figs;
 pub mod models;
+pub mod panel;
 pub mod plots;
 mod presenter;
 pub mod quantize;
@@ -38,6 +39,7 @@ use crate::jobs::{Job, Waker};
 use hardware::HardwarePanel;
 use laws::LawsPanel;
 use models::ModelsPanel;
+pub use panel::{Panel, Shared};
 use plots::Figure;
 pub use session::{Session, View};
 
@@ -152,6 +154,8 @@ pub struct App {
     confirm: Option<(ExportKind, PathBuf)>,
     shots: Arc<std::sync::Mutex<Vec<Notice>>>,
     plot_rect: Option<egui::Rect>,
+    /// Model size on presenter mode's slider (its own: it does not move the Hardware target).
+    pub presenter_n: f64,
     waker: Waker,
 }
 
@@ -173,11 +177,12 @@ impl App {
             dark: session.dark,
             laws,
             models: ModelsPanel::new(session.models, waker.clone()),
+            presenter_n: session.hardware.target_n,
             hardware: HardwarePanel::new(session.hardware),
-            sweep: sweep::SweepPanel::new(waker.clone(), demo),
-            quantize: quantize::QuantizePanel::new(waker.clone()),
-            evaluate: evaluate::EvaluatePanel::new(waker.clone()),
-            landscape: landscape::LandscapePanel::new(waker.clone()),
+            sweep: sweep::SweepPanel::new(session.sweep, waker.clone(), demo),
+            quantize: quantize::QuantizePanel::new(session.quantize, waker.clone()),
+            evaluate: evaluate::EvaluatePanel::new(session.evaluate, waker.clone()),
+            landscape: landscape::LandscapePanel::new(session.landscape, waker.clone()),
             commands: Vec::new(),
             notices: Vec::new(),
             dialog: None,
@@ -199,15 +204,16 @@ impl App {
 
     /// The session as it would be saved now.
     pub fn session(&self) -> Session {
-        Session {
+        let mut s = Session {
             view: self.view,
             presenter: self.presenter,
             dark: self.dark,
-            laws: self.laws.st.clone(),
-            models: self.models.st.clone(),
-            hardware: self.hardware.st.clone(),
             ..Session::default()
+        };
+        for p in self.panels() {
+            p.save(&mut s);
         }
+        s
     }
 
     /// The open view.
@@ -229,43 +235,56 @@ impl App {
         self.notices.push(Notice { text, error });
     }
 
-    /// The figure of the open view.
-    pub fn current_figure(&mut self) -> Option<Figure> {
-        match self.view {
-            View::Laws => self.laws.current_figure(),
-            View::Models => Some(self.models.current_figure()),
-            View::Sweep => Some(self.sweep.current_figure()),
-            View::Quantize => self.quantize.current_figure(),
-            View::Evaluate => Some(self.evaluate.current_figure()),
-            View::Landscape => self.landscape.current_figure(),
-            View::Hardware => Some(self.hardware.current_figure(
-                self.laws.law(),
-                &self.laws.st.params,
-                &self.sweep.loaded.summary,
-            )),
+    /// Every panel, in tab order.
+    pub fn panels(&self) -> [&dyn Panel; 7] {
+        [
+            &self.models,
+            &self.quantize,
+            &self.evaluate,
+            &self.laws,
+            &self.sweep,
+            &self.landscape,
+            &self.hardware,
+        ]
+    }
+
+    /// The panel of view `v`.
+    pub fn panel_mut(&mut self, v: View) -> &mut dyn Panel {
+        match v {
+            View::Models => &mut self.models,
+            View::Quantize => &mut self.quantize,
+            View::Evaluate => &mut self.evaluate,
+            View::Laws => &mut self.laws,
+            View::Sweep => &mut self.sweep,
+            View::Landscape => &mut self.landscape,
+            View::Hardware => &mut self.hardware,
         }
     }
 
-    /// The table of the open view: (header, rows).
-    pub fn current_table(&self) -> (Vec<String>, Vec<Vec<String>>) {
-        let owned =
-            |(h, r): (Vec<&str>, Vec<Vec<String>>)| (h.into_iter().map(String::from).collect(), r);
-        match self.view {
-            View::Models if !self.models.tensors.is_empty() => owned(self.models.tensor_table()),
-            View::Models => owned(self.models.family_table()),
-            View::Quantize => owned(self.quantize.table()),
-            View::Evaluate => owned(self.evaluate.table()),
-            View::Landscape => owned(self.landscape.table()),
-            View::Sweep => owned(self.sweep.table()),
-            View::Hardware => hardware::footprint_table(
-                self.laws.law(),
-                &self.laws.st.params,
-                self.hardware.qb,
-                self.hardware.st.qr,
-                self.hardware.st.target_n,
-            ),
-            View::Laws => owned(self.laws.table()),
+    /// What the panels offer one another now.
+    pub fn shared(&self) -> Shared {
+        let mut s = Shared::default();
+        for p in self.panels() {
+            p.publish(&mut s);
         }
+        s
+    }
+
+    /// Whether any panel's job runs.
+    pub fn busy(&self) -> bool {
+        self.panels().iter().any(|p| p.busy())
+    }
+
+    /// The figure of the open view.
+    pub fn current_figure(&mut self) -> Option<Figure> {
+        let shared = self.shared();
+        self.panel_mut(self.view).figure(&shared)
+    }
+
+    /// The table of the open view: (header, rows).
+    pub fn current_table(&mut self) -> (Vec<String>, Vec<Vec<String>>) {
+        let shared = self.shared();
+        self.panel_mut(self.view).table(&shared)
     }
 
     /// Runs the queued commands.
@@ -365,10 +384,7 @@ impl App {
                 .to_ascii_lowercase();
             self.commands.push(match ext.as_str() {
                 _ if p.is_dir() => Command::OpenModel(p),
-                "ron" if std::fs::read_to_string(&p).is_ok_and(|t| t.contains("SweepSpec(")) => {
-                    Command::OpenSpec(p)
-                }
-                "ron" => Command::LoadSession(p),
+                "ron" => ron_command(p),
                 _ => Command::OpenData(p),
             });
         }
@@ -378,7 +394,9 @@ impl App {
     pub fn show(&mut self, ui: &mut Ui) {
         let ctx = ui.ctx().clone();
         self.drain_commands(&ctx);
-        self.models.poll();
+        for v in View::ALL {
+            self.panel_mut(v).poll(&ctx);
+        }
         self.poll_dialog();
         self.collect_shots();
         self.handle_input(&ctx);
@@ -400,68 +418,50 @@ impl App {
                     });
                 });
         }
+        let shared = self.shared();
+        let mut commands = Vec::new();
+        let view = self.view;
         let rect = egui::CentralPanel::default()
-            .show(ui, |ui| match self.view {
-                View::Laws => self.laws.ui(ui),
-                View::Models => self.models.ui(ui),
-                View::Sweep => {
-                    self.sweep.ui(ui);
-                    if let Some(p) = self.sweep.pick.take() {
-                        self.commands.push(Command::Pick(p));
-                    }
-                }
-                View::Quantize => {
-                    self.quantize.model_dir = self.chosen_model();
-                    self.quantize.ui(ui);
-                }
-                View::Evaluate => {
-                    self.evaluate.model_dir = self.chosen_model();
-                    self.evaluate.ui(ui);
-                }
-                View::Landscape => {
-                    self.landscape.model_dir = self.chosen_model();
-                    self.landscape.ui(ui);
-                }
-                View::Hardware => {
-                    let note = self.laws_note();
-                    let params = self.laws.st.params.clone();
-                    self.hardware.ui(
-                        ui,
-                        self.laws.law(),
-                        &params,
-                        &note,
-                        &self.sweep.loaded.summary,
-                    );
-                }
-            })
+            .show(ui, |ui| self.panel_mut(view).ui(ui, &shared, &mut commands))
             .response
             .rect;
+        self.commands.extend(commands);
         self.plot_rect = Some(rect);
     }
+}
 
-    /// The checkpoint chosen in Models, else the largest bundled run.
-    fn chosen_model(&self) -> Option<PathBuf> {
-        self.models
-            .st
-            .selected
-            .as_ref()
-            .map(PathBuf::from)
-            .or_else(|| {
-                self.models
-                    .families
-                    .iter()
-                    .max_by_key(|f| f.report.n_params_non_embedding)
-                    .map(|f| f.dir.clone())
-            })
+/// What a dropped `.ron` file is: a sweep spec when it parses as one or names `SweepSpec` as its
+/// top-level struct (then the Sweep view shows what is wrong with it), else a session.
+fn ron_command(p: PathBuf) -> Command {
+    let text = std::fs::read_to_string(&p).unwrap_or_default();
+    let spec = crate::search::SweepSpec::from_ron(&text, &p.display().to_string()).is_ok()
+        || top_level_struct(&text) == Some("SweepSpec");
+    if spec {
+        Command::OpenSpec(p)
+    } else {
+        Command::LoadSession(p)
     }
+}
 
-    fn laws_note(&self) -> String {
-        match &self.laws.st.source {
-            session::Source::Csv(p) => p.clone(),
-            _ if laws_data::demo_store().is_file() => "the demo sweep".into(),
-            _ => "synthetic points".into(),
+/// The struct name a RON text opens with (`SweepSpec` in `SweepSpec(name: …)`), after
+/// whitespace, comments and `#![enable(…)]` attributes; None for an anonymous `(…)`.
+fn top_level_struct(text: &str) -> Option<&str> {
+    let mut t = text.trim_start();
+    loop {
+        if let Some(rest) = t.strip_prefix("//") {
+            t = rest.split_once('\n').map_or("", |x| x.1).trim_start();
+        } else if let Some(rest) = t.strip_prefix("/*") {
+            t = rest.split_once("*/").map_or("", |x| x.1).trim_start();
+        } else if let Some(rest) = t.strip_prefix("#!") {
+            t = rest.split_once(']').map_or("", |x| x.1).trim_start();
+        } else {
+            break;
         }
     }
+    let end = t
+        .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .unwrap_or(t.len());
+    (end > 0).then(|| &t[..end])
 }
 
 impl eframe::App for App {
@@ -515,6 +515,22 @@ pub fn run(session: Option<PathBuf>) -> crate::Result<()> {
              or `xvfb-run`, or use a subcommand: `quantscape --help`)"
         ))
     })
+}
+
+#[cfg(test)]
+mod ron_tests {
+    #[test]
+    fn the_top_level_struct_names_a_ron_file() {
+        use super::top_level_struct as t;
+        assert_eq!(t("SweepSpec(name: \"x\")"), Some("SweepSpec"));
+        assert_eq!(t("// a comment with SweepSpec(\n(version: 1)"), None);
+        assert_eq!(
+            t("/* c */ #![enable(implicit_some)]\n  SweepSpec (a: 1)"),
+            Some("SweepSpec")
+        );
+        assert_eq!(t("(view: Laws, note: \"SweepSpec(\")"), None);
+        assert_eq!(t(""), None);
+    }
 }
 
 /// Test helper: runs `busy` (poll a panel, say whether its job still runs) until it says no;

@@ -314,6 +314,17 @@ impl ModelsPanel {
         self.job.is_running()
     }
 
+    /// The checkpoint chosen here, else the largest bundled run (what Quantize, Evaluate and
+    /// Landscape work on).
+    pub fn chosen(&self) -> Option<PathBuf> {
+        self.st.selected.as_ref().map(PathBuf::from).or_else(|| {
+            self.families
+                .iter()
+                .max_by_key(|f| f.report.n_params_non_embedding)
+                .map(|f| f.dir.clone())
+        })
+    }
+
     /// Whether the bundled runs and the cache are still being listed.
     pub fn scanning(&self) -> bool {
         self.scan.is_running()

@@ -17,6 +17,7 @@ use egui::Ui;
 use super::plots::{Figure, Mark};
 use crate::codecs::{BlockSize, Format, Method, PRESET_NAMES};
 use crate::jobs::{JobSlot, Waker};
+use crate::session::QuantizeState;
 use crate::tasks::quantize::{QuantizeReport, QuantizeRequest, HIST_BINS};
 pub use crate::tasks::Device;
 
@@ -134,21 +135,34 @@ pub struct QuantizePanel {
 }
 
 impl QuantizePanel {
-    /// A panel with MXFP4 at Qb = 32 and RTN.
-    pub fn new(waker: Waker) -> Self {
+    /// A panel restoring `st` (MXFP4 at Qb = 32 and RTN by default).
+    pub fn new(st: QuantizeState, waker: Waker) -> Self {
         Self {
             model_dir: None,
-            spelling: "mxfp4".into(),
-            qb: "32".into(),
-            method: "rtn".into(),
+            spelling: st.spelling,
+            qb: st.qb,
+            method: st.method,
             results: Vec::new(),
             results_format: String::new(),
             selected: None,
             sort: SortBy::Site,
-            engine: DeviceChoice::default(),
+            engine: DeviceChoice {
+                device: st.device,
+                ran_on: String::new(),
+            },
             job: JobSlot::default(),
             error: None,
             waker,
+        }
+    }
+
+    /// The choices a session saves.
+    pub fn state(&self) -> QuantizeState {
+        QuantizeState {
+            spelling: self.spelling.clone(),
+            qb: self.qb.clone(),
+            method: self.method.clone(),
+            device: self.engine.device,
         }
     }
 
@@ -390,7 +404,7 @@ mod tests {
 
     #[test]
     fn quantizes_a_checkpoint_with_a_custom_format_and_sorts_its_errors() {
-        let mut p = QuantizePanel::new(crate::jobs::no_waker());
+        let mut p = QuantizePanel::new(QuantizeState::default(), crate::jobs::no_waker());
         p.model_dir =
             Some(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/tiny/llama"));
         p.spelling = "elem=e2m1,scale=e8m0".into();

@@ -16,6 +16,7 @@ use crate::jobs::{Job, JobSlot, Waker};
 use crate::search::export::{read_store, StoreContents};
 use crate::search::runner::RunSummary;
 use crate::search::spec::{Shard, SweepSpec};
+use crate::session::SweepState;
 
 /// Seconds between re-reads of the store while a sweep runs.
 pub const REFRESH_SECS: f64 = 2.0;
@@ -151,7 +152,7 @@ pub struct SweepPanel {
     /// Results store shown (and written by a run).
     pub results: PathBuf,
     /// What was last read.
-    pub loaded: Loaded,
+    pub loaded: std::sync::Arc<Loaded>,
     /// Slice shown.
     pub slice: Slice,
     /// Not a `JobSlot`: a second start must not replace a running sweep, and a cancelled run
@@ -173,22 +174,26 @@ pub struct SweepPanel {
     pub(super) spec_saved: String,
     /// Validation of `spec_text`: a summary, or the parse error.
     pub spec_check: Result<String, String>,
-    /// A file dialog the App should open for this view.
-    pub pick: Option<super::Purpose>,
     waker: Waker,
 }
 
 impl SweepPanel {
     /// A panel on the demo spec and store; `demo` is the store as another view already read it.
-    pub fn new(waker: Waker, demo: Option<Loaded>) -> Self {
+    pub fn new(st: SweepState, waker: Waker, demo: Option<Loaded>) -> Self {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let own_store = st.results.is_some();
         let mut p = Self {
-            spec_path: root.join("assets/sweeps/demo.ron"),
-            results: super::laws_data::demo_store(),
-            loaded: Loaded::default(),
+            spec_path: st
+                .spec_path
+                .unwrap_or_else(|| root.join("assets/sweeps/demo.ron")),
+            results: st.results.unwrap_or_else(super::laws_data::demo_store),
+            loaded: Default::default(),
             slice: Slice::default(),
             run_job: None,
-            engine: super::quantize::DeviceChoice::default(),
+            engine: super::quantize::DeviceChoice {
+                device: st.device,
+                ran_on: String::new(),
+            },
             load_job: JobSlot::default(),
             last_load: None,
             status: String::new(),
@@ -197,12 +202,11 @@ impl SweepPanel {
             spec_read_from: None,
             spec_saved: String::new(),
             spec_check: Err("not read yet".into()),
-            pick: None,
             waker,
         };
-        match demo {
+        match demo.filter(|_| !own_store) {
             Some(l) => {
-                p.loaded = l;
+                p.loaded = std::sync::Arc::new(l);
                 p.fix_slice();
             }
             None if p.results.is_file() => p.reload(),
@@ -211,10 +215,21 @@ impl SweepPanel {
         p
     }
 
+    /// The choices a session saves.
+    pub fn state(&self) -> SweepState {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let demo_spec = root.join("assets/sweeps/demo.ron");
+        SweepState {
+            spec_path: (self.spec_path != demo_spec).then(|| self.spec_path.clone()),
+            results: (self.results != super::laws_data::demo_store()).then(|| self.results.clone()),
+            device: self.engine.device,
+        }
+    }
+
     /// Shows another results store.
     pub fn open_results(&mut self, path: PathBuf) {
         self.results = path;
-        self.loaded = Loaded::default();
+        self.loaded = Default::default();
         self.reload();
     }
 
@@ -294,7 +309,7 @@ impl SweepPanel {
     pub fn poll(&mut self, ctx: &egui::Context) {
         match self.load_job.finished() {
             Some(Ok(l)) => {
-                self.loaded = l;
+                self.loaded = std::sync::Arc::new(l);
                 self.fix_slice();
             }
             // While a run creates the store, a read can land before its schema; retry.
@@ -393,7 +408,7 @@ impl SweepPanel {
     }
 
     /// Draws the view.
-    pub fn ui(&mut self, ui: &mut Ui) {
+    pub fn ui(&mut self, ui: &mut Ui, commands: &mut Vec<super::Command>) {
         self.poll(ui.ctx());
         super::error_row(ui, &mut self.error);
         ui.horizontal(|ui| {
@@ -425,7 +440,7 @@ impl SweepPanel {
         );
         egui::CollapsingHeader::new("Edit spec")
             .id_salt("spec editor")
-            .show(ui, |ui| self.spec_editor(ui));
+            .show(ui, |ui| self.spec_editor(ui, commands));
         let l = &self.loaded;
         ui.label(format!(
             "{} trials over {} configurations and {} models",
@@ -481,7 +496,7 @@ mod tests {
             ),
         )
         .unwrap();
-        let mut p = SweepPanel::new(crate::jobs::no_waker(), None);
+        let mut p = SweepPanel::new(SweepState::default(), crate::jobs::no_waker(), None);
         p.spec_path = spec_path;
         p.results = dir.path().join("r.sqlite");
         p.start_run();

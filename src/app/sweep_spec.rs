@@ -71,7 +71,7 @@ impl SweepPanel {
     }
 
     /// The spec editor: RON text checked on every edit, revert, save as.
-    pub(super) fn spec_editor(&mut self, ui: &mut Ui) {
+    pub(super) fn spec_editor(&mut self, ui: &mut Ui, commands: &mut Vec<super::Command>) {
         self.read_spec();
         let edit = ui.add(
             egui::TextEdit::multiline(&mut self.spec_text)
@@ -101,7 +101,7 @@ impl SweepPanel {
                 .on_hover_text("write the edited spec to a .ron file and run from it")
                 .clicked()
             {
-                self.pick = Some(super::Purpose::SaveSpec);
+                commands.push(super::Command::Pick(super::Purpose::SaveSpec));
             }
             ui.label("Run / resume uses the text above; a changed spec needs a new results file.");
         });

@@ -119,6 +119,10 @@ fn same(a: &Session, b: &Session) {
     assert_eq!((a.view, a.presenter, a.dark), (b.view, b.presenter, b.dark));
     assert_eq!(a.models, b.models);
     assert_eq!(a.hardware, b.hardware);
+    assert_eq!(a.quantize, b.quantize);
+    assert_eq!(a.evaluate, b.evaluate);
+    assert_eq!(a.sweep, b.sweep);
+    assert_eq!(a.landscape, b.landscape);
     let (x, y) = (&a.laws, &b.laws);
     assert_eq!(
         (&x.source, &x.law_id, &x.params),
@@ -141,6 +145,13 @@ fn sessions_save_reload_and_survive_corrupt_files() {
     let mut h = harness(quick());
     step_until(&mut h, "the first fit", |a| !a.laws.fitting());
     h.state_mut().laws.st.qb = 128.0;
+    // Every view's choices travel with the session.
+    h.state_mut().quantize.spelling = "nvfp4".into();
+    h.state_mut().evaluate.settings.windows = 9;
+    h.state_mut().landscape.settings.grid = 7;
+    h.state_mut()
+        .sweep
+        .set_spec_path(dir.path().join("spec.ron"));
     h.state_mut().push(Command::ShowView(View::Hardware));
     h.state_mut().push(Command::SaveSession(path.clone()));
     h.step();
@@ -150,6 +161,10 @@ fn sessions_save_reload_and_survive_corrupt_files() {
     h.state_mut().push(Command::LoadSession(path.clone()));
     h.step();
     same(&h.state().session(), &saved);
+    assert_eq!(h.state().quantize.spelling, "nvfp4");
+    assert_eq!(h.state().evaluate.settings.windows, 9);
+    assert_eq!(h.state().landscape.settings.grid, 7);
+    assert_eq!(h.state().sweep.spec_path, dir.path().join("spec.ron"));
     assert!(!h.state().laws.fitting(), "a restored fit is not refitted");
     std::fs::write(&path, "(version: 1, view: [").unwrap();
     h.state_mut().push(Command::LoadSession(path.clone()));

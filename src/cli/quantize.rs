@@ -39,6 +39,9 @@ pub struct QuantizeArgs {
     /// bit-identical; calibrated methods (gptq, awq, hqq) always run on the CPU.
     #[arg(long, default_value = "cpu", value_parser = ["cpu", "gpu", "auto"])]
     pub device: String,
+    /// Print the report (per-tensor statistics, histograms, grids) as JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
     /// Hide the progress bar.
     #[arg(long)]
     pub quiet: bool,
@@ -87,6 +90,10 @@ pub fn run(a: &QuantizeArgs) -> anyhow::Result<ExitCode> {
     }
     if let Some(c) = csv_created {
         c.keep();
+    }
+    if a.json {
+        outln!("{}", serde_json::to_string_pretty(&rep)?);
+        return Ok(ExitCode::SUCCESS);
     }
     print!("{}", report(&rep));
     outln!(

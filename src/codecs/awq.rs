@@ -16,33 +16,12 @@
 
 use rayon::prelude::*;
 
-use super::gptq::gemm_rm;
+use super::linalg::gemm_rm;
+pub use super::method::AwqParams;
 use super::method::{HqqParams, Method};
 use super::tensor::{check_shape, fake_quant};
 use super::Format;
 use crate::{Error, Result};
-
-/// AWQ settings (defaults as AutoAWQ).
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
-pub struct AwqParams {
-    /// Grid points for α in [0, 1).
-    pub n_grid: u32,
-    /// Divide by the weight magnitude term w̄^(1−α) too.
-    pub duo_scaling: bool,
-    /// Round the scaled weights with HQQ instead of round-to-nearest.
-    pub inner_hqq: bool,
-}
-
-impl Default for AwqParams {
-    fn default() -> Self {
-        Self {
-            n_grid: 20,
-            duo_scaling: true,
-            inner_hqq: false,
-        }
-    }
-}
 
 /// One weight `[rows, cols]` reading the shared input.
 #[derive(Clone, Copy, Debug)]

@@ -30,31 +30,11 @@ use rayon::prelude::*;
 
 use super::format::BlockSize;
 use super::kernel::{BlockParams, BlockStats, Kernel};
+use super::linalg::gemm_rm;
+pub use super::method::GptqParams;
 use super::tensor::{blocks_per_row, check_shape, tensor_stats};
 use super::Format;
 use crate::{Error, Result};
-
-/// GPTQ settings (defaults as the reference implementation, act-order on).
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
-pub struct GptqParams {
-    /// Damping as a fraction of the mean diagonal of H.
-    pub percdamp: f64,
-    /// Columns per lazy block.
-    pub block_cols: u32,
-    /// Process columns by decreasing H_ii (block parameters become static groups).
-    pub act_order: bool,
-}
-
-impl Default for GptqParams {
-    fn default() -> Self {
-        Self {
-            percdamp: 0.01,
-            block_cols: 128,
-            act_order: true,
-        }
-    }
-}
 
 /// What GPTQ produced for one layer.
 #[derive(Clone, Debug)]
@@ -182,27 +162,6 @@ fn invert_lower(l: &[f64], n: usize) -> Vec<f64> {
         x[i * n + i] = 1.0 / d;
     }
     x
-}
-
-/// C ← α·A·B + β·C for row-major strided slices: A `m × k` (row stride `lda`), B `k × n`,
-/// C `m × n` (matrixmultiply's GEMM through nalgebra views).
-pub(crate) fn gemm_rm(
-    (m, k, n): (usize, usize, usize),
-    alpha: f32,
-    (a, lda): (&[f32], usize),
-    (b, ldb): (&[f32], usize),
-    beta: f32,
-    (c, ldc): (&mut [f32], usize),
-) {
-    if m == 0 || n == 0 {
-        return;
-    }
-    // Row-major X (stride ld) is column-major Xᵀ with column stride ld: compute Cᵀ = Bᵀ·Aᵀ in
-    // nalgebra's natural layout (unit row stride).
-    let at = nalgebra::DMatrixView::from_slice_with_strides(a, k, m, 1, lda);
-    let bt = nalgebra::DMatrixView::from_slice_with_strides(b, n, k, 1, ldb);
-    let mut ct = nalgebra::DMatrixViewMut::from_slice_with_strides_mut(c, n, m, 1, ldc);
-    ct.gemm(alpha, &bt, &at, beta);
 }
 
 /// Block-parameter source for a column.

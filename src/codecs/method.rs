@@ -10,8 +10,6 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-pub use super::awq::AwqParams;
-pub use super::gptq::GptqParams;
 use crate::{Error, Result};
 
 /// Parameters of the HQQ half-quadratic solver (defaults as dropbox/hqq).
@@ -207,6 +205,50 @@ impl FromStr for Method {
             _ => Err(Error::InvalidMethod(format!(
                 "unknown method `{s}` (methods: rtn, hqq, gptq, awq)"
             ))),
+        }
+    }
+}
+
+/// GPTQ settings (defaults as the reference implementation, act-order on).
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct GptqParams {
+    /// Damping as a fraction of the mean diagonal of H.
+    pub percdamp: f64,
+    /// Columns per lazy block.
+    pub block_cols: u32,
+    /// Process columns by decreasing H_ii (block parameters become static groups).
+    pub act_order: bool,
+}
+
+impl Default for GptqParams {
+    fn default() -> Self {
+        Self {
+            percdamp: 0.01,
+            block_cols: 128,
+            act_order: true,
+        }
+    }
+}
+
+/// AWQ settings (defaults as AutoAWQ).
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct AwqParams {
+    /// Grid points for α in [0, 1).
+    pub n_grid: u32,
+    /// Divide by the weight magnitude term w̄^(1−α) too.
+    pub duo_scaling: bool,
+    /// Round the scaled weights with HQQ instead of round-to-nearest.
+    pub inner_hqq: bool,
+}
+
+impl Default for AwqParams {
+    fn default() -> Self {
+        Self {
+            n_grid: 20,
+            duo_scaling: true,
+            inner_hqq: false,
         }
     }
 }

@@ -20,6 +20,7 @@ pub mod format;
 pub mod gptq;
 pub mod hqq;
 pub mod kernel;
+mod linalg;
 pub mod method;
 pub mod minifloat;
 pub mod pack;

@@ -11,119 +11,13 @@
 //!
 //! [`CodecUniform`] mirrors WGSL `struct Codec` word for word (48 words, 16-byte multiple).
 
-use super::context::{codec_source, GpuContext};
+use super::context::GpuContext;
 use super::uniform::{tables, CodecUniform, GpuBlockParams};
 use crate::codecs::pack::BitWriter;
 use crate::codecs::{
     BlockSize, BlockStats, Format, Kernel, PackedCodes, QuantizedTensor, ZeroPoint,
 };
 use crate::Result;
-
-/// The codec pipelines, built once per context.
-pub(crate) struct CodecPipelines {
-    layout: wgpu::BindGroupLayout,
-    stats: wgpu::ComputePipeline,
-    params: wgpu::ComputePipeline,
-    codes: wgpu::ComputePipeline,
-    fake: wgpu::ComputePipeline,
-    dequant: wgpu::ComputePipeline,
-    errors: wgpu::ComputePipeline,
-}
-
-pub(crate) fn storage_entry(binding: u32, read_only: bool) -> wgpu::BindGroupLayoutEntry {
-    wgpu::BindGroupLayoutEntry {
-        binding,
-        visibility: wgpu::ShaderStages::COMPUTE,
-        ty: wgpu::BindingType::Buffer {
-            ty: wgpu::BufferBindingType::Storage { read_only },
-            has_dynamic_offset: false,
-            min_binding_size: None,
-        },
-        count: None,
-    }
-}
-
-pub(crate) fn uniform_entry(binding: u32) -> wgpu::BindGroupLayoutEntry {
-    wgpu::BindGroupLayoutEntry {
-        binding,
-        visibility: wgpu::ShaderStages::COMPUTE,
-        ty: wgpu::BindingType::Buffer {
-            ty: wgpu::BufferBindingType::Uniform,
-            has_dynamic_offset: false,
-            min_binding_size: None,
-        },
-        count: None,
-    }
-}
-
-/// Compute pipelines for the named entry points of one module with one explicit layout.
-pub(crate) fn build_pipelines<const N: usize>(
-    device: &wgpu::Device,
-    label: &str,
-    source: String,
-    layout: &wgpu::BindGroupLayout,
-    entries: [&str; N],
-) -> [wgpu::ComputePipeline; N] {
-    let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-        label: Some(label),
-        source: wgpu::ShaderSource::Wgsl(source.into()),
-    });
-    let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-        label: Some(label),
-        bind_group_layouts: &[Some(layout)],
-        immediate_size: 0,
-    });
-    entries.map(|entry| {
-        device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some(entry),
-            layout: Some(&pl),
-            module: &module,
-            entry_point: Some(entry),
-            compilation_options: Default::default(),
-            cache: None,
-        })
-    })
-}
-
-impl CodecPipelines {
-    pub(crate) fn new(device: &wgpu::Device) -> Self {
-        // The "function signature" of every codec kernel (see shaders/codec.wgsl).
-        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("codec"),
-            entries: &[
-                uniform_entry(0),
-                storage_entry(1, true),
-                storage_entry(2, false),
-                storage_entry(3, false),
-                storage_entry(4, false),
-                storage_entry(5, true),
-            ],
-        });
-        let [stats, params, codes, fake, dequant, errors] = build_pipelines(
-            device,
-            "codec",
-            codec_source(),
-            &layout,
-            [
-                "block_stats",
-                "block_params",
-                "quantize_codes",
-                "fake_quant",
-                "dequantize",
-                "block_errors",
-            ],
-        );
-        Self {
-            layout,
-            stats,
-            params,
-            codes,
-            fake,
-            dequant,
-            errors,
-        }
-    }
-}
 
 /// What the element pass produces.
 #[derive(Clone, Copy, PartialEq)]

@@ -14,9 +14,10 @@ use std::sync::mpsc;
 
 use wgpu::util::DeviceExt;
 
-use super::codec::CodecPipelines;
-use super::forward_ops::ForwardPipelines;
-use super::matmul::MatmulPipelines;
+pub use super::pipelines::{
+    shader_modules, CODEC_PARAMS_WGSL, CODEC_WGSL, FORWARD_WGSL, MATMUL_WGSL, SOFTFLOAT_WGSL,
+};
+use super::pipelines::{CodecPipelines, ForwardPipelines, MatmulPipelines};
 use crate::{Error, Result};
 
 /// Workgroup size of every 1-D kernel (WGSL `@workgroup_size(256)`).
@@ -315,31 +316,4 @@ impl GpuContext {
         self.device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None })
     }
-}
-
-/// The codec module as compiled: soft-float helpers, element kernels, block-parameter passes.
-pub(crate) fn codec_source() -> String {
-    format!("{SOFTFLOAT_WGSL}\n{CODEC_WGSL}\n{CODEC_PARAMS_WGSL}")
-}
-
-/// The soft-float helpers (`shaders/softfloat.wgsl`).
-pub const SOFTFLOAT_WGSL: &str = include_str!("../../shaders/softfloat.wgsl");
-/// The codec kernels (`shaders/codec.wgsl`; needs the soft-float helpers).
-pub const CODEC_WGSL: &str = include_str!("../../shaders/codec.wgsl");
-/// The block statistics and parameter passes (`shaders/codec_params.wgsl`; appended to the codec
-/// kernels).
-pub const CODEC_PARAMS_WGSL: &str = include_str!("../../shaders/codec_params.wgsl");
-/// The matmul kernels (`shaders/matmul.wgsl`).
-pub const MATMUL_WGSL: &str = include_str!("../../shaders/matmul.wgsl");
-
-/// The forward-pass ops (`shaders/forward.wgsl`).
-pub const FORWARD_WGSL: &str = include_str!("../../shaders/forward.wgsl");
-
-/// Every shader module as compiled: (name, full WGSL source). The naga test validates these.
-pub fn shader_modules() -> Vec<(&'static str, String)> {
-    vec![
-        ("codec", codec_source()),
-        ("matmul", MATMUL_WGSL.to_string()),
-        ("forward", FORWARD_WGSL.to_string()),
-    ]
 }

@@ -11,8 +11,8 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::codec::{build_pipelines, storage_entry, uniform_entry, Output, Prepared};
-use super::context::{GpuContext, MATMUL_WGSL};
+use super::codec::{Output, Prepared};
+use super::context::GpuContext;
 use crate::codecs::Format;
 use crate::{Error, Result};
 
@@ -27,36 +27,6 @@ struct MmUniform {
     n: u32,
     k: u32,
     has_bias: u32,
-}
-
-/// The matmul pipelines, built once per context.
-pub(crate) struct MatmulPipelines {
-    layout: wgpu::BindGroupLayout,
-    gemm: wgpu::ComputePipeline,
-}
-
-impl MatmulPipelines {
-    pub(crate) fn new(device: &wgpu::Device) -> Self {
-        // gemm_nt(uniform Mm, A, B, C).
-        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("matmul"),
-            entries: &[
-                uniform_entry(0),
-                storage_entry(1, true),
-                storage_entry(2, true),
-                storage_entry(3, false),
-                storage_entry(4, true),
-            ],
-        });
-        let [gemm] = build_pipelines(
-            device,
-            "matmul",
-            MATMUL_WGSL.to_string(),
-            &layout,
-            ["gemm_nt"],
-        );
-        Self { layout, gemm }
-    }
 }
 
 /// Records `C = A·Bᵀ` for resident `a` (`m × k`) and `b` (`n × k`); returns C's buffer.

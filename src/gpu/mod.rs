@@ -26,6 +26,7 @@ pub mod errors;
 pub mod forward;
 mod forward_ops;
 pub mod matmul;
+mod pipelines;
 pub mod resident;
 pub mod uniform;
 

@@ -17,30 +17,10 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
+pub use super::optim::{Loss, Space};
 use super::optim::{Problem, Solution};
 use super::{Dataset, Law, Row, Var};
 use crate::{Error, Result};
-
-/// Robust loss on residuals.
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub enum Loss {
-    /// Huber with threshold δ (in residual units: log units in log space).
-    Huber {
-        /// Threshold between the quadratic and linear parts.
-        delta: f64,
-    },
-    /// Plain least squares.
-    LeastSquares,
-}
-
-/// Which residuals are minimised.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum Space {
-    /// ln ŷ − ln y (points with y ≤ 0 are excluded).
-    Log,
-    /// ŷ − y (keeps every point).
-    Linear,
-}
 
 /// Fit settings.
 #[derive(Clone, Debug)]

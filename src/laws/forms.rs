@@ -18,6 +18,7 @@
 use std::sync::Arc;
 
 use super::formula::Formula;
+pub use super::params::{ParamSpec, Role};
 use super::{Row, Var};
 
 /// What a law predicts.
@@ -27,44 +28,6 @@ pub enum Target {
     DeltaLoss,
     /// A loss in nats per token (base or quantized model).
     Loss,
-}
-
-/// How a parameter enters the law.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-pub enum Role {
-    /// Multiplies the whole law (C, C_T, k): positive, profiled out in log-space fits.
-    Scale,
-    /// Enters linearly (A, B, E of Chinchilla): initialised by least squares at each start.
-    Linear,
-    /// Everything else: exponents, offsets. The start grid spans these.
-    Nonlinear,
-}
-
-/// One parameter of a law.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct ParamSpec {
-    /// Name as printed (`gamma_N`).
-    pub name: String,
-    /// Lower bound (inclusive).
-    pub lower: f64,
-    /// Upper bound (inclusive).
-    pub upper: f64,
-    /// Starting values tried by the multi-start fit (ignored for Scale and Linear).
-    pub starts: Vec<f64>,
-    /// How the parameter enters the law.
-    pub role: Role,
-}
-
-impl ParamSpec {
-    fn new(name: &str, lower: f64, upper: f64, starts: &[f64], role: Role) -> Self {
-        Self {
-            name: name.to_string(),
-            lower,
-            upper,
-            starts: starts.to_vec(),
-            role,
-        }
-    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

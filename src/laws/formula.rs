@@ -10,7 +10,7 @@
 
 use exmex::prelude::*;
 
-use super::forms::{ParamSpec, Role};
+use super::params::{ParamSpec, Role};
 use super::{Row, Var};
 use crate::{Error, Result};
 

@@ -25,6 +25,7 @@ pub mod forms;
 pub mod formula;
 pub mod grid;
 mod optim;
+pub mod params;
 
 pub use data::{grid_rows, synthesize, Dataset};
 pub use fit::{fit, predict, FitOptions, FitReport, Loss, Space};

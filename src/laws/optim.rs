@@ -14,9 +14,29 @@
 
 use nalgebra::{DMatrix, DVector};
 
-use super::fit::{Loss, Space};
 use super::forms::{Law, Role};
 use super::Row;
+
+/// Robust loss on residuals.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub enum Loss {
+    /// Huber with threshold δ (in residual units: log units in log space).
+    Huber {
+        /// Threshold between the quadratic and linear parts.
+        delta: f64,
+    },
+    /// Plain least squares.
+    LeastSquares,
+}
+
+/// Which residuals are minimised.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Space {
+    /// ln ŷ − ln y (points with y ≤ 0 are excluded).
+    Log,
+    /// ŷ − y (keeps every point).
+    Linear,
+}
 
 /// A fitting problem over fixed data.
 pub(crate) struct Problem<'a> {

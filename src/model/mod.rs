@@ -17,6 +17,7 @@ pub mod hub;
 pub mod layers;
 pub mod quantized;
 pub mod sites;
+mod source;
 pub mod tokenizer;
 pub mod trainable;
 pub mod transformer;

@@ -19,7 +19,7 @@ use super::checkpoint::Checkpoint;
 use super::config::{Activation, ArchConfig, Family};
 use super::layers::{attention, causal_mask, heads, Hooks, Linear, Norm, Rope};
 use super::sites::Layout;
-use super::trainable::{read_checked, validate_checked, Source};
+use super::source::{read_checked, validate_checked, Source};
 use crate::error::{Error, Result};
 
 /// A quantizable linear layer.

@@ -1,0 +1,273 @@
+//! The contract between [`super::App`] and its seven views. `App` talks to a panel only through
+//! [`Panel`] and through [`super::Command`]s: each frame it collects what the panels offer one
+//! another into a [`Shared`] (the chosen checkpoint, the fitted law, the sweep's summary), polls
+//! every panel's jobs, and draws the open one; exports ask the open panel for its figure and
+//! table; a session is what every panel saves.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use egui::Ui;
+
+use super::plots::Figure;
+use super::session::Session;
+use super::{Command, View};
+use crate::laws::Law;
+use crate::search::export::StoreContents;
+
+/// The Laws view's law as the other views use it.
+#[derive(Clone, Debug)]
+pub struct FittedLaw {
+    /// The law.
+    pub law: Law,
+    /// Its current parameters (fitted, or what-if).
+    pub params: Vec<f64>,
+    /// What it was fitted on.
+    pub note: String,
+    /// Model sizes of the points (ascending).
+    pub sizes: Vec<f64>,
+    /// The map's Qr and Qb (the presenter's defaults).
+    pub qr: f64,
+    /// Qb.
+    pub qb: f64,
+}
+
+/// What the panels offer one another, rebuilt every frame.
+#[derive(Clone, Debug, Default)]
+pub struct Shared {
+    /// The checkpoint chosen in Models, else the largest bundled run.
+    pub model_dir: Option<PathBuf>,
+    /// The Laws view's law.
+    pub law: Option<FittedLaw>,
+    /// The Sweep view's results store as last read.
+    pub store: Arc<StoreContents>,
+}
+
+/// A table as (header, rows).
+pub type Table = (Vec<String>, Vec<Vec<String>>);
+
+/// Owned header cells.
+pub fn owned((h, r): (Vec<&str>, Vec<Vec<String>>)) -> Table {
+    (h.into_iter().map(String::from).collect(), r)
+}
+
+/// One view of the explorer.
+pub trait Panel {
+    /// Which view this is.
+    fn view(&self) -> View;
+    /// Adds what this panel offers the others (default: nothing).
+    fn publish(&self, _shared: &mut Shared) {}
+    /// Collects finished jobs; called every frame for every panel, open or not.
+    fn poll(&mut self, ctx: &egui::Context);
+    /// Whether a job of this panel runs (the spinner in the top bar).
+    fn busy(&self) -> bool;
+    /// Draws the view; actions that reach beyond it (file dialogs) go to `commands`.
+    fn ui(&mut self, ui: &mut Ui, shared: &Shared, commands: &mut Vec<Command>);
+    /// The figure on screen (exports).
+    fn figure(&mut self, shared: &Shared) -> Option<Figure>;
+    /// The table on screen (exports).
+    fn table(&self, shared: &Shared) -> Table;
+    /// Writes this panel's choices into `session`.
+    fn save(&self, session: &mut Session);
+}
+
+impl Panel for super::laws::LawsPanel {
+    fn view(&self) -> View {
+        View::Laws
+    }
+    fn publish(&self, shared: &mut Shared) {
+        shared.law = Some(FittedLaw {
+            law: self.law().clone(),
+            params: self.st.params.clone(),
+            note: self.source_note(),
+            sizes: self.sizes(),
+            qr: self.st.qr,
+            qb: self.st.qb,
+        });
+    }
+    fn poll(&mut self, _: &egui::Context) {
+        Self::poll(self);
+    }
+    fn busy(&self) -> bool {
+        self.fitting()
+    }
+    fn ui(&mut self, ui: &mut Ui, _: &Shared, _: &mut Vec<Command>) {
+        Self::ui(self, ui);
+    }
+    fn figure(&mut self, _: &Shared) -> Option<Figure> {
+        self.current_figure()
+    }
+    fn table(&self, _: &Shared) -> Table {
+        owned(Self::table(self))
+    }
+    fn save(&self, session: &mut Session) {
+        session.laws = self.st.clone();
+    }
+}
+
+impl Panel for super::models::ModelsPanel {
+    fn view(&self) -> View {
+        View::Models
+    }
+    fn publish(&self, shared: &mut Shared) {
+        shared.model_dir = self.chosen();
+    }
+    fn poll(&mut self, _: &egui::Context) {
+        Self::poll(self);
+    }
+    fn busy(&self) -> bool {
+        self.loading() || self.scanning()
+    }
+    fn ui(&mut self, ui: &mut Ui, _: &Shared, _: &mut Vec<Command>) {
+        Self::ui(self, ui);
+    }
+    fn figure(&mut self, _: &Shared) -> Option<Figure> {
+        Some(self.current_figure())
+    }
+    fn table(&self, _: &Shared) -> Table {
+        if self.tensors.is_empty() {
+            owned(self.family_table())
+        } else {
+            owned(self.tensor_table())
+        }
+    }
+    fn save(&self, session: &mut Session) {
+        session.models = self.st.clone();
+    }
+}
+
+impl Panel for super::hardware::HardwarePanel {
+    fn view(&self) -> View {
+        View::Hardware
+    }
+    fn poll(&mut self, _: &egui::Context) {}
+    fn busy(&self) -> bool {
+        false
+    }
+    fn ui(&mut self, ui: &mut Ui, shared: &Shared, _: &mut Vec<Command>) {
+        if let Some(l) = &shared.law {
+            Self::ui(self, ui, &l.law, &l.params, &l.note, &shared.store.summary);
+        }
+    }
+    fn figure(&mut self, shared: &Shared) -> Option<Figure> {
+        let l = shared.law.as_ref()?;
+        Some(self.current_figure(&l.law, &l.params, &shared.store.summary))
+    }
+    fn table(&self, shared: &Shared) -> Table {
+        match &shared.law {
+            Some(l) => super::hardware::footprint_table(
+                &l.law,
+                &l.params,
+                self.qb,
+                self.st.qr,
+                self.st.target_n,
+            ),
+            None => (Vec::new(), Vec::new()),
+        }
+    }
+    fn save(&self, session: &mut Session) {
+        session.hardware = self.st.clone();
+    }
+}
+
+impl Panel for super::sweep::SweepPanel {
+    fn view(&self) -> View {
+        View::Sweep
+    }
+    fn publish(&self, shared: &mut Shared) {
+        shared.store = self.loaded.clone();
+    }
+    fn poll(&mut self, ctx: &egui::Context) {
+        Self::poll(self, ctx);
+    }
+    fn busy(&self) -> bool {
+        self.running()
+    }
+    fn ui(&mut self, ui: &mut Ui, _: &Shared, commands: &mut Vec<Command>) {
+        Self::ui(self, ui, commands);
+    }
+    fn figure(&mut self, _: &Shared) -> Option<Figure> {
+        Some(self.current_figure())
+    }
+    fn table(&self, _: &Shared) -> Table {
+        owned(Self::table(self))
+    }
+    fn save(&self, session: &mut Session) {
+        session.sweep = self.state();
+    }
+}
+
+impl Panel for super::quantize::QuantizePanel {
+    fn view(&self) -> View {
+        View::Quantize
+    }
+    fn poll(&mut self, _: &egui::Context) {
+        Self::poll(self);
+    }
+    fn busy(&self) -> bool {
+        self.running().is_some()
+    }
+    fn ui(&mut self, ui: &mut Ui, shared: &Shared, _: &mut Vec<Command>) {
+        self.model_dir.clone_from(&shared.model_dir);
+        Self::ui(self, ui);
+    }
+    fn figure(&mut self, _: &Shared) -> Option<Figure> {
+        self.current_figure()
+    }
+    fn table(&self, _: &Shared) -> Table {
+        owned(Self::table(self))
+    }
+    fn save(&self, session: &mut Session) {
+        session.quantize = self.state();
+    }
+}
+
+impl Panel for super::evaluate::EvaluatePanel {
+    fn view(&self) -> View {
+        View::Evaluate
+    }
+    fn poll(&mut self, _: &egui::Context) {
+        Self::poll(self);
+    }
+    fn busy(&self) -> bool {
+        self.running().is_some()
+    }
+    fn ui(&mut self, ui: &mut Ui, shared: &Shared, _: &mut Vec<Command>) {
+        self.model_dir.clone_from(&shared.model_dir);
+        Self::ui(self, ui);
+    }
+    fn figure(&mut self, _: &Shared) -> Option<Figure> {
+        Some(self.current_figure())
+    }
+    fn table(&self, _: &Shared) -> Table {
+        owned(Self::table(self))
+    }
+    fn save(&self, session: &mut Session) {
+        session.evaluate = self.state();
+    }
+}
+
+impl Panel for super::landscape::LandscapePanel {
+    fn view(&self) -> View {
+        View::Landscape
+    }
+    fn poll(&mut self, _: &egui::Context) {
+        Self::poll(self);
+    }
+    fn busy(&self) -> bool {
+        self.running().is_some()
+    }
+    fn ui(&mut self, ui: &mut Ui, shared: &Shared, _: &mut Vec<Command>) {
+        self.model_dir.clone_from(&shared.model_dir);
+        Self::ui(self, ui);
+    }
+    fn figure(&mut self, _: &Shared) -> Option<Figure> {
+        self.current_figure()
+    }
+    fn table(&self, _: &Shared) -> Table {
+        owned(Self::table(self))
+    }
+    fn save(&self, session: &mut Session) {
+        session.landscape = self.settings.clone();
+    }
+}
