@@ -28,6 +28,57 @@ use quantscape::search::{EvalSpec, Granularity, Shard, Store, SweepSpec};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// One quantize-then-evaluate from scratch: load, tokenize, base pass, quantize the
+/// assignment drawn with `seed`, compare (what a trial would cost without the sweep's reuse).
+fn plain_trial(
+    dir: &std::path::Path,
+    eval: &EvalSpec,
+    g: Granularity,
+    (low, high): (&Format, &Format),
+    seed: u64,
+) {
+    let model = Transformer::load(dir).expect("load");
+    let tok = Tokenizer::load(dir).expect("tokenizer");
+    let text = corpus::load(&corpus::bundled_dir(), corpus::Split::EvalAusten).expect("split");
+    let ws = WindowSpec {
+        ctx: eval.ctx.min(model.config.max_positions),
+        stride: None,
+        n_windows: eval.windows,
+        seed: 0,
+    };
+    let w =
+        make_windows(&tok.encode(&text).expect("tokens"), tok.bos, &ws, "eval").expect("windows");
+    let ev = Evaluator::new(&model, &w).expect("evaluator");
+    let base = ev.base(eval.top_k, &mut |_, _| true).expect("base");
+    let s = sites(&model, g, ws.ctx);
+    let a = assign(&s, 0.5, 0.1, seed).expect("assignment");
+    let mut o = Overrides {
+        weights: vec![None; model.linears.len()],
+        operands: Vec::new(),
+    };
+    for (site, l) in s.iter().zip(&a.low) {
+        let f = if *l { low } else { high };
+        for &i in &site.linears {
+            o.weights[i] = Some(
+                quantize_linear(&model, i, f, &Method::Rtn)
+                    .expect("quantize")
+                    .weight,
+            );
+        }
+    }
+    if g == Granularity::Matmul {
+        let mut ops = vec![None; model.matmuls.len()];
+        for (site, l) in s.iter().zip(&a.low) {
+            for &m in &site.matmuls {
+                ops[m] = Some(if *l { *low } else { *high });
+            }
+        }
+        o.operands = ops;
+    }
+    ev.compare(&base, &o, eval.resamples, 0, &mut |_, _| true)
+        .expect("compare");
+}
+
 fn main() {
     let root = bundled_models_dir();
     let name = std::env::var("QS_BENCH_MODEL").unwrap_or_else(|_| {
@@ -94,47 +145,7 @@ fn main() {
         let plain_reps = 3;
         let t0 = Instant::now();
         for rep in 0..plain_reps {
-            let model = Transformer::load(&dir).expect("load");
-            let tok = Tokenizer::load(&dir).expect("tokenizer");
-            let text =
-                corpus::load(&corpus::bundled_dir(), corpus::Split::EvalAusten).expect("split");
-            let ws = WindowSpec {
-                ctx: eval.ctx.min(model.config.max_positions),
-                stride: None,
-                n_windows: eval.windows,
-                seed: 0,
-            };
-            let w = make_windows(&tok.encode(&text).expect("tokens"), tok.bos, &ws, "eval")
-                .expect("windows");
-            let ev = Evaluator::new(&model, &w).expect("evaluator");
-            let base = ev.base(eval.top_k, &mut |_, _| true).expect("base");
-            let s = sites(&model, g, ws.ctx);
-            let a = assign(&s, 0.5, 0.1, rep as u64).expect("assignment");
-            let mut o = Overrides {
-                weights: vec![None; model.linears.len()],
-                operands: Vec::new(),
-            };
-            for (site, l) in s.iter().zip(&a.low) {
-                let f = if *l { &low } else { &high };
-                for &i in &site.linears {
-                    o.weights[i] = Some(
-                        quantize_linear(&model, i, f, &Method::Rtn)
-                            .expect("quantize")
-                            .weight,
-                    );
-                }
-            }
-            if g == Granularity::Matmul {
-                let mut ops = vec![None; model.matmuls.len()];
-                for (site, l) in s.iter().zip(&a.low) {
-                    for &m in &site.matmuls {
-                        ops[m] = Some(if *l { low } else { high });
-                    }
-                }
-                o.operands = ops;
-            }
-            ev.compare(&base, &o, eval.resamples, 0, &mut |_, _| true)
-                .expect("compare");
+            plain_trial(&dir, &eval, g, (&low, &high), rep as u64);
         }
         let plain = t0.elapsed().as_secs_f64() / plain_reps as f64;
 

@@ -1,20 +1,25 @@
 //! quantscape: post-training quantization (PTQ) of language models, measured and modelled.
 //!
 //! One crate, two faces: the `quantscape` explorer (feature `gui`) and its headless CLI twin.
-//! Modules follow DESIGN §2 and may only use the modules to their left:
-//! `model` → `codecs` (pure CPU reference kernels) → `gpu` → `eval` → `search` → `laws` →
-//! `landscape` → `jobs` → `app`/`cli`. Only `app` imports egui.
+//! Both sit on one task layer ([`tasks`]): a typed request per action (quantize, evaluate, fit,
+//! sweep…) and one `run(&Request, &JobCtx) -> Result<Report>`. ARCHITECTURE.md maps the code;
+//! its layer table — each module uses only modules on lower rows — is checked by
+//! `tests/architecture.rs`:
 //!
-//! Present today: [`codecs`] (every block format; RTN, HQQ, GPTQ and AWQ), [`model`] (Hugging
-//! Face checkpoints of the Llama, GPT-2 and GPT-NeoX families and llama GGUF files, tokenizers,
-//! the CPU forward pass with its hooks, sequential calibration), [`eval`] (NLL, ΔL with bootstrap
-//! CI, KL, top-1; the bundled corpus), [`train`] (the bundled families' trainer), [`search`]
-//! (mixed-precision sweeps and their SQLite store), [`laws`] (scaling-law forms, robust fits with
-//! bootstrap CIs, random-forest predictor, grids and isolines), [`jobs`] (background work),
-//! [`io`] (crash-safe writes) and, with feature `gui`, `app` (the explorer: Models, Laws and
-//! Hardware views, sessions, exports), [`landscape`] (loss slices) and, with feature `gpu`,
-//! `gpu` (wgpu codec kernels bit-identical to `codecs`, GEMM and MX matmul). The resident GPU
-//! forward pass lands with the GPU issue.
+//! `error` → `io`, `limits`, `jobs` → `codecs` → `model` → `gpu` → `eval` → `search` → `laws` →
+//! `landscape`, `train` → `tasks` → `session` → `app` (and the binary's `cli` on top).
+//! Only `app` imports egui.
+//!
+//! [`codecs`] holds every block format (RTN, HQQ, GPTQ, AWQ; the CPU reference that every fast
+//! path is tested against), [`model`] the checkpoints (Hugging Face folders of the Llama, GPT-2
+//! and GPT-NeoX families, llama GGUF), tokenizers and the CPU forward pass with its hooks,
+//! `gpu` (feature `gpu`) the wgpu kernels bit-identical to `codecs`, GEMM, MX matmul and the
+//! resident forward pass, [`eval`] NLL, ΔL with bootstrap CI, KL and top-1 on the bundled corpus,
+//! [`search`] mixed-precision sweeps and their SQLite store, [`laws`] scaling-law forms, robust
+//! fits with bootstrap CIs and the random-forest predictor, [`landscape`] loss slices, Hessian
+//! probes and landscape features, [`train`] the bundled families' trainer, [`jobs`] background
+//! work, [`io`] crash-safe writes, [`limits`] caps on every work size, [`session`] what the
+//! explorer saves, and `app` (feature `gui`) the explorer's seven views.
 
 #[cfg(feature = "gui")]
 pub mod app;

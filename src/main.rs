@@ -1,7 +1,8 @@
 //! `quantscape`: with no subcommand the explorer (builds without the `gui` feature print the
 //! help); with a subcommand the headless CLI twin.
 //!
-//! Exit codes: 0 success, 2 error (bad input, I/O), 1 internal failure. A closed pipe exits 0.
+//! Exit codes: 0 success (the output can be read back), 2 any error (bad input, I/O, a failed
+//! computation; one line on stderr naming the file and the problem). A closed pipe exits 0.
 
 use std::process::ExitCode;
 

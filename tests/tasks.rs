@@ -3,14 +3,18 @@
 //! are equal field for field — evaluate, quantize and fit. And one GPU context per process.
 
 use std::path::PathBuf;
+#[cfg(feature = "gui")]
 use std::time::{Duration, Instant};
 
-use crate::util::{data_dir, qs};
+use crate::util::data_dir;
+#[cfg(feature = "gui")]
+use crate::util::qs;
 
 fn tiny(name: &str) -> PathBuf {
     data_dir().join("tiny").join(name)
 }
 
+#[cfg(feature = "gui")]
 /// The first path where `a` and `b` differ, with both values (None when equal).
 fn first_difference(a: &serde_json::Value, b: &serde_json::Value, at: &str) -> Option<String> {
     use serde_json::Value as V;
@@ -32,6 +36,7 @@ fn first_difference(a: &serde_json::Value, b: &serde_json::Value, at: &str) -> O
     }
 }
 
+#[cfg(feature = "gui")]
 /// `a` (the explorer's) equals `b` (the CLI's, parsed from its output). Both go through text and
 /// the same parser (serde_json's default float parsing may be off by an ULP, the same ULP for
 /// the same text).
@@ -42,6 +47,7 @@ fn assert_same(a: &impl serde::Serialize, b: &serde_json::Value) {
     }
 }
 
+#[cfg(feature = "gui")]
 fn json(o: &std::process::Output) -> serde_json::Value {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     serde_json::from_slice(&o.stdout).unwrap()

@@ -123,15 +123,11 @@ fn tick_text(t: f64, log: bool) -> String {
 
 /// The figure as a standalone SVG document.
 pub fn figure_svg(f: &Figure) -> Result<String> {
-    let (w, h) = (860.0, 540.0);
-    let (ml, mr, mt, mb) = (80.0, 200.0, 40.0, 60.0);
-    let (pw, ph) = (w - ml - mr, h - mt - mb);
     let (lo, hi) = f
         .bounds()
         .ok_or_else(|| Error::Input(format!("figure `{}` has nothing to export", f.id)))?;
-    let span = |k: usize| (hi[k] - lo[k]).max(1e-12);
-    let px = |x: f64| ml + (x - lo[0]) / span(0) * pw;
-    let py = |y: f64| mt + ph - (y - lo[1]) / span(1) * ph;
+    let fr = SvgFrame::new(lo, hi);
+    let (w, h, ml, mt, pw, ph) = (fr.w, fr.h, fr.ml, fr.mt, fr.pw, fr.ph);
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -150,29 +146,85 @@ pub fn figure_svg(f: &Figure) -> Result<String> {
     );
     let _ = writeln!(s, r#"<g clip-path="url(#plot)">"#);
     if let Some(hm) = &f.heat {
-        let nx = hm.nx.max(1);
-        let ny = hm.values.len() / nx;
-        let (dx, dy) = (hm.size[0] / nx as f64, hm.size[1] / ny.max(1) as f64);
-        let r = (hm.range[1] - hm.range[0]).max(1e-12);
-        for (i, v) in hm.values.iter().enumerate() {
-            if !v.is_finite() {
-                continue;
-            }
-            let (cx, cy) = ((i % nx) as f64, (i / nx) as f64);
-            let (x0, y1) = (px(hm.origin[0] + cx * dx), py(hm.origin[1] + cy * dy));
-            let (x1, y0) = (
-                px(hm.origin[0] + (cx + 1.0) * dx),
-                py(hm.origin[1] + (cy + 1.0) * dy),
-            );
-            let _ = writeln!(
-                s,
-                r#"<rect x="{x0:.2}" y="{y0:.2}" width="{:.2}" height="{:.2}" fill="{}"/>"#,
-                x1 - x0 + 0.3,
-                y1 - y0 + 0.3,
-                rgb(viridis((v - hm.range[0]) / r))
-            );
+        svg_heat(&mut s, &fr, hm);
+    }
+    svg_series(&mut s, &fr, f);
+    let _ = writeln!(s, "</g>");
+    svg_axes(&mut s, &fr, f);
+    svg_legend(&mut s, &fr, f);
+    s.push_str("</svg>\n");
+    Ok(s)
+}
+
+/// The page and plot area of an SVG figure, and the data → page mapping.
+struct SvgFrame {
+    w: f64,
+    h: f64,
+    ml: f64,
+    mr: f64,
+    mt: f64,
+    pw: f64,
+    ph: f64,
+    lo: [f64; 2],
+    hi: [f64; 2],
+}
+
+impl SvgFrame {
+    fn new(lo: [f64; 2], hi: [f64; 2]) -> Self {
+        let (w, h) = (860.0, 540.0);
+        let (ml, mr, mt, mb) = (80.0, 200.0, 40.0, 60.0);
+        Self {
+            w,
+            h,
+            ml,
+            mr,
+            mt,
+            pw: w - ml - mr,
+            ph: h - mt - mb,
+            lo,
+            hi,
         }
     }
+
+    fn span(&self, k: usize) -> f64 {
+        (self.hi[k] - self.lo[k]).max(1e-12)
+    }
+
+    fn px(&self, x: f64) -> f64 {
+        self.ml + (x - self.lo[0]) / self.span(0) * self.pw
+    }
+
+    fn py(&self, y: f64) -> f64 {
+        self.mt + self.ph - (y - self.lo[1]) / self.span(1) * self.ph
+    }
+}
+
+fn svg_heat(s: &mut String, fr: &SvgFrame, hm: &super::plots::Heat) {
+    let nx = hm.nx.max(1);
+    let ny = hm.values.len() / nx;
+    let (dx, dy) = (hm.size[0] / nx as f64, hm.size[1] / ny.max(1) as f64);
+    let r = (hm.range[1] - hm.range[0]).max(1e-12);
+    for (i, v) in hm.values.iter().enumerate() {
+        if !v.is_finite() {
+            continue;
+        }
+        let (cx, cy) = ((i % nx) as f64, (i / nx) as f64);
+        let (x0, y1) = (fr.px(hm.origin[0] + cx * dx), fr.py(hm.origin[1] + cy * dy));
+        let (x1, y0) = (
+            fr.px(hm.origin[0] + (cx + 1.0) * dx),
+            fr.py(hm.origin[1] + (cy + 1.0) * dy),
+        );
+        let _ = writeln!(
+            s,
+            r#"<rect x="{x0:.2}" y="{y0:.2}" width="{:.2}" height="{:.2}" fill="{}"/>"#,
+            x1 - x0 + 0.3,
+            y1 - y0 + 0.3,
+            rgb(viridis((v - hm.range[0]) / r))
+        );
+    }
+}
+
+fn svg_series(s: &mut String, fr: &SvgFrame, f: &Figure) {
     for ser in &f.series {
         let c = rgb(ser.rgb);
         match ser.mark {
@@ -181,7 +233,7 @@ pub fn figure_svg(f: &Figure) -> Result<String> {
                 for piece in finite_pieces(&ser.points) {
                     let pts: Vec<String> = piece
                         .iter()
-                        .map(|p| format!("{:.2},{:.2}", px(p[0]), py(p[1])))
+                        .map(|p| format!("{:.2},{:.2}", fr.px(p[0]), fr.py(p[1])))
                         .collect();
                     let _ = writeln!(
                         s,
@@ -199,8 +251,8 @@ pub fn figure_svg(f: &Figure) -> Result<String> {
                     let _ = writeln!(
                         s,
                         r#"<circle cx="{:.2}" cy="{:.2}" r="{radius}" fill="{c}"/>"#,
-                        px(p[0]),
-                        py(p[1])
+                        fr.px(p[0]),
+                        fr.py(p[1])
                     );
                 }
             }
@@ -210,18 +262,21 @@ pub fn figure_svg(f: &Figure) -> Result<String> {
         let _ = writeln!(
             s,
             r#"<text x="{:.2}" y="{:.2}" fill="white" font-size="11">{}</text>"#,
-            px(l.at[0]),
-            py(l.at[1]),
+            fr.px(l.at[0]),
+            fr.py(l.at[1]),
             xml(&l.text)
         );
     }
-    let _ = writeln!(s, "</g>");
+}
+
+fn svg_axes(s: &mut String, fr: &SvgFrame, f: &Figure) {
+    let (h, ml, mt, pw, ph) = (fr.h, fr.ml, fr.mt, fr.pw, fr.ph);
     let _ = writeln!(
         s,
         r#"<rect x="{ml}" y="{mt}" width="{pw}" height="{ph}" fill="none" stroke="black"/>"#
     );
-    for t in ticks(lo[0], hi[0], f.x_log) {
-        let x = px(t);
+    for t in ticks(fr.lo[0], fr.hi[0], f.x_log) {
+        let x = fr.px(t);
         let _ = writeln!(
             s,
             r#"<line x1="{x:.2}" y1="{}" x2="{x:.2}" y2="{}" stroke="black"/><text x="{x:.2}" y="{}" text-anchor="middle">{}</text>"#,
@@ -231,8 +286,8 @@ pub fn figure_svg(f: &Figure) -> Result<String> {
             xml(&tick_text(t, f.x_log))
         );
     }
-    for t in ticks(lo[1], hi[1], f.y_log) {
-        let y = py(t);
+    for t in ticks(fr.lo[1], fr.hi[1], f.y_log) {
+        let y = fr.py(t);
         let _ = writeln!(
             s,
             r#"<line x1="{}" y1="{y:.2}" x2="{ml}" y2="{y:.2}" stroke="black"/><text x="{}" y="{:.2}" text-anchor="end">{}</text>"#,
@@ -255,7 +310,10 @@ pub fn figure_svg(f: &Figure) -> Result<String> {
         mt + ph / 2.0,
         xml(&f.y_label)
     );
-    // Legend: one entry per series name.
+}
+
+/// One legend entry per series name.
+fn svg_legend(s: &mut String, fr: &SvgFrame, f: &Figure) {
     let mut names: Vec<(&str, [u8; 3])> = Vec::new();
     for ser in &f.series {
         if !names.iter().any(|(n, _)| *n == ser.name) {
@@ -263,20 +321,18 @@ pub fn figure_svg(f: &Figure) -> Result<String> {
         }
     }
     for (i, (n, c)) in names.iter().enumerate() {
-        let y = mt + 10.0 + 18.0 * i as f64;
+        let y = fr.mt + 10.0 + 18.0 * i as f64;
         let _ = writeln!(
             s,
             r#"<rect x="{}" y="{}" width="10" height="10" fill="{}"/><text x="{}" y="{}">{}</text>"#,
-            w - mr + 15.0,
+            fr.w - fr.mr + 15.0,
             y - 9.0,
             rgb(*c),
-            w - mr + 30.0,
+            fr.w - fr.mr + 30.0,
             y,
             xml(n)
         );
     }
-    s.push_str("</svg>\n");
-    Ok(s)
 }
 
 /// Encodes an RGBA image (row-major, `width` × `height`) as PNG bytes.

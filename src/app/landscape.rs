@@ -364,11 +364,8 @@ impl LandscapePanel {
         (vec!["alpha", "beta", "nll", "delta_nll"], rows)
     }
 
-    /// Draws the view.
-    pub fn ui(&mut self, ui: &mut Ui) {
-        self.poll();
-        super::error_row(ui, &mut self.error);
-        super::checkpoint_row(ui, self.model_dir.as_deref());
+    /// The directions, range, grid and site restriction.
+    fn settings_ui(&mut self, ui: &mut Ui) {
         ui.horizontal(|ui| {
             ui.label("direction");
             ui.add_sized(
@@ -423,6 +420,14 @@ impl LandscapePanel {
                  all); other weights stay trained",
             );
         });
+    }
+
+    /// Draws the view.
+    pub fn ui(&mut self, ui: &mut Ui) {
+        self.poll();
+        super::error_row(ui, &mut self.error);
+        super::checkpoint_row(ui, self.model_dir.as_deref());
+        self.settings_ui(ui);
         ui.horizontal(|ui| {
             match super::job_controls(ui, self.running(), "Compute", "Cancel landscape") {
                 super::JobAction::Start => self.start(),

@@ -445,6 +445,61 @@ impl LawsPanel {
         }
     }
 
+    /// The data line: the store's slice and family choosers, or what the points are.
+    fn selection_ui(&mut self, ui: &mut Ui) {
+        if self.store.is_empty() {
+            ui.label(format!("data: {}", self.data_note));
+        } else {
+            let label = |s: &StoreSlice| selection_label(s, None);
+            let current = self.st.store_slice.clone();
+            let mut chosen = None;
+            egui::ComboBox::from_label(format!("({} configurations)", self.data.len()))
+                .selected_text(current.as_ref().map_or(String::new(), label))
+                .show_ui(ui, |ui| {
+                    for s in store_slices(&self.store) {
+                        if ui
+                            .selectable_label(current.as_ref() == Some(&s), label(&s))
+                            .clicked()
+                        {
+                            chosen = Some(s);
+                        }
+                    }
+                })
+                .response
+                .on_hover_text(
+                    "granularity · low format · high format of the configurations fitted",
+                );
+            if let Some(s) = chosen.filter(|s| Some(s) != current.as_ref()) {
+                self.set_slice(s);
+            }
+            let families = store_families(&self.store);
+            if families.len() > 1 {
+                let current = self.st.store_family.clone();
+                let name = |c: &FamilyChoice| c.only().unwrap_or("all families").to_string();
+                let mut chosen = None;
+                egui::ComboBox::from_id_salt("laws_family")
+                    .selected_text(name(&current))
+                    .show_ui(ui, |ui| {
+                        let all = std::iter::once(FamilyChoice::All)
+                            .chain(families.into_iter().map(FamilyChoice::Only));
+                        for c in all {
+                            if ui.selectable_label(c == current, name(&c)).clicked() {
+                                chosen = Some(c);
+                            }
+                        }
+                    })
+                    .response
+                    .on_hover_text(
+                        "model family (architecture) fitted: the unified law has no family \
+                         term, so families with different ΔL at equal N fit badly together",
+                    );
+                if let Some(c) = chosen.filter(|c| *c != current) {
+                    self.set_family(c);
+                }
+            }
+        }
+    }
+
     /// Draws the view.
     pub fn ui(&mut self, ui: &mut Ui) {
         self.poll();
@@ -483,57 +538,7 @@ impl LawsPanel {
                 self.set_formula(&text);
             }
             ui.separator();
-            if self.store.is_empty() {
-                ui.label(format!("data: {}", self.data_note));
-            } else {
-                let label = |s: &StoreSlice| selection_label(s, None);
-                let current = self.st.store_slice.clone();
-                let mut chosen = None;
-                egui::ComboBox::from_label(format!("({} configurations)", self.data.len()))
-                    .selected_text(current.as_ref().map_or(String::new(), label))
-                    .show_ui(ui, |ui| {
-                        for s in store_slices(&self.store) {
-                            if ui
-                                .selectable_label(current.as_ref() == Some(&s), label(&s))
-                                .clicked()
-                            {
-                                chosen = Some(s);
-                            }
-                        }
-                    })
-                    .response
-                    .on_hover_text(
-                        "granularity · low format · high format of the configurations fitted",
-                    );
-                if let Some(s) = chosen.filter(|s| Some(s) != current.as_ref()) {
-                    self.set_slice(s);
-                }
-                let families = store_families(&self.store);
-                if families.len() > 1 {
-                    let current = self.st.store_family.clone();
-                    let name = |c: &FamilyChoice| c.only().unwrap_or("all families").to_string();
-                    let mut chosen = None;
-                    egui::ComboBox::from_id_salt("laws_family")
-                        .selected_text(name(&current))
-                        .show_ui(ui, |ui| {
-                            let all = std::iter::once(FamilyChoice::All)
-                                .chain(families.into_iter().map(FamilyChoice::Only));
-                            for c in all {
-                                if ui.selectable_label(c == current, name(&c)).clicked() {
-                                    chosen = Some(c);
-                                }
-                            }
-                        })
-                        .response
-                        .on_hover_text(
-                            "model family (architecture) fitted: the unified law has no family \
-                             term, so families with different ΔL at equal N fit badly together",
-                        );
-                    if let Some(c) = chosen.filter(|c| *c != current) {
-                        self.set_family(c);
-                    }
-                }
-            }
+            self.selection_ui(ui);
             ui.separator();
             if self.fitting() {
                 ui.spinner();

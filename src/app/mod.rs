@@ -1,11 +1,16 @@
 //! The explorer (feature `gui`): the only module that imports egui. [`App`] is the runtime
-//! (panels, jobs, file dialogs, notifications); [`session::Session`] is what it saves. Views:
-//! Models, Laws, Hardware, and a presenter mode (F5). The UI thread never blocks: fits, checkpoint
-//! reads and file dialogs run as [`crate::jobs::Job`]s whose waker requests a repaint.
+//! (panels, jobs, file dialogs, notifications); [`session::Session`] is what it saves. Seven
+//! views — Models, Quantize, Evaluate, Laws, Sweep, Landscape, Hardware — and a presenter mode
+//! (F5). Each view is a [`Panel`]: `App` talks to it only through that trait and through
+//! [`Command`]s, and every frame collects what the panels offer one another into a [`Shared`]
+//! (the chosen checkpoint, the fitted law, the sweep's store). Panels build the task layer's
+//! requests ([`crate::tasks`]) and run them as [`crate::jobs::Job`]s whose waker requests a
+//! repaint, so the UI thread never blocks.
 //!
-//! Flow per frame: UI code pushes [`Command`]s; they are drained once at the start of the next
-//! frame, so every action (menus, keys, dropped files, tests) goes through one place. Errors
-//! become dismissible notices; a corrupt session or a failed export never stops the app.
+//! Flow per frame: drain the queued [`Command`]s, poll every panel's jobs, draw the open view;
+//! UI code pushes `Command`s (menus, keys, dropped files, file dialogs, tests), so every action
+//! goes through one place. Errors become dismissible notices; a corrupt session or a failed
+//! export never stops the app.
 
 mod actions;
 mod chrome;
@@ -517,6 +522,17 @@ pub fn run(session: Option<PathBuf>) -> crate::Result<()> {
     })
 }
 
+/// Test helper: runs `busy` (poll a panel, say whether its job still runs) until it says no;
+/// fails after `secs` seconds naming `what`.
+#[cfg(test)]
+pub(crate) fn wait_for(what: &str, secs: u64, mut busy: impl FnMut() -> bool) {
+    let t = std::time::Instant::now();
+    while busy() {
+        assert!(t.elapsed().as_secs() < secs, "{what} did not finish");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
 #[cfg(test)]
 mod ron_tests {
     #[test]
@@ -530,16 +546,5 @@ mod ron_tests {
         );
         assert_eq!(t("(view: Laws, note: \"SweepSpec(\")"), None);
         assert_eq!(t(""), None);
-    }
-}
-
-/// Test helper: runs `busy` (poll a panel, say whether its job still runs) until it says no;
-/// fails after `secs` seconds naming `what`.
-#[cfg(test)]
-pub(crate) fn wait_for(what: &str, secs: u64, mut busy: impl FnMut() -> bool) {
-    let t = std::time::Instant::now();
-    while busy() {
-        assert!(t.elapsed().as_secs() < secs, "{what} did not finish");
-        std::thread::sleep(std::time::Duration::from_millis(5));
     }
 }

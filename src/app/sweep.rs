@@ -382,7 +382,7 @@ impl SweepPanel {
                     c.qr_target.to_string(),
                     c.qr.to_string(),
                     c.n_trials.to_string(),
-                    c.delta_nll_mean.to_string(),
+                    c.delta_loss.to_string(),
                     c.delta_nll_best.to_string(),
                 ]
             })
@@ -396,7 +396,7 @@ impl SweepPanel {
             "qr_target",
             "qr",
             "trials",
-            "delta_nll_mean",
+            "delta_loss",
             "delta_nll_best",
         ];
         (h, rows)

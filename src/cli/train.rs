@@ -85,32 +85,7 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<ExitCode> {
         })
         .collect();
     if a.plan {
-        outln!(
-            "{:<24} {:>6} {:>7} {:>8} {:>8}  status",
-            "run",
-            "d",
-            "layers",
-            "tokens",
-            "steps"
-        );
-        for r in &runs {
-            let status = if r.is_done() {
-                "done"
-            } else if r.work_dir.join("ckpt").exists() {
-                "partial"
-            } else {
-                "todo"
-            };
-            outln!(
-                "{:<24} {:>6} {:>7} {:>8} {:>8}  {status}",
-                r.name(),
-                r.size.d_model,
-                r.size.n_layers,
-                tokens_label(r.budget_tokens),
-                recipe.steps_for(r.budget_tokens)
-            );
-        }
-        return Ok(ExitCode::SUCCESS);
+        return print_plan(&recipe, &runs);
     }
     let data = Data::prepare(&a.corpus, &a.tokenizer, recipe.context, recipe.eval_windows)
         .context("preparing the training data")?;
@@ -173,6 +148,36 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<ExitCode> {
             }
             Err(e) => return Err(e).with_context(|| format!("training {}", r.name())),
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--plan`: every run with its shape, budget, steps and status.
+fn print_plan(recipe: &FamilyRecipe, runs: &[Run<'_>]) -> anyhow::Result<ExitCode> {
+    outln!(
+        "{:<24} {:>6} {:>7} {:>8} {:>8}  status",
+        "run",
+        "d",
+        "layers",
+        "tokens",
+        "steps"
+    );
+    for r in runs {
+        let status = if r.is_done() {
+            "done"
+        } else if r.work_dir.join("ckpt").exists() {
+            "partial"
+        } else {
+            "todo"
+        };
+        outln!(
+            "{:<24} {:>6} {:>7} {:>8} {:>8}  {status}",
+            r.name(),
+            r.size.d_model,
+            r.size.n_layers,
+            tokens_label(r.budget_tokens),
+            recipe.steps_for(r.budget_tokens)
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -276,15 +276,14 @@ pub fn gptq(
     gptq_factored(w, rows, cols, &factor, format, p)
 }
 
-/// GPTQ with a prepared [`GptqFactor`] (`p.act_order` must be the factor's).
-pub fn gptq_factored(
+/// The checks GPTQ makes on a layer before touching it: shape, the factor's fit, finite weights.
+fn check_layer(
     w: &[f32],
     rows: usize,
     cols: usize,
     factor: &GptqFactor,
-    format: &Format,
     p: &GptqParams,
-) -> Result<GptqOutput> {
+) -> Result<()> {
     check_shape("gptq", w.len(), rows, cols)?;
     if factor.cols != cols || factor.act_order != p.act_order {
         return Err(Error::Shape {
@@ -295,7 +294,6 @@ pub fn gptq_factored(
             ),
         });
     }
-    let k = Kernel::new(format)?;
     if let Some(bad) = w.iter().position(|v| !v.is_finite()) {
         return Err(Error::Numerical(format!(
             "GPTQ: weight ({}, {}) is {} — only finite weights can be calibrated",
@@ -304,6 +302,106 @@ pub fn gptq_factored(
             w[bad]
         )));
     }
+    Ok(())
+}
+
+/// `w` (`rows × cols`) with its columns reordered: column j of the result is column `perm[j]` of
+/// `w`, or, with `inverse`, the other way round.
+fn permute_columns(w: &[f32], rows: usize, cols: usize, perm: &[usize], inverse: bool) -> Vec<f32> {
+    let mut out = vec![0f32; rows * cols];
+    for r in 0..rows {
+        for (j, &c) in perm.iter().enumerate() {
+            if inverse {
+                out[r * cols + c] = w[r * cols + j];
+            } else {
+                out[r * cols + j] = w[r * cols + c];
+            }
+        }
+    }
+    out
+}
+
+/// What every row's pass through a lazy block shares.
+struct RowPass<'a> {
+    k: &'a Kernel,
+    groups: &'a Groups,
+    u: &'a [f32],
+    perm: &'a [usize],
+    cols: usize,
+    global: Option<f32>,
+}
+
+impl RowPass<'_> {
+    /// Quantizes columns `span` of row `r` (permuted order) one at a time, spreading each
+    /// error over the rest of the lazy block; records the scaled errors in `e` and fitted block
+    /// parameters in `row_params`; returns the row's proxy loss.
+    fn row(
+        &self,
+        r: usize,
+        row: &mut [f32],
+        e: &mut [f32],
+        row_params: &mut [BlockParams],
+        span: std::ops::Range<usize>,
+    ) -> f64 {
+        let (k, u, perm, cols, global) = (self.k, self.u, self.perm, self.cols, self.global);
+        let (i1, i2) = (span.start, span.end);
+        let mut loss = 0f64;
+        let mut cur = k.params_rtn(&BlockStats::EMPTY, global);
+        for i in span {
+            let params = match self.groups {
+                Groups::Dynamic { qb } => {
+                    // i1 is a multiple of Qb, so every block starts inside this pass.
+                    if i % qb == 0 {
+                        let end = (i + qb).min(cols);
+                        cur = k.params_rtn(&BlockStats::of(&row[i..end]), global);
+                        if let Some(slot) = row_params.get_mut(i / qb) {
+                            *slot = cur;
+                        }
+                    }
+                    cur
+                }
+                Groups::Static {
+                    params,
+                    qb,
+                    bpr,
+                    per_tensor,
+                } => {
+                    let idx = if *per_tensor {
+                        0
+                    } else {
+                        r * bpr + perm[i] / qb
+                    };
+                    params.get(idx).copied().unwrap_or(cur)
+                }
+            };
+            let x = row[i];
+            let mut q = [0f32];
+            k.fake_block(&[x], &params, &mut q);
+            let d = u[i * cols + i];
+            let ei = (x - q[0]) / d;
+            loss += f64::from(ei) * f64::from(ei) / 2.0;
+            row[i] = q[0];
+            e[i - i1] = ei;
+            let urow = &u[i * cols + i + 1..i * cols + i2];
+            for (wj, uj) in row[i + 1..i2].iter_mut().zip(urow) {
+                *wj -= ei * uj;
+            }
+        }
+        loss
+    }
+}
+
+/// GPTQ with a prepared [`GptqFactor`] (`p.act_order` must be the factor's).
+pub fn gptq_factored(
+    w: &[f32],
+    rows: usize,
+    cols: usize,
+    factor: &GptqFactor,
+    format: &Format,
+    p: &GptqParams,
+) -> Result<GptqOutput> {
+    check_layer(w, rows, cols, factor, p)?;
+    let k = Kernel::new(format)?;
     if w.is_empty() {
         return Ok(GptqOutput {
             weights: Vec::new(),
@@ -343,13 +441,7 @@ pub fn gptq_factored(
     let mut wp = if identity {
         w
     } else {
-        let mut wp = vec![0f32; rows * cols];
-        for r in 0..rows {
-            for (j, &c) in perm.iter().enumerate() {
-                wp[r * cols + j] = w[r * cols + c];
-            }
-        }
-        wp
+        permute_columns(&w, rows, cols, perm, false)
     };
 
     // Lazy block width: a multiple of Qb when blocks are fitted dynamically.
@@ -364,6 +456,14 @@ pub fn gptq_factored(
     let mut fitted = vec![k.params_rtn(&BlockStats::EMPTY, global); rows * bpr.max(1)];
     let mut proxy_loss = 0f64;
     let mut err = vec![0f32; rows * width];
+    let pass = RowPass {
+        k: &k,
+        groups: &groups,
+        u,
+        perm,
+        cols,
+        global,
+    };
     let mut i1 = 0;
     while i1 < cols {
         let i2 = (i1 + width).min(cols);
@@ -374,51 +474,7 @@ pub fn gptq_factored(
             .zip(err.par_chunks_mut(width))
             .zip(fitted.par_chunks_mut(bpr.max(1)))
             .enumerate()
-            .map(|(r, ((row, e), row_params))| {
-                let mut loss = 0f64;
-                let mut cur = k.params_rtn(&BlockStats::EMPTY, global);
-                for i in i1..i2 {
-                    let params = match &groups {
-                        Groups::Dynamic { qb } => {
-                            // i1 is a multiple of Qb, so every block starts inside this pass.
-                            if i % qb == 0 {
-                                let end = (i + qb).min(cols);
-                                cur = k.params_rtn(&BlockStats::of(&row[i..end]), global);
-                                if let Some(slot) = row_params.get_mut(i / qb) {
-                                    *slot = cur;
-                                }
-                            }
-                            cur
-                        }
-                        Groups::Static {
-                            params,
-                            qb,
-                            bpr,
-                            per_tensor,
-                        } => {
-                            let idx = if *per_tensor {
-                                0
-                            } else {
-                                r * bpr + perm[i] / qb
-                            };
-                            params.get(idx).copied().unwrap_or(cur)
-                        }
-                    };
-                    let x = row[i];
-                    let mut q = [0f32];
-                    k.fake_block(&[x], &params, &mut q);
-                    let d = u[i * cols + i];
-                    let ei = (x - q[0]) / d;
-                    loss += f64::from(ei) * f64::from(ei) / 2.0;
-                    row[i] = q[0];
-                    e[i - i1] = ei;
-                    let urow = &u[i * cols + i + 1..i * cols + i2];
-                    for (wj, uj) in row[i + 1..i2].iter_mut().zip(urow) {
-                        *wj -= ei * uj;
-                    }
-                }
-                loss
-            })
+            .map(|(r, ((row, e), row_params))| pass.row(r, row, e, row_params, i1..i2))
             .sum();
         proxy_loss += loss;
         // Trailing columns: W[:, i2:] −= Err · U[i1:i2, i2:] (one GEMM, rows split over threads).
@@ -445,13 +501,7 @@ pub fn gptq_factored(
     let weights = if identity {
         wp
     } else {
-        let mut out = vec![0f32; rows * cols];
-        for r in 0..rows {
-            for (j, &c) in perm.iter().enumerate() {
-                out[r * cols + c] = wp[r * cols + j];
-            }
-        }
-        out
+        permute_columns(&wp, rows, cols, perm, true)
     };
     let params = match groups {
         Groups::Dynamic { .. } => fitted,

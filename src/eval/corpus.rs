@@ -289,6 +289,11 @@ pub fn build(austen_rdb: &Path, kjv_dump: &Path, out_dir: &Path) -> Result<Manif
             .collect(),
         ),
     ];
+    write_splits(out_dir, splits)
+}
+
+/// Writes each split compressed and the manifest of their checksums, atomically.
+fn write_splits(out_dir: &Path, splits: Vec<(Split, String, Vec<String>)>) -> Result<Manifest> {
     std::fs::create_dir_all(out_dir).map_err(|e| Error::io("create", out_dir, e))?;
     let mut manifest = Manifest {
         version: 1,

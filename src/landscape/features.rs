@@ -140,6 +140,29 @@ impl Features {
     }
 }
 
+/// The distance along one direction at which the loss first rises by ε (doubling from ρ, then
+/// bisection to 1/64 of the bracket); None when it stays below ε up to the maximum radius.
+fn flat_radius(rise: impl Fn(f64) -> Result<f64>, r: &FeatureRequest) -> Result<Option<f64>> {
+    let (mut lo, mut hi) = (0.0, r.rho);
+    while rise(hi)? < r.epsilon {
+        lo = hi;
+        hi *= 2.0;
+        if hi > r.max_radius {
+            return Ok(None);
+        }
+    }
+    let tol = (hi - lo) / 64.0;
+    while hi - lo > tol {
+        let mid = 0.5 * (lo + hi);
+        if rise(mid)? >= r.epsilon {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    Ok(Some(0.5 * (lo + hi)))
+}
+
 /// Measures the features of the checkpoint in `dir`; `progress(done, total)` counts loss
 /// evaluations (forward passes and gradients) and returning false cancels.
 pub fn measure(
@@ -197,29 +220,13 @@ pub fn measure(
         }
         for sign in [1.0, -1.0] {
             let rise = |t: f64| -> Result<f64> { Ok(nll_at(&d, sign * t)? - nll_base) };
-            let (mut lo, mut hi) = (0.0, r.rho);
-            while rise(hi)? < r.epsilon {
-                lo = hi;
-                hi *= 2.0;
-                if hi > r.max_radius {
-                    break;
+            match flat_radius(rise, r)? {
+                Some(radius) => radii.push(radius),
+                None => {
+                    censored += 1;
+                    radii.push(r.max_radius);
                 }
             }
-            if hi > r.max_radius {
-                censored += 1;
-                radii.push(r.max_radius);
-                continue;
-            }
-            let tol = (hi - lo) / 64.0;
-            while hi - lo > tol {
-                let mid = 0.5 * (lo + hi);
-                if rise(mid)? >= r.epsilon {
-                    hi = mid;
-                } else {
-                    lo = mid;
-                }
-            }
-            radii.push(0.5 * (lo + hi));
         }
     }
     let flatness = radii.iter().sum::<f64>() / radii.len().max(1) as f64;

@@ -60,7 +60,7 @@ pub fn dataset(store: &Store) -> Result<Vec<PtqPoint>> {
     };
     let mut out = Vec::new();
     for c in summarize(&store.trials()?, &models) {
-        if c.qr_target <= 0.0 || !c.delta_nll_mean.is_finite() {
+        if c.qr_target <= 0.0 || !c.delta_loss.is_finite() {
             continue;
         }
         let format: Format = c.low.parse()?;
@@ -94,7 +94,7 @@ pub fn dataset(store: &Store) -> Result<Vec<PtqPoint>> {
             },
             model: c.model,
             config_key: c.config_key,
-            delta_nll: c.delta_nll_mean,
+            delta_nll: c.delta_loss,
         });
     }
     Ok(out)

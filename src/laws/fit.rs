@@ -174,9 +174,12 @@ pub fn predict(law: &Law, params: &[f64], x: &Row) -> Result<f64> {
     Ok(law.eval(params, x))
 }
 
-/// Fits `law` to `data`.
-pub fn fit(law: &Law, data: &Dataset, opts: &FitOptions) -> Result<FitReport> {
-    crate::limits::FIT_BOOTSTRAP.check(opts.bootstrap)?;
+/// Points left out of a fit: (index, why).
+type Excluded = Vec<(usize, String)>;
+
+/// The indices of the points a fit can use, and why the others are excluded; an error when the
+/// data lacks one of the law's variables or has too few usable points.
+fn usable_points(law: &Law, data: &Dataset, space: Space) -> Result<(Vec<usize>, Excluded)> {
     for v in &law.vars {
         if !data.has(*v) {
             return Err(Error::Input(format!(
@@ -191,7 +194,7 @@ pub fn fit(law: &Law, data: &Dataset, opts: &FitOptions) -> Result<FitReport> {
     for (i, &y) in data.y.iter().enumerate() {
         if !y.is_finite() {
             excluded.push((i, "target is missing or not finite".to_string()));
-        } else if opts.space == Space::Log && y <= 0.0 {
+        } else if space == Space::Log && y <= 0.0 {
             excluded.push((
                 i,
                 "target ≤ 0 (noise around zero) cannot enter a log-space fit".into(),
@@ -208,24 +211,11 @@ pub fn fit(law: &Law, data: &Dataset, opts: &FitOptions) -> Result<FitReport> {
             keep.len()
         )));
     }
-    let rows: Vec<Row> = keep.iter().map(|&i| data.rows[i]).collect();
-    let y: Vec<f64> = keep.iter().map(|&i| data.y[i]).collect();
-    let mut problem = Problem::new(law, &rows, &y, opts.space, opts.loss);
-    problem.max_iter = opts.max_iter;
-    let ones = vec![1.0; rows.len()];
+    Ok((keep, excluded))
+}
 
-    let starts = match &opts.start {
-        Some(s) => {
-            law.check_params(s)?;
-            vec![s.clone()]
-        }
-        None => start_grid(law),
-    };
-    let warm = opts.start.is_some();
-    let sols: Vec<Solution> = starts
-        .par_iter()
-        .map(|s| problem.solve(s, &ones, !warm))
-        .collect();
+/// The best solution of a multi-start, and how many starts reached it.
+fn best_of(law: &Law, sols: &[Solution]) -> Result<(Solution, usize)> {
     let best = sols
         .iter()
         .filter(|s| s.objective.is_finite())
@@ -248,6 +238,56 @@ pub fn fit(law: &Law, data: &Dataset, opts: &FitOptions) -> Result<FitReport> {
         })
         .count();
 
+    Ok((best, at_best))
+}
+
+/// Parameter estimates: values, standard errors from the covariance, bootstrap percentile CIs.
+fn estimates(
+    law: &Law,
+    p: &[f64],
+    covariance: Option<&Vec<Vec<f64>>>,
+    boots: &[Vec<f64>],
+) -> Vec<ParamEstimate> {
+    law.params
+        .iter()
+        .enumerate()
+        .map(|(i, spec)| {
+            let mut samples: Vec<f64> = boots.iter().map(|b| b[i]).collect();
+            samples.sort_by(f64::total_cmp);
+            ParamEstimate {
+                name: spec.name.clone(),
+                value: p[i],
+                std_err: covariance.map(|c| c[i][i].max(0.0).sqrt()),
+                ci_low: percentile(&samples, 0.025),
+                ci_high: percentile(&samples, 0.975),
+            }
+        })
+        .collect()
+}
+
+/// Fits `law` to `data`.
+pub fn fit(law: &Law, data: &Dataset, opts: &FitOptions) -> Result<FitReport> {
+    crate::limits::FIT_BOOTSTRAP.check(opts.bootstrap)?;
+    let (keep, excluded) = usable_points(law, data, opts.space)?;
+    let rows: Vec<Row> = keep.iter().map(|&i| data.rows[i]).collect();
+    let y: Vec<f64> = keep.iter().map(|&i| data.y[i]).collect();
+    let mut problem = Problem::new(law, &rows, &y, opts.space, opts.loss);
+    problem.max_iter = opts.max_iter;
+    let ones = vec![1.0; rows.len()];
+
+    let starts = match &opts.start {
+        Some(s) => {
+            law.check_params(s)?;
+            vec![s.clone()]
+        }
+        None => start_grid(law),
+    };
+    let warm = opts.start.is_some();
+    let sols: Vec<Solution> = starts
+        .par_iter()
+        .map(|s| problem.solve(s, &ones, !warm))
+        .collect();
+    let (best, at_best) = best_of(law, &sols)?;
     let p = best.params.clone();
     let pred: Vec<f64> = rows.iter().map(|r| law.eval(&p, r)).collect();
     let residuals: Vec<Residual> = keep
@@ -293,22 +333,7 @@ pub fn fit(law: &Law, data: &Dataset, opts: &FitOptions) -> Result<FitReport> {
     if cancelled() {
         return Err(Error::Cancelled);
     }
-    let params = law
-        .params
-        .iter()
-        .enumerate()
-        .map(|(i, spec)| {
-            let mut samples: Vec<f64> = boots.iter().map(|b| b[i]).collect();
-            samples.sort_by(f64::total_cmp);
-            ParamEstimate {
-                name: spec.name.clone(),
-                value: p[i],
-                std_err: covariance.as_ref().map(|c| c[i][i].max(0.0).sqrt()),
-                ci_low: percentile(&samples, 0.025),
-                ci_high: percentile(&samples, 0.975),
-            }
-        })
-        .collect();
+    let params = estimates(law, &p, covariance.as_ref(), &boots);
     let (r2_log, r2_linear, rmse, rmse_log, mape) = scores(&y, &pred);
     Ok(FitReport {
         law: law.id.clone(),

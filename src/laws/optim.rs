@@ -338,6 +338,42 @@ impl<'a> Problem<'a> {
         })
     }
 
+    /// Accumulates the IRLS normal equations at the current residuals (upper triangles of
+    /// `a` = JᵀΩJ and, for Huber, `an` = JᵀWJ over the quadratic zone only; `g` = JᵀΩr);
+    /// returns how many points sit in Huber's quadratic zone.
+    fn normal_equations(
+        &self,
+        ws: &Work,
+        w: &[f64],
+        huber: Option<f64>,
+        (a, an, g): (&mut [f64], &mut [f64], &mut [f64]),
+    ) -> usize {
+        let k = self.free.len();
+        a.fill(0.0);
+        an.fill(0.0);
+        g.fill(0.0);
+        let mut n_active = 0usize;
+        for ((jrow, &r), &wi) in ws.jac.chunks_exact(k).zip(&ws.r).zip(w) {
+            if wi == 0.0 {
+                continue;
+            }
+            let om = wi * self.loss.weight(r);
+            let active = huber.is_some_and(|d| r.abs() <= d);
+            n_active += usize::from(active);
+            for (x, &jx) in jrow.iter().enumerate() {
+                let ojx = om * jx;
+                g[x] += ojx * r;
+                for (y, &jy) in jrow.iter().enumerate().skip(x) {
+                    a[x * k + y] += ojx * jy;
+                    if active {
+                        an[x * k + y] += wi * jx * jy;
+                    }
+                }
+            }
+        }
+        n_active
+    }
+
     /// One local solve from `start` with point multiplicities `w`.
     pub fn solve(&self, start: &[f64], w: &[f64], init_linear: bool) -> Solution {
         let k = self.free.len();
@@ -380,28 +416,7 @@ impl<'a> Problem<'a> {
         };
         while iterations < self.max_iter && !converged {
             iterations += 1;
-            a.fill(0.0);
-            an.fill(0.0);
-            g.fill(0.0);
-            let mut n_active = 0usize;
-            for ((jrow, &r), &wi) in ws.jac.chunks_exact(k).zip(&ws.r).zip(w) {
-                if wi == 0.0 {
-                    continue;
-                }
-                let om = wi * self.loss.weight(r);
-                let active = huber.is_some_and(|d| r.abs() <= d);
-                n_active += usize::from(active);
-                for (x, &jx) in jrow.iter().enumerate() {
-                    let ojx = om * jx;
-                    g[x] += ojx * r;
-                    for (y, &jy) in jrow.iter().enumerate().skip(x) {
-                        a[x * k + y] += ojx * jy;
-                        if active {
-                            an[x * k + y] += wi * jx * jy;
-                        }
-                    }
-                }
-            }
+            let n_active = self.normal_equations(&ws, w, huber, (&mut a, &mut an, &mut g));
             let mut am = DMatrix::<f64>::from_fn(k, k, |x, y| a[x.min(y) * k + x.max(y)]);
             let gv = DVector::<f64>::from_column_slice(&g);
             if gv.amax() <= 1e-14 * (1.0 + f) {

@@ -183,6 +183,96 @@ fn calibrated_weights(
     Ok(out)
 }
 
+/// The metadata of a written checkpoint file.
+fn meta(format: &Format, method: &Method) -> BTreeMap<String, String> {
+    let mut meta = BTreeMap::new();
+    meta.insert("format".to_string(), "pt".to_string());
+    meta.insert("quantscape_format".to_string(), format.to_string());
+    meta.insert("quantscape_method".to_string(), method.spelling());
+    meta
+}
+
+fn file_name(path: &std::path::Path) -> Result<String> {
+    Ok(path
+        .file_name()
+        .ok_or_else(|| {
+            Error::Input(format!(
+                "checkpoint file without a name ({})",
+                path.display()
+            ))
+        })?
+        .to_string_lossy()
+        .to_string())
+}
+
+/// Quantizes one quantizable tensor of `ckpt`: its report and its fake-quantized values in the
+/// stored layout (calibrated weights come from `calibrated`; RTN runs on `engine`).
+#[allow(clippy::too_many_arguments)]
+fn quantize_tensor(
+    ckpt: &Checkpoint,
+    name: &str,
+    layout: Layout,
+    path: &std::path::Path,
+    format: &Format,
+    req: &QuantizeRequest,
+    engine: super::Engine,
+    calibrated: &mut HashMap<String, (Vec<f32>, ErrorStats)>,
+) -> Result<(TensorReport, Vec<f32>)> {
+    let entry = &ckpt.tensors[name];
+    if !entry.dtype.is_float() {
+        return Err(Error::Input(format!(
+            "tensor `{name}` has dtype {} and cannot be quantized ({})",
+            entry.dtype.name(),
+            path.display()
+        )));
+    }
+    let raw = bytes_to_f32(ckpt.raw_bytes(name)?, entry.dtype).ok_or_else(|| {
+        Error::Input(format!(
+            "tensor `{name}`: cannot read dtype {} as floats ({})",
+            entry.dtype.name(),
+            path.display()
+        ))
+    })?;
+    let (r, c) = (entry.shape[0], entry.shape[1]);
+    let (w, rows_k, cols_k) = match layout {
+        Layout::OutIn => (raw, r, c),
+        Layout::InOut => (transpose(&raw, r, c), c, r),
+    };
+    let (q, stats) = match calibrated.remove(name) {
+        Some(done) => done,
+        None if req.method.needs_calibration() => {
+            return Err(Error::Input(format!(
+                "`{name}` is not a linear layer of the loaded model, so {} cannot calibrate it \
+                 ({})",
+                req.method,
+                path.display()
+            )))
+        }
+        None => {
+            let q = engine.fake_quant(&w, rows_k, cols_k, format, &req.method)?;
+            let stats = ErrorStats::compute(&w, &q);
+            (q, stats)
+        }
+    };
+    let (histogram, absmax) = histogram(&w);
+    let grid = max_block_grid(&w, &q, cols_k, format.block);
+    let report = TensorReport {
+        name: name.to_string(),
+        shape: entry.shape.clone(),
+        shape_k: [rows_k, cols_k],
+        bits_per_weight: format.bits_per_weight(rows_k, cols_k),
+        stats,
+        histogram,
+        absmax,
+        grid,
+    };
+    let q = match layout {
+        Layout::OutIn => q,
+        Layout::InOut => transpose(&q, rows_k, cols_k),
+    };
+    Ok((report, q))
+}
+
 /// Runs the quantization (stage `quantize`, one unit per quantizable tensor).
 pub fn run(req: &QuantizeRequest, ctx: &JobCtx) -> Result<QuantizeReport> {
     let format = req.format.validate()?;
@@ -234,50 +324,17 @@ pub fn run(req: &QuantizeRequest, ctx: &JobCtx) -> Result<QuantizeReport> {
                 }
                 continue;
             };
-            if !entry.dtype.is_float() {
-                return Err(Error::Input(format!(
-                    "tensor `{name}` has dtype {} and cannot be quantized ({})",
-                    entry.dtype.name(),
-                    path.display()
-                )));
-            }
-            let raw = bytes_to_f32(ckpt.raw_bytes(name)?, entry.dtype).ok_or_else(|| {
-                Error::Input(format!(
-                    "tensor `{name}`: cannot read dtype {} as floats ({})",
-                    entry.dtype.name(),
-                    path.display()
-                ))
-            })?;
-            let (r, c) = (entry.shape[0], entry.shape[1]);
-            let (w, rows_k, cols_k) = match layout {
-                Layout::OutIn => (raw, r, c),
-                Layout::InOut => (transpose(&raw, r, c), c, r),
-            };
-            let (q, stats) = match calibrated.remove(name) {
-                Some(done) => done,
-                None if req.method.needs_calibration() => {
-                    return Err(Error::Input(format!(
-                        "`{name}` is not a linear layer of the loaded model, so {} cannot \
-                         calibrate it ({})",
-                        req.method,
-                        path.display()
-                    )))
-                }
-                None => {
-                    let q = opened
-                        .engine
-                        .fake_quant(&w, rows_k, cols_k, &format, &req.method)?;
-                    let stats = ErrorStats::compute(&w, &q);
-                    (q, stats)
-                }
-            };
-            let (histogram, absmax) = histogram(&w);
-            let grid = max_block_grid(&w, &q, cols_k, format.block);
+            let (report, q) = quantize_tensor(
+                &ckpt,
+                name,
+                layout,
+                path,
+                &format,
+                req,
+                opened.engine,
+                &mut calibrated,
+            )?;
             if out.is_some() {
-                let q = match layout {
-                    Layout::OutIn => q,
-                    Layout::InOut => transpose(&q, rows_k, cols_k),
-                };
                 outs.push(OutTensor {
                     name: name.to_string(),
                     dtype: entry.dtype,
@@ -290,34 +347,15 @@ pub fn run(req: &QuantizeRequest, ctx: &JobCtx) -> Result<QuantizeReport> {
                     })?,
                 });
             }
-            tensors.push(TensorReport {
-                name: name.to_string(),
-                shape: entry.shape.clone(),
-                shape_k: [rows_k, cols_k],
-                bits_per_weight: format.bits_per_weight(rows_k, cols_k),
-                stats,
-                histogram,
-                absmax,
-                grid,
-            });
+            tensors.push(report);
             ctx.report("quantize", tensors.len(), n_quant);
         }
         if let Some(o) = &out {
-            let file_name = path
-                .file_name()
-                .ok_or_else(|| {
-                    Error::Input(format!(
-                        "checkpoint file without a name ({})",
-                        path.display()
-                    ))
-                })?
-                .to_string_lossy()
-                .to_string();
-            let mut meta = BTreeMap::new();
-            meta.insert("format".to_string(), "pt".to_string());
-            meta.insert("quantscape_format".to_string(), format.to_string());
-            meta.insert("quantscape_method".to_string(), req.method.spelling());
-            write_safetensors(&o.join(&file_name), &outs, Some(meta))?;
+            write_safetensors(
+                &o.join(&file_name(path)?),
+                &outs,
+                Some(meta(&format, &req.method)),
+            )?;
         }
     }
     let written = match out {
