@@ -332,36 +332,41 @@ impl App {
                 }
                 Err(e) => self.notify(format!("cannot load the session: {e}"), true),
             },
-            Command::OpenData(path) if path.extension().is_some_and(|e| e == "json") => {
-                self.landscape.open(&path);
-                self.view = View::Landscape;
-            }
-            Command::OpenData(path) => {
-                let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-                if matches!(ext, "sqlite" | "db" | "sqlite3") {
-                    self.sweep.open_results(path.clone());
-                }
-                self.laws
-                    .open(session::Source::Csv(path.display().to_string()));
-                self.view = View::Laws;
-            }
-            Command::OpenSpec(path) => {
-                self.sweep.set_spec_path(path);
-                self.view = View::Sweep;
-            }
-            Command::SaveSpec(path) => match self.sweep.save_spec(&path) {
-                Ok(()) => self.notify(format!("saved the spec to {}", path.display()), false),
-                Err(e) => self.notify(format!("cannot save the spec: {e}"), true),
-            },
-            Command::OpenModel(path) => {
-                self.models.open(path);
-                self.view = View::Models;
-            }
+            c @ (Command::OpenData(_)
+            | Command::OpenSpec(_)
+            | Command::SaveSpec(_)
+            | Command::OpenModel(_)) => self.to_panels(&c),
             Command::Export {
                 kind,
                 path,
                 overwrite,
             } => self.export(ctx, kind, path, overwrite),
+        }
+    }
+
+    /// Hands a command to every panel that takes it: their notices are shown, and an `Open…`
+    /// command switches to the first view that took it.
+    fn to_panels(&mut self, c: &Command) {
+        let mut first = None;
+        for v in View::ALL {
+            match self.panel_mut(v).handle(c) {
+                None => continue,
+                Some(Ok(note)) if note.is_empty() => {}
+                Some(Ok(note)) => self.notify(note, false),
+                Some(Err(e)) => {
+                    let what = match c {
+                        Command::SaveSpec(_) => "cannot save the spec",
+                        _ => "cannot open it",
+                    };
+                    self.notify(format!("{what}: {e}"), true);
+                }
+            }
+            first.get_or_insert(v);
+        }
+        if !matches!(c, Command::SaveSpec(_)) {
+            if let Some(v) = first {
+                self.view = v;
+            }
         }
     }
 

@@ -69,6 +69,22 @@ pub trait Panel {
     fn table(&self, shared: &Shared) -> Table;
     /// Writes this panel's choices into `session`.
     fn save(&self, session: &mut Session);
+    /// Takes the part of a [`Command`] meant for this view (open a file it shows, save what it
+    /// edits): None when the command is not its business, else a notice (empty: none) or the
+    /// error to show. `App` then switches to the first view that took an `Open…` command.
+    fn handle(&mut self, _command: &Command) -> Option<crate::Result<String>> {
+        None
+    }
+}
+
+/// Whether `path` names a results store (`.sqlite`, `.db`, `.sqlite3`).
+fn is_store(path: &std::path::Path) -> bool {
+    crate::laws::data::is_results_store(path)
+}
+
+/// Whether `path` names a landscape slice written by `quantscape landscape` (`.json`).
+fn is_slice(path: &std::path::Path) -> bool {
+    path.extension().is_some_and(|e| e == "json")
 }
 
 impl Panel for super::laws::LawsPanel {
@@ -103,6 +119,15 @@ impl Panel for super::laws::LawsPanel {
     fn save(&self, session: &mut Session) {
         session.laws = self.st.clone();
     }
+    fn handle(&mut self, c: &Command) -> Option<crate::Result<String>> {
+        match c {
+            Command::OpenData(path) if !is_slice(path) => {
+                self.open(super::session::Source::Csv(path.display().to_string()));
+                Some(Ok(String::new()))
+            }
+            _ => None,
+        }
+    }
 }
 
 impl Panel for super::models::ModelsPanel {
@@ -133,6 +158,15 @@ impl Panel for super::models::ModelsPanel {
     }
     fn save(&self, session: &mut Session) {
         session.models = self.st.clone();
+    }
+    fn handle(&mut self, c: &Command) -> Option<crate::Result<String>> {
+        match c {
+            Command::OpenModel(dir) => {
+                self.open(dir.clone());
+                Some(Ok(String::new()))
+            }
+            _ => None,
+        }
     }
 }
 
@@ -194,6 +228,24 @@ impl Panel for super::sweep::SweepPanel {
     }
     fn save(&self, session: &mut Session) {
         session.sweep = self.state();
+    }
+    fn handle(&mut self, c: &Command) -> Option<crate::Result<String>> {
+        match c {
+            // The Laws view takes the same store (and is the one shown).
+            Command::OpenData(path) if is_store(path) => {
+                self.open_results(path.clone());
+                None
+            }
+            Command::OpenSpec(path) => {
+                self.set_spec_path(path.clone());
+                Some(Ok(String::new()))
+            }
+            Command::SaveSpec(path) => Some(
+                self.save_spec(path)
+                    .map(|()| format!("saved the spec to {}", path.display())),
+            ),
+            _ => None,
+        }
     }
 }
 
@@ -269,5 +321,14 @@ impl Panel for super::landscape::LandscapePanel {
     }
     fn save(&self, session: &mut Session) {
         session.landscape = self.settings.clone();
+    }
+    fn handle(&mut self, c: &Command) -> Option<crate::Result<String>> {
+        match c {
+            Command::OpenData(path) if is_slice(path) => {
+                self.open(path);
+                Some(Ok(String::new()))
+            }
+            _ => None,
+        }
     }
 }

@@ -580,3 +580,49 @@ fn every_ui_character_has_a_glyph() {
     });
     h.run();
 }
+
+/// Commands reach the views that take them, through the Panel trait: a results store goes to
+/// Laws (shown) and Sweep, a landscape slice to Landscape, a spec to Sweep, a checkpoint folder
+/// to Models; a spec that cannot be saved is an error notice and the view stays.
+#[test]
+fn commands_reach_the_views_that_take_them() {
+    let mut h = harness(quick());
+    step_until(&mut h, "the first fit", |a| !a.laws.fitting());
+    let store = super::laws_data::demo_store();
+    h.state_mut().push(Command::OpenData(store.clone()));
+    h.step();
+    assert_eq!(h.state().view(), View::Laws);
+    assert_eq!(h.state().sweep.results, store);
+    assert!(
+        h.state().laws.data_note().contains("demo.sqlite"),
+        "{}",
+        h.state().laws.data_note()
+    );
+    let spec = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/sweeps/demo.ron");
+    h.state_mut().push(Command::OpenSpec(spec.clone()));
+    h.step();
+    assert_eq!(
+        (h.state().view(), &h.state().sweep.spec_path),
+        (View::Sweep, &spec)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    h.state_mut().sweep.spec_text = "not a spec".into();
+    h.state_mut()
+        .push(Command::SaveSpec(dir.path().join("s.ron")));
+    h.step();
+    let last = h.state().notices.last().unwrap().clone();
+    assert!(
+        last.error && last.text.contains("cannot save the spec"),
+        "{last:?}"
+    );
+    assert_eq!(h.state().view(), View::Sweep);
+    let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/tiny/llama");
+    h.state_mut().push(Command::OpenModel(model.clone()));
+    h.step();
+    assert_eq!(h.state().view(), View::Models);
+    assert_eq!(
+        h.state().models.st.selected.as_deref(),
+        Some(model.display().to_string().as_str())
+    );
+    assert_eq!(h.state().shared().model_dir, Some(model));
+}

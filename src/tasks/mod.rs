@@ -11,7 +11,14 @@
 //! | fit | [`fit::FitRequest`] | [`fit::FitOutcome`] | [`fit::run`] |
 //! | predict | a fit report file | law + values | [`fit::read_fit_report`] |
 //! | sweep | [`crate::search::spec::SweepSpec`] | [`crate::search::runner::RunSummary`] | [`sweep::run`] |
-//! | landscape | [`crate::landscape::LandscapeRequest`] | [`crate::landscape::Landscape`] | [`crate::landscape::compute`] |
+//! | landscape | [`crate::landscape::Request`] | [`crate::landscape::Slice`] | [`crate::landscape::compute`] |
+//! | hessian | [`crate::landscape::hessian::HessianRequest`] | [`crate::landscape::hessian::HessianReport`] | [`crate::landscape::hessian::report`] |
+//! | features | [`crate::landscape::features::FeatureRequest`] | [`crate::landscape::features::Features`] | [`crate::landscape::features::measure`] |
+//! | train | [`crate::train::recipe::FamilyRecipe`] runs | [`crate::train::RunReport`] | [`crate::train::Run::train`] |
+//!
+//! The last four already had one typed request and one entry point in their own module (which
+//! the CLI and the Landscape view both call), so they stay there; the pareto table arrives with
+//! the format-aware law.
 //!
 //! Where work runs is the request's [`engine::Device`]; [`engine::shared_gpu`] is the process's
 //! one GPU context. Dependency rule: `tasks` uses every library module below it and nothing above
