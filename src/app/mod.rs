@@ -335,7 +335,7 @@ impl App {
             c @ (Command::OpenData(_)
             | Command::OpenSpec(_)
             | Command::SaveSpec(_)
-            | Command::OpenModel(_)) => self.to_panels(&c),
+            | Command::OpenModel(_)) => self.dispatch(&c),
             Command::Export {
                 kind,
                 path,
@@ -346,7 +346,7 @@ impl App {
 
     /// Hands a command to every panel that takes it: their notices are shown, and an `Open…`
     /// command switches to the first view that took it.
-    fn to_panels(&mut self, c: &Command) {
+    fn dispatch(&mut self, c: &Command) {
         let mut first = None;
         for v in View::ALL {
             match self.panel_mut(v).handle(c) {
