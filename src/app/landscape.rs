@@ -216,6 +216,11 @@ impl LandscapePanel {
         }
     }
 
+    /// The choices a session saves.
+    pub fn state(&self) -> LandscapeSettings {
+        self.settings.clone()
+    }
+
     /// Opens a slice written by `quantscape landscape`.
     pub fn open(&mut self, path: &std::path::Path) {
         let r = std::fs::read(path)

@@ -249,79 +249,56 @@ impl Panel for super::sweep::SweepPanel {
     }
 }
 
-impl Panel for super::quantize::QuantizePanel {
-    fn view(&self) -> View {
-        View::Quantize
-    }
-    fn poll(&mut self, _: &egui::Context) {
-        Self::poll(self);
-    }
-    fn busy(&self) -> bool {
-        self.running().is_some()
-    }
-    fn ui(&mut self, ui: &mut Ui, shared: &Shared, _: &mut Vec<Command>) {
-        self.model_dir.clone_from(&shared.model_dir);
-        Self::ui(self, ui);
-    }
-    fn figure(&mut self, _: &Shared) -> Option<Figure> {
-        self.current_figure()
-    }
-    fn table(&self, _: &Shared) -> Table {
-        owned(Self::table(self))
-    }
-    fn save(&self, session: &mut Session) {
-        session.quantize = self.state();
-    }
+/// The Panel of a view that works on the checkpoint chosen in Models (it takes it from
+/// [`Shared`] before drawing) and saves its choices as `session.$field`.
+macro_rules! checkpoint_view {
+    ($ty:ty, $view:expr, $field:ident, |$p:ident| $figure:expr $(, $extra:item)*) => {
+        impl Panel for $ty {
+            fn view(&self) -> View {
+                $view
+            }
+            fn poll(&mut self, _: &egui::Context) {
+                Self::poll(self);
+            }
+            fn busy(&self) -> bool {
+                self.running().is_some()
+            }
+            fn ui(&mut self, ui: &mut Ui, shared: &Shared, _: &mut Vec<Command>) {
+                self.model_dir.clone_from(&shared.model_dir);
+                Self::ui(self, ui);
+            }
+            fn figure(&mut self, _: &Shared) -> Option<Figure> {
+                let $p = self;
+                $figure
+            }
+            fn table(&self, _: &Shared) -> Table {
+                owned(Self::table(self))
+            }
+            fn save(&self, session: &mut Session) {
+                session.$field = self.state();
+            }
+            $($extra)*
+        }
+    };
 }
 
-impl Panel for super::evaluate::EvaluatePanel {
-    fn view(&self) -> View {
-        View::Evaluate
-    }
-    fn poll(&mut self, _: &egui::Context) {
-        Self::poll(self);
-    }
-    fn busy(&self) -> bool {
-        self.running().is_some()
-    }
-    fn ui(&mut self, ui: &mut Ui, shared: &Shared, _: &mut Vec<Command>) {
-        self.model_dir.clone_from(&shared.model_dir);
-        Self::ui(self, ui);
-    }
-    fn figure(&mut self, _: &Shared) -> Option<Figure> {
-        Some(self.current_figure())
-    }
-    fn table(&self, _: &Shared) -> Table {
-        owned(Self::table(self))
-    }
-    fn save(&self, session: &mut Session) {
-        session.evaluate = self.state();
-    }
-}
-
-impl Panel for super::landscape::LandscapePanel {
-    fn view(&self) -> View {
-        View::Landscape
-    }
-    fn poll(&mut self, _: &egui::Context) {
-        Self::poll(self);
-    }
-    fn busy(&self) -> bool {
-        self.running().is_some()
-    }
-    fn ui(&mut self, ui: &mut Ui, shared: &Shared, _: &mut Vec<Command>) {
-        self.model_dir.clone_from(&shared.model_dir);
-        Self::ui(self, ui);
-    }
-    fn figure(&mut self, _: &Shared) -> Option<Figure> {
-        self.current_figure()
-    }
-    fn table(&self, _: &Shared) -> Table {
-        owned(Self::table(self))
-    }
-    fn save(&self, session: &mut Session) {
-        session.landscape = self.settings.clone();
-    }
+checkpoint_view!(
+    super::quantize::QuantizePanel,
+    View::Quantize,
+    quantize,
+    |p| p.current_figure()
+);
+checkpoint_view!(
+    super::evaluate::EvaluatePanel,
+    View::Evaluate,
+    evaluate,
+    |p| Some(p.current_figure())
+);
+checkpoint_view!(
+    super::landscape::LandscapePanel,
+    View::Landscape,
+    landscape,
+    |p| p.current_figure(),
     fn handle(&mut self, c: &Command) -> Option<crate::Result<String>> {
         match c {
             Command::OpenData(path) if is_slice(path) => {
@@ -331,4 +308,4 @@ impl Panel for super::landscape::LandscapePanel {
             _ => None,
         }
     }
-}
+);
