@@ -565,3 +565,51 @@ fn predictor_features_have_one_name_per_entry() {
         .all(|n| n.contains("absent")));
     assert_eq!(PtqFeatures::NAMES[PtqFeatures::SIZE_FEATURE], "log10_N");
 }
+
+/// A sound fit carries no flag and beats its simpler form; a law with a term the data cannot
+/// see is flagged (a parameter at its bound or unidentified, no better than the weak law); the
+/// held-out errors leave one size, one format and one block size out.
+#[test]
+fn degenerate_fits_are_flagged_and_held_out_errors_cover_size_format_and_qb() {
+    let opts = FitOptions {
+        bootstrap: 40,
+        ..FitOptions::default()
+    };
+    // Strong-law data: the granularity term is real.
+    let mut data = strong_data(0.03, 5);
+    data.format = (0..data.len())
+        .map(|i| if i % 2 == 0 { "mxfp4" } else { "mxint4" }.to_string())
+        .collect();
+    let r = fit(&law("unified-strong"), &data, &opts).unwrap();
+    assert!(r.flags.is_empty(), "{:?}", r.flags);
+    let c = r.simpler.as_ref().unwrap();
+    assert_eq!(c.law, "unified-weak");
+    assert!(c.aic.0 < c.aic.1 - 10.0, "{c:?}");
+    let by: Vec<&str> = r.held_out.iter().map(|h| h.by.as_str()).collect();
+    assert_eq!(by, ["size", "format", "qb"]);
+    for h in &r.held_out {
+        assert!(
+            h.median_abs_rel < 0.1 && h.p90_abs_rel >= h.median_abs_rel,
+            "{h:?}"
+        );
+    }
+    assert_eq!(r.held_out[1].groups.len(), 2);
+    assert_eq!(r.held_out[2].groups.len(), BLOCKS.len());
+    // Weak-law data (no Qb dependence) fitted with the strong law: Qb is not identified.
+    let rows = grid_rows(&[(Var::N, &SIZES), (Var::Qr, &RATIOS), (Var::Qb, &BLOCKS)]);
+    let weak = synthesize(&law("unified-weak"), &[1.0, 2.5, 0.3], rows, 0.03, 6).unwrap();
+    let r = fit(&law("unified-strong"), &weak, &opts).unwrap();
+    let kinds: Vec<&str> = r.flags.iter().map(|f| f.kind.as_str()).collect();
+    assert!(kinds.contains(&"no_better_than_simpler"), "{:?}", r.flags);
+    assert!(
+        r.flags
+            .iter()
+            .any(|f| matches!(f.param.as_deref(), Some("d") | Some("gamma_c"))),
+        "{:?}",
+        r.flags
+    );
+    // Without format labels there is no leave-one-format-out.
+    let r = fit(&law("unified-weak"), &weak, &opts).unwrap();
+    assert!(r.held_out.iter().all(|h| h.by != "format"));
+    assert!(r.simpler.is_none());
+}

@@ -445,6 +445,40 @@ impl LawsPanel {
         }
     }
 
+    /// The degenerate-fit warning: what the fit cannot claim, and the simpler law to use instead.
+    fn flags_ui(&mut self, ui: &mut Ui) {
+        let Some(r) = self.st.report.as_ref().filter(|r| r.degenerate()) else {
+            return;
+        };
+        let simpler = r.simpler.as_ref().map(|c| c.law.clone());
+        let lines: Vec<String> = r.flags.iter().map(|f| format!("• {}", f.message)).collect();
+        let mut switch = false;
+        egui::Frame::group(ui.style())
+            .stroke(egui::Stroke::new(
+                1.5,
+                egui::Color32::from_rgb(230, 160, 40),
+            ))
+            .show(ui, |ui| {
+                ui.label(
+                    RichText::new(format!("Degenerate fit of {}", self.law.id))
+                        .strong()
+                        .color(egui::Color32::from_rgb(230, 160, 40)),
+                );
+                for l in &lines {
+                    ui.label(l);
+                }
+                if let Some(id) = &simpler {
+                    switch = ui
+                        .button(format!("Use the simpler law ({id})"))
+                        .on_hover_text(law_help(id))
+                        .clicked();
+                }
+            });
+        if let (true, Some(id)) = (switch, simpler) {
+            self.set_law(&id);
+        }
+    }
+
     /// The data line: the store's slice and family choosers, or what the points are.
     fn selection_ui(&mut self, ui: &mut Ui) {
         if self.store.is_empty() {
@@ -551,6 +585,7 @@ impl LawsPanel {
             }
         });
         super::error_row(ui, &mut self.error);
+        self.flags_ui(ui);
         egui::Panel::right("laws_side")
             .resizable(true)
             .default_size(330.0)

@@ -626,3 +626,29 @@ fn commands_reach_the_views_that_take_them() {
     );
     assert_eq!(h.state().shared().model_dir, Some(model));
 }
+
+/// On the demo store's default slice (layer · mxfp4 · bf16) the Qb term is not identified: the
+/// strong law's d runs to its bound. The view says so and offers the weak law.
+#[test]
+fn the_laws_view_flags_a_degenerate_fit_and_offers_the_simpler_law() {
+    let mut h = harness(Session {
+        laws: LawsState {
+            bootstrap: 20,
+            ..LawsState::default()
+        },
+        ..Session::default()
+    });
+    step_until(&mut h, "the first fit", |a| !a.laws.fitting());
+    h.run_steps(2);
+    let r = h.state().laws.st.report.clone().expect("a fit");
+    assert!(
+        r.flags.iter().any(|f| f.param.as_deref() == Some("d")),
+        "{:?}",
+        r.flags
+    );
+    h.get_by_label_contains("Degenerate fit of unified-strong");
+    h.get_by_label("Use the simpler law (unified-weak)").click();
+    h.run_steps(2);
+    step_until(&mut h, "the weak fit", |a| !a.laws.fitting());
+    assert_eq!(h.state().laws.law().id, "unified-weak");
+}

@@ -287,6 +287,31 @@ fn print_report(law: &Law, data: &Dataset, r: &FitReport) -> anyhow::Result<()> 
         r.rmse_log,
         100.0 * r.mape
     );
+    for h in &r.held_out {
+        outln!(
+            "leave-one-{}-out: median |relative error| {:.1} %, 90th percentile {:.1} % over {} held-out points ({} groups)",
+            h.by,
+            100.0 * h.median_abs_rel,
+            100.0 * h.p90_abs_rel,
+            h.n_points,
+            h.groups.len()
+        );
+    }
+    if let Some(c) = &r.simpler {
+        outln!(
+            "against {}: AIC {:.1} vs {:.1}, BIC {:.1} vs {:.1}, R² log {:.4} vs {:.4}",
+            c.law,
+            c.aic.0,
+            c.aic.1,
+            c.bic.0,
+            c.bic.1,
+            c.r2_log.0,
+            c.r2_log.1
+        );
+    }
+    for f in &r.flags {
+        outln!("WARNING degenerate fit: {}", f.message);
+    }
     if !r.leave_one_size_out.is_empty() {
         outln!("leave-one-size-out (each N predicted from the other sizes):");
         for h in &r.leave_one_size_out {

@@ -24,6 +24,9 @@ pub struct Dataset {
     pub y: Vec<f64>,
     /// Family label per point (empty when unknown).
     pub family: Vec<String>,
+    /// Low-format label per point, without its block override (`mxfp4`; empty when unknown):
+    /// the groups of leave-one-format-out.
+    pub format: Vec<String>,
     /// Name of the target column.
     pub target_name: String,
 }
@@ -31,6 +34,7 @@ pub struct Dataset {
 const DELTA_NAMES: [&str; 5] = ["delta_loss", "dl", "delta_l", "deltal", "δl"];
 const LOSS_NAMES: [&str; 3] = ["loss", "nll", "l"];
 const FAMILY_NAMES: [&str; 3] = ["family", "model_family", "model"];
+const FORMAT_NAMES: [&str; 3] = ["low", "format", "low_format"];
 
 impl Dataset {
     /// A dataset from rows and targets (family labels empty).
@@ -39,6 +43,7 @@ impl Dataset {
         Self {
             rows,
             y,
+            format: family.clone(),
             family,
             target_name: "y".into(),
         }
@@ -143,10 +148,11 @@ impl Dataset {
             }
         };
         let family_col = find(&FAMILY_NAMES);
+        let format_col = find(&FORMAT_NAMES);
         let var_cols: Vec<(usize, Var)> = headers
             .iter()
             .enumerate()
-            .filter(|&(i, _)| i != target_col && Some(i) != family_col)
+            .filter(|&(i, _)| i != target_col && Some(i) != family_col && Some(i) != format_col)
             .filter_map(|(i, h)| Var::parse(h).map(|v| (i, v)))
             .collect();
         let mut out = Dataset {
@@ -180,6 +186,9 @@ impl Dataset {
                     .unwrap_or("")
                     .to_string(),
             );
+            let format = format_col.and_then(|c| rec.get(c)).unwrap_or("");
+            out.format
+                .push(format.split(',').next().unwrap_or("").to_string());
         }
         if out.rows.is_empty() {
             return Err(Error::Input("the CSV has a header but no rows".into()));

@@ -17,6 +17,8 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
+use super::diagnose::{aic_bic, held_out, parameter_flags, simpler_flag};
+pub use super::diagnose::{Flag, GroupError, HeldOutErrors, SimplerComparison};
 pub use super::optim::{Loss, Space};
 use super::optim::{Problem, Solution};
 use super::{Dataset, Law, Row, Var};
@@ -35,8 +37,12 @@ pub struct FitOptions {
     pub bootstrap: usize,
     /// Seed of the bootstrap.
     pub seed: u64,
-    /// Run leave-one-size-out.
+    /// Run the held-out validations: leave one size out, one low format out (when the points
+    /// carry format labels), one block size out.
     pub leave_one_size_out: bool,
+    /// Also fit the law's simpler nested form (unified-strong → unified-weak) and flag the fit
+    /// when it is no better by AIC.
+    pub compare_simpler: bool,
     /// Start from these parameters only (warm refit) instead of the grid.
     pub start: Option<Vec<f64>>,
     /// Set to stop the fit early with [`Error::Cancelled`] (checked between local solves).
@@ -52,6 +58,7 @@ impl Default for FitOptions {
             bootstrap: 0,
             seed: 0,
             leave_one_size_out: true,
+            compare_simpler: true,
             start: None,
             cancel: None,
         }
@@ -151,9 +158,26 @@ pub struct FitReport {
     pub bootstrap_params: Vec<Vec<f64>>,
     /// Per-point residuals of the kept points.
     pub residuals: Vec<Residual>,
+    /// Held-out errors: leave one size, one low format, one block size out (each when the
+    /// points have at least 3 sizes, 2 formats, 3 block sizes).
+    #[serde(default)]
+    pub held_out: Vec<HeldOutErrors>,
+    /// What the fit cannot claim: parameters at a bound, unidentified parameters, no better than
+    /// the simpler law. Empty for a sound fit.
+    #[serde(default)]
+    pub flags: Vec<Flag>,
+    /// The simpler nested law fitted to the same points, when the law has one.
+    #[serde(default)]
+    pub simpler: Option<SimplerComparison>,
 }
 
 impl FitReport {
+    /// Whether anything is flagged (a parameter at a bound or unidentified, or no better than
+    /// the simpler law).
+    pub fn degenerate(&self) -> bool {
+        !self.flags.is_empty()
+    }
+
     /// Best-fit parameter values in law order.
     pub fn values(&self) -> Vec<f64> {
         self.params.iter().map(|p| p.value).collect()
@@ -335,6 +359,22 @@ pub fn fit(law: &Law, data: &Dataset, opts: &FitOptions) -> Result<FitReport> {
     }
     let params = estimates(law, &p, covariance.as_ref(), &boots);
     let (r2_log, r2_linear, rmse, rmse_log, mape) = scores(&y, &pred);
+    let held_out = if opts.leave_one_size_out {
+        held_out_all(&problem, &p, (&rows, &y), &keep, data)
+    } else {
+        Vec::new()
+    };
+    let simpler = if opts.compare_simpler {
+        compare_simpler(law, data, opts, (rows.len(), rmse_log, r2_log))
+    } else {
+        None
+    };
+    let estimates_ci: Vec<(f64, Option<f64>, Option<f64>)> = params
+        .iter()
+        .map(|e: &ParamEstimate| (e.value, e.ci_low, e.ci_high))
+        .collect();
+    let mut flags = parameter_flags(&law.params, &estimates_ci);
+    flags.extend(simpler.as_ref().and_then(simpler_flag));
     Ok(FitReport {
         law: law.id.clone(),
         formula: law.formula.clone(),
@@ -360,6 +400,80 @@ pub fn fit(law: &Law, data: &Dataset, opts: &FitOptions) -> Result<FitReport> {
         bootstrap_failed: opts.bootstrap - boots.len(),
         bootstrap_params: boots,
         residuals,
+        held_out,
+        flags,
+        simpler,
+    })
+}
+
+/// Leave-one-size-out, -format-out and -Qb-out on the kept points (`keep` indexes `data`).
+fn held_out_all(
+    problem: &Problem<'_>,
+    p: &[f64],
+    (rows, y): (&[Row], &[f64]),
+    keep: &[usize],
+    data: &Dataset,
+) -> Vec<HeldOutErrors> {
+    let by_var = |v: Var, name: &str| -> Vec<(String, f64)> {
+        rows.iter()
+            .map(|r| (format!("{name} = {}", r[v.index()]), r[v.index()]))
+            .collect()
+    };
+    let formats: Vec<(String, f64)> = keep
+        .iter()
+        .map(|&i| (data.format.get(i).cloned().unwrap_or_default(), 0.0))
+        .collect();
+    let mut out = Vec::new();
+    if rows.iter().all(|r| r[Var::N.index()].is_finite()) {
+        out.extend(held_out(
+            problem,
+            p,
+            (rows, y),
+            "size",
+            &by_var(Var::N, "N"),
+            3,
+        ));
+    }
+    if formats.iter().all(|(f, _)| !f.is_empty()) {
+        out.extend(held_out(problem, p, (rows, y), "format", &formats, 2));
+    }
+    if rows.iter().all(|r| r[Var::Qb.index()].is_finite()) {
+        out.extend(held_out(
+            problem,
+            p,
+            (rows, y),
+            "qb",
+            &by_var(Var::Qb, "Qb"),
+            3,
+        ));
+    }
+    out
+}
+
+/// The law's simpler nested form fitted to the same points (no bootstrap), against this fit's
+/// (points, RMS log residual, R² log).
+fn compare_simpler(
+    law: &Law,
+    data: &Dataset,
+    opts: &FitOptions,
+    (n, rmse_log, r2_log): (usize, f64, f64),
+) -> Option<SimplerComparison> {
+    let weak = law.simpler()?;
+    let o = FitOptions {
+        bootstrap: 0,
+        leave_one_size_out: false,
+        compare_simpler: false,
+        start: None,
+        ..opts.clone()
+    };
+    let r = fit(&weak, data, &o).ok()?;
+    let (aic, bic) = aic_bic(n, law.params.len(), rmse_log);
+    let (aic_w, bic_w) = aic_bic(r.n_points, weak.params.len(), r.rmse_log);
+    Some(SimplerComparison {
+        law: weak.id,
+        aic: (aic, aic_w),
+        bic: (bic, bic_w),
+        r2_log: (r2_log, r.r2_log),
     })
 }
 

@@ -68,6 +68,15 @@ pub struct Law {
 const EXPONENT: (f64, f64) = (-3.0, 5.0);
 
 impl Law {
+    /// The nested simpler form of this law, when it has one (the strong unified law without
+    /// its granularity term is the weak one).
+    pub fn simpler(&self) -> Option<Law> {
+        match self.id.as_str() {
+            "unified-strong" => Law::by_id("unified-weak"),
+            _ => None,
+        }
+    }
+
     /// Every built-in law.
     pub fn builtins() -> Vec<Law> {
         [

@@ -19,6 +19,7 @@
 //! P, E, M and `bits` are bits.
 
 pub mod data;
+pub mod diagnose;
 pub mod fit;
 pub mod forest;
 pub mod forms;

@@ -194,12 +194,15 @@ pub fn without_sizes(data: &Dataset, sizes: &[f64]) -> Dataset {
     out.rows.clear();
     out.y.clear();
     out.family.clear();
+    out.format.clear();
     for (i, r) in data.rows.iter().enumerate() {
         if keep(r) {
             out.rows.push(*r);
             out.y.push(data.y[i]);
             out.family
                 .push(data.family.get(i).cloned().unwrap_or_default());
+            out.format
+                .push(data.format.get(i).cloned().unwrap_or_default());
         }
     }
     out

@@ -102,6 +102,14 @@ impl LawsPanel {
                 r.n_points,
                 r.bootstrap_resamples
             ));
+            for h in &r.held_out {
+                ui.label(format!(
+                    "leave one {} out: median |rel. error| {:.1}%, p90 {:.1}%",
+                    h.by,
+                    100.0 * h.median_abs_rel,
+                    100.0 * h.p90_abs_rel
+                ));
+            }
         }
     }
 }

@@ -1,0 +1,204 @@
+//! What a fit can and cannot claim: held-out prediction errors (leave one size, one low format
+//! or one block size out, refit warm on the rest, predict the held-out points) and the flags of a
+//! degenerate fit — a parameter at a bound, a bootstrap CI that spans (nearly) the parameter's
+//! whole range, a law no better than its simpler nested form by AIC.
+//!
+//! Units: |relative error| = |ŷ − y| / y of the held-out points; AIC and BIC from the residuals
+//! in log space (n·ln(RSS/n) + 2k, + k·ln n), comparable between laws fitted to the same points.
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::optim::Problem;
+use super::params::ParamSpec;
+use super::Row;
+
+/// Held-out error of one left-out group.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GroupError {
+    /// The group (`N = 1.4e4`, `mxfp4`, `Qb = 32`).
+    pub group: String,
+    /// Points in it.
+    pub n_points: usize,
+    /// Median |relative error| of its points predicted by the law fitted without it.
+    pub median_abs_rel: f64,
+}
+
+/// Held-out errors when each group of one kind is left out in turn.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HeldOutErrors {
+    /// What was left out: `size`, `format` or `qb`.
+    pub by: String,
+    /// Per group, in ascending order of the group's value.
+    pub groups: Vec<GroupError>,
+    /// Held-out points over all groups.
+    pub n_points: usize,
+    /// Median |relative error| over every held-out point.
+    pub median_abs_rel: f64,
+    /// 90th percentile of |relative error| over every held-out point.
+    pub p90_abs_rel: f64,
+}
+
+/// One flag on a fit.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Flag {
+    /// `at_bound`, `unidentified` or `no_better_than_simpler`.
+    pub kind: String,
+    /// The parameter it is about, if any.
+    pub param: Option<String>,
+    /// What it means, in a sentence.
+    pub message: String,
+}
+
+/// The law fitted against its simpler nested form on the same points.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SimplerComparison {
+    /// The simpler law's id.
+    pub law: String,
+    /// AIC of this law and of the simpler one (lower is better).
+    pub aic: (f64, f64),
+    /// BIC of this law and of the simpler one.
+    pub bic: (f64, f64),
+    /// R² of ln y of this law and of the simpler one.
+    pub r2_log: (f64, f64),
+}
+
+/// AIC and BIC of a fit with `k` parameters and log-space RMS residual `rmse_log` on `n` points.
+pub fn aic_bic(n: usize, k: usize, rmse_log: f64) -> (f64, f64) {
+    let n_f = n as f64;
+    let base = n_f * (rmse_log * rmse_log).max(1e-300).ln();
+    (base + 2.0 * k as f64, base + k as f64 * n_f.ln())
+}
+
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i]
+}
+
+/// Leave each group of `labels` (one per row; the groups ordered by `order`) out in turn:
+/// refit from `p` without it, predict its points. None when there are fewer than `min_groups`
+/// groups (nothing to hold out).
+pub(crate) fn held_out(
+    problem: &Problem<'_>,
+    p: &[f64],
+    (rows, y): (&[Row], &[f64]),
+    by: &str,
+    labels: &[(String, f64)],
+    min_groups: usize,
+) -> Option<HeldOutErrors> {
+    let mut groups: Vec<(String, f64)> = labels.to_vec();
+    groups.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+    groups.dedup_by(|a, b| a.0 == b.0);
+    if groups.len() < min_groups || labels.len() != rows.len() {
+        return None;
+    }
+    let per_group: Vec<(GroupError, Vec<f64>)> = groups
+        .par_iter()
+        .map(|(g, _)| {
+            let w: Vec<f64> = labels
+                .iter()
+                .map(|(l, _)| if l == g { 0.0 } else { 1.0 })
+                .collect();
+            let sol = problem.solve(p, &w, false);
+            let mut errs: Vec<f64> = rows
+                .iter()
+                .zip(y)
+                .zip(labels)
+                .filter(|(_, (l, _))| l == g)
+                .map(|((r, &yi), _)| ((problem.law.eval(&sol.params, r) - yi) / yi).abs())
+                .map(|e| if e.is_finite() { e } else { f64::INFINITY })
+                .collect();
+            errs.sort_by(f64::total_cmp);
+            let ge = GroupError {
+                group: g.clone(),
+                n_points: errs.len(),
+                median_abs_rel: percentile(&errs, 0.5),
+            };
+            (ge, errs)
+        })
+        .collect();
+    let mut all: Vec<f64> = per_group.iter().flat_map(|(_, e)| e.clone()).collect();
+    all.sort_by(f64::total_cmp);
+    Some(HeldOutErrors {
+        by: by.to_string(),
+        n_points: all.len(),
+        median_abs_rel: percentile(&all, 0.5),
+        p90_abs_rel: percentile(&all, 0.9),
+        groups: per_group.into_iter().map(|(g, _)| g).collect(),
+    })
+}
+
+/// Where `v` sits in the parameter's range, 0 at the lower bound and 1 at the upper: on a log
+/// scale for positive ranges over two decades, on ln(v − lower + 1) for other ranges that wide
+/// (offsets such as d ∈ (−1, 1e5]), linearly otherwise.
+fn position(spec: &ParamSpec, v: f64) -> f64 {
+    let (lo, hi) = (spec.lower, spec.upper);
+    let v = v.clamp(lo, hi);
+    if lo > 0.0 && hi / lo >= 100.0 {
+        (v.ln() - lo.ln()) / (hi.ln() - lo.ln())
+    } else if hi - lo >= 100.0 * lo.abs().max(1.0) {
+        (v - lo).ln_1p() / (hi - lo).ln_1p()
+    } else {
+        (v - lo) / (hi - lo).max(f64::MIN_POSITIVE)
+    }
+}
+
+/// Whether `v` is at `bound` (the optimiser clamps to bounds, so equality up to rounding).
+fn at(v: f64, bound: f64) -> bool {
+    (v - bound).abs() <= 1e-3 * bound.abs() + 1e-12
+}
+
+/// Flags parameters at a bound and bootstrap CIs covering 90 % or more of the range (see
+/// [`position`]). `estimates` are (value, CI low, CI high) in law order.
+pub fn parameter_flags(
+    specs: &[ParamSpec],
+    estimates: &[(f64, Option<f64>, Option<f64>)],
+) -> Vec<Flag> {
+    let mut flags = Vec::new();
+    for (spec, &(value, lo, hi)) in specs.iter().zip(estimates) {
+        let bound = [spec.lower, spec.upper].into_iter().find(|b| at(value, *b));
+        if let Some(bound) = bound.filter(|_| spec.upper > spec.lower) {
+            flags.push(Flag {
+                kind: "at_bound".into(),
+                param: Some(spec.name.clone()),
+                message: format!(
+                    "{} = {value:.4e} sits at its bound {bound:e}: the data do not determine it, \
+                     and the fit is not a result for it",
+                    spec.name
+                ),
+            });
+        }
+        if let (Some(lo), Some(hi)) = (lo, hi) {
+            let covered = position(spec, hi) - position(spec, lo);
+            if covered >= 0.9 {
+                flags.push(Flag {
+                    kind: "unidentified".into(),
+                    param: Some(spec.name.clone()),
+                    message: format!(
+                        "{}'s 95 % CI [{lo:.3e}, {hi:.3e}] spans {:.0} % of its allowed range: \
+                         not identified by these data",
+                        spec.name,
+                        100.0 * covered
+                    ),
+                });
+            }
+        }
+    }
+    flags
+}
+
+/// The flag when a law is no better than its simpler form (AIC not lower by 2 or more).
+pub fn simpler_flag(c: &SimplerComparison) -> Option<Flag> {
+    (c.aic.0 > c.aic.1 - 2.0).then(|| Flag {
+        kind: "no_better_than_simpler".into(),
+        param: None,
+        message: format!(
+            "no better than {} on these points (AIC {:.1} vs {:.1}, R² log {:.3} vs {:.3}): \
+             prefer the simpler law",
+            c.law, c.aic.0, c.aic.1, c.r2_log.0, c.r2_log.1
+        ),
+    })
+}
