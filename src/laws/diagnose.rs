@@ -151,8 +151,9 @@ fn at(v: f64, bound: f64) -> bool {
     (v - bound).abs() <= 1e-3 * bound.abs() + 1e-12
 }
 
-/// Flags parameters at a bound and bootstrap CIs covering 90 % or more of the range (see
-/// [`position`]). `estimates` are (value, CI low, CI high) in law order.
+/// Flags parameters at a bound and bootstrap CIs covering 90 % or more of the range (measured on
+/// a log scale for ranges over two decades). `estimates` are (value, CI low, CI high) in law
+/// order.
 pub fn parameter_flags(
     specs: &[ParamSpec],
     estimates: &[(f64, Option<f64>, Option<f64>)],
