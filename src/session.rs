@@ -212,6 +212,12 @@ pub struct HardwareState {
     pub target_n: f64,
     /// Fraction of the target's weights in the low format.
     pub qr: f64,
+    /// The results store the format-aware law is fitted on (None: the bundled demo sweep).
+    #[serde(default)]
+    pub results: Option<std::path::PathBuf>,
+    /// The model ε is measured on (None: SmolLM2-135M when cached, else the store's largest).
+    #[serde(default)]
+    pub reference: Option<String>,
 }
 
 impl Default for HardwareState {
@@ -219,6 +225,8 @@ impl Default for HardwareState {
         Self {
             target_n: 7e9,
             qr: 1.0,
+            results: None,
+            reference: None,
         }
     }
 }

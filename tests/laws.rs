@@ -43,6 +43,7 @@ fn analytic_gradients_match_central_differences() {
         (Var::P, 4.0),
         (Var::E, 2.0),
         (Var::M, 1.0),
+        (Var::Eps, 0.012),
     ]);
     for law in Law::builtins() {
         let p: Vec<f64> = law
@@ -96,6 +97,30 @@ fn analytic_gradients_match_central_differences() {
             );
         }
     }
+}
+
+/// The format-aware law, pooled over formats whose ε spans a decade, recovers κ (the exponent
+/// the second-order expansion puts at 1) and the other parameters within their CIs.
+#[test]
+fn format_eps_law_recovers_kappa_within_its_ci() {
+    let truth = [0.8, 2.0, 0.3, 1.0];
+    let rows = grid_rows(&[
+        (Var::N, &SIZES),
+        (Var::Qr, &RATIOS),
+        (Var::Eps, &[0.002, 0.006, 0.013, 0.03]),
+    ]);
+    let data = synthesize(&law("format-eps"), &truth, rows, 0.05, 4).unwrap();
+    let opts = FitOptions {
+        bootstrap: 100,
+        ..Default::default()
+    };
+    let rep = fit(&law("format-eps"), &data, &opts).unwrap();
+    assert!(rep.converged && rep.flags.is_empty(), "{:?}", rep.flags);
+    for (p, t) in rep.params.iter().zip(truth) {
+        let (lo, hi) = (p.ci_low.unwrap(), p.ci_high.unwrap());
+        assert!(lo <= t && t <= hi, "{}: {t} outside [{lo}, {hi}]", p.name);
+    }
+    assert!(rep.r2_log > 0.95, "{}", rep.r2_log);
 }
 
 #[test]

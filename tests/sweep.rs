@@ -69,6 +69,61 @@ fn killed_sweeps_resume_to_the_uninterrupted_rows() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let full = rows(&dir.join("full.sqlite"));
     assert_eq!(full.len(), 2 * 2 * 2 * 2 * (1 + 6 + 6 + 1));
+    // ε of every (model, low format) is stored with the sweep, equal to RTN's on the weights,
+    // and joined into the summary the laws read.
+    let (store, _) = Store::open_existing(&dir.join("full.sqlite")).unwrap();
+    let feats = store.features().unwrap();
+    let mut pairs: Vec<(String, String)> = full
+        .iter()
+        .map(|t| (t.model.clone(), t.low.clone()))
+        .collect();
+    pairs.sort();
+    pairs.dedup();
+    assert_eq!(pairs.len(), 2 * 2 * 2);
+    for (model, low) in &pairs {
+        let f = feats
+            .iter()
+            .find(|f| {
+                &f.model == model
+                    && f.feature == "rtn_sqnr_db"
+                    && f.direction == format!("{low}|rtn")
+            })
+            .unwrap_or_else(|| panic!("no ε for {model} {low}"));
+        assert!(f.value.is_finite() && f.value > 5.0, "{f:?}");
+    }
+    let m = Transformer::load(&tiny("llama")).unwrap();
+    let ws: Vec<(Vec<f32>, usize, usize)> = m
+        .linears
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let w = m
+                .linear(i)
+                .unwrap()
+                .weight
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap();
+            (w, s.out_features, s.in_features)
+        })
+        .collect();
+    let fmt = quantscape::codecs::Format::parse("mxint4").unwrap();
+    let eps =
+        quantscape::codecs::relative_error(ws.iter().map(|(w, r, c)| (w.as_slice(), *r, *c)), &fmt)
+            .unwrap();
+    let summary = quantscape::search::export::read_store(&dir.join("full.sqlite"))
+        .unwrap()
+        .summary;
+    let row = summary
+        .iter()
+        .find(|c| c.model == tiny("llama").display().to_string() && c.low == "mxint4")
+        .unwrap();
+    assert!((row.eps / eps - 1.0).abs() < 1e-9, "{} vs {eps}", row.eps);
+    assert!(summary
+        .iter()
+        .all(|c| c.eps.is_finite() && c.man_bits == 3.0));
+    drop(store);
     // Determinism: a second uninterrupted run draws and measures the same.
     assert!(sweep(dir, "again.sqlite", &[]).status.success());
     assert_eq!(rows(&dir.join("again.sqlite")), full);

@@ -209,3 +209,82 @@ fn one_gpu_context_per_process() {
     }
     assert_eq!(gpu_open_attempts(), 1);
 }
+
+/// `quantscape pareto --json` and the Hardware view's preparation give one table; on the demo
+/// store the format-aware law tells MXFP4, NVFP4, MXINT4 and INT4 apart at equal Qb, and its
+/// ΔL falls with Qb wherever the measured ε does (κ > 0).
+#[cfg(feature = "gui")]
+#[test]
+fn pareto_gives_the_same_table_in_the_cli_and_the_hardware_view() {
+    use quantscape::tasks::pareto::{prepare, ParetoRequest};
+    let store = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/demo/demo.sqlite");
+    let reference = "bundled:qs-llama-s2-2M";
+    let v = json(&qs(
+        &[
+            "pareto",
+            store.to_str().unwrap(),
+            "--n",
+            "7e9",
+            "--reference",
+            reference,
+            "--bootstrap",
+            "20",
+            "--json",
+        ],
+        &data_dir(),
+    ));
+    let mut p = quantscape::app::hardware::HardwarePanel::new(
+        quantscape::session::HardwareState {
+            reference: Some(reference.into()),
+            ..Default::default()
+        },
+        quantscape::jobs::no_waker(),
+    );
+    let mut req = ParetoRequest::new(store.clone());
+    req.reference = Some(reference.into());
+    req.bootstrap = 20;
+    // The panel's own request uses the CLI's defaults but 200 resamples; compare at 20.
+    let prepared = prepare(&req, &quantscape::jobs::JobCtx::quiet()).unwrap();
+    p.prepared = Some(prepared);
+    let report = p.report().unwrap();
+    assert_same(&report, &v);
+
+    let at = |f: &str, qb: usize| {
+        report
+            .rows
+            .iter()
+            .find(|r| r.format == f && r.qb == qb)
+            .unwrap()
+            .clone()
+    };
+    for qb in [16, 32, 128] {
+        let dl: Vec<f64> = ["mxfp4", "nvfp4", "mxint4", "int4_sym"]
+            .iter()
+            .map(|f| at(f, qb).delta_loss)
+            .collect();
+        for i in 0..dl.len() {
+            for j in 0..i {
+                assert!(
+                    (dl[i] / dl[j] - 1.0).abs() > 1e-3,
+                    "Qb {qb}: formats {i} and {j} predict the same ΔL {dl:?}"
+                );
+            }
+        }
+    }
+    let kappa = report.params.iter().find(|p| p.name == "kappa").unwrap();
+    assert!(kappa.value > 0.0, "{kappa:?}");
+    for f in ["mxfp4", "nvfp4", "mxint4", "int4_sym", "int4_asym", "nf4"] {
+        for pair in [8, 16, 32, 64, 128, 256].windows(2) {
+            let (small, large) = (at(f, pair[0]), at(f, pair[1]));
+            assert_eq!(
+                small.eps < large.eps,
+                small.delta_loss < large.delta_loss,
+                "{f} Qb {} → {}: ΔL must follow ε",
+                pair[0],
+                pair[1]
+            );
+        }
+    }
+    assert!(report.extrapolation_decades > 3.0);
+    assert!(report.notices.iter().any(|n| n.contains("decades outside")));
+}

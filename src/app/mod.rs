@@ -183,7 +183,7 @@ impl App {
             laws,
             models: ModelsPanel::new(session.models, waker.clone()),
             presenter_n: session.hardware.target_n,
-            hardware: HardwarePanel::new(session.hardware),
+            hardware: HardwarePanel::new(session.hardware, waker.clone()),
             sweep: sweep::SweepPanel::new(session.sweep, waker.clone(), demo),
             quantize: quantize::QuantizePanel::new(session.quantize, waker.clone()),
             evaluate: evaluate::EvaluatePanel::new(session.evaluate, waker.clone()),

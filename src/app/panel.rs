@@ -174,33 +174,40 @@ impl Panel for super::hardware::HardwarePanel {
     fn view(&self) -> View {
         View::Hardware
     }
-    fn poll(&mut self, _: &egui::Context) {}
+    fn poll(&mut self, _: &egui::Context) {
+        Self::poll(self);
+    }
     fn busy(&self) -> bool {
-        false
+        self.preparing().is_some()
     }
     fn ui(&mut self, ui: &mut Ui, shared: &Shared, _: &mut Vec<Command>) {
-        if let Some(l) = &shared.law {
-            Self::ui(self, ui, &l.law, &l.params, &l.note, &shared.store.summary);
-        }
+        let models: Vec<String> = shared
+            .store
+            .models
+            .iter()
+            .map(|m| m.model.clone())
+            .collect();
+        Self::ui(self, ui, &shared.store.summary, &models);
     }
     fn figure(&mut self, shared: &Shared) -> Option<Figure> {
-        let l = shared.law.as_ref()?;
-        Some(self.current_figure(&l.law, &l.params, &shared.store.summary))
+        self.current_figure(&shared.store.summary)
     }
-    fn table(&self, shared: &Shared) -> Table {
-        match &shared.law {
-            Some(l) => super::hardware::footprint_table(
-                &l.law,
-                &l.params,
-                self.qb,
-                self.st.qr,
-                self.st.target_n,
-            ),
-            None => (Vec::new(), Vec::new()),
-        }
+    fn table(&self, _: &Shared) -> Table {
+        self.report().map_or((Vec::new(), Vec::new()), |r| {
+            super::hardware::pareto_table(&r)
+        })
     }
     fn save(&self, session: &mut Session) {
         session.hardware = self.st.clone();
+    }
+    fn handle(&mut self, c: &Command) -> Option<crate::Result<String>> {
+        match c {
+            Command::OpenData(path) if is_store(path) => {
+                self.st.results = Some(path.clone());
+                Some(Ok(String::new()))
+            }
+            _ => None,
+        }
     }
 }
 

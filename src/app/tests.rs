@@ -68,10 +68,19 @@ fn opens_fits_slides_and_switches_views() {
     h.step();
     h.step();
     assert_eq!(h.state().view(), View::Hardware);
+    step_until(&mut h, "the pareto table", |a| {
+        a.hardware.prepared.is_some()
+    });
     assert!(
-        h.query_by_label("Pareto front").is_some()
-            || h.query_by_label_contains("bits/weight").is_some()
+        h.state().hardware.error.is_none(),
+        "{:?}",
+        h.state().hardware.error
     );
+    h.run_steps(2);
+    assert!(h.query_by_label("Pareto front").is_some());
+    assert!(h
+        .query_by_label_contains("decades outside the fitted N range")
+        .is_some());
     h.get_by_label("Models").click();
     h.step();
     h.step();
@@ -268,7 +277,10 @@ fn snapshots_of_the_laws_and_hardware_views() {
     h.snapshot_options("laws_view", &opts);
     h.state_mut().push(Command::ShowView(View::Hardware));
     h.step();
-    h.step();
+    step_until(&mut h, "the pareto table", |a| {
+        a.hardware.prepared.is_some()
+    });
+    h.run_steps(3);
     h.snapshot_options("hardware_view", &opts);
 }
 
@@ -318,6 +330,12 @@ fn render_every_view() {
     for v in View::ALL {
         h.state_mut().push(Command::ShowView(v));
         h.run_steps(4);
+        if v == View::Hardware {
+            step_until(&mut h, "the pareto table", |a| {
+                a.hardware.prepared.is_some()
+            });
+            h.run_steps(2);
+        }
         h.render()
             .unwrap()
             .save(format!("{dir}/{}.png", v.label().to_lowercase()))
@@ -593,6 +611,7 @@ fn commands_reach_the_views_that_take_them() {
     h.step();
     assert_eq!(h.state().view(), View::Laws);
     assert_eq!(h.state().sweep.results, store);
+    assert_eq!(h.state().hardware.results(), store);
     assert!(
         h.state().laws.data_note().contains("demo.sqlite"),
         "{}",

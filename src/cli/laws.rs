@@ -179,7 +179,7 @@ fn resolve_law(c: &LawChoice) -> anyhow::Result<Law> {
 }
 
 /// `--where COLUMN=VALUE` filters as pairs.
-fn parse_filters(filters: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+pub(crate) fn parse_filters(filters: &[String]) -> anyhow::Result<Vec<(String, String)>> {
     filters
         .iter()
         .map(|f| match f.split_once('=') {

@@ -34,6 +34,7 @@ mod hessian;
 mod info;
 mod landscape;
 mod laws;
+mod pareto;
 mod quantize;
 mod sweep;
 mod train;
@@ -85,6 +86,9 @@ pub enum Command {
     Fit(laws::FitArgs),
     /// Evaluate a law at given N, D, Qr, Qb… (comma lists form a grid).
     Predict(laws::PredictArgs),
+    /// Format × block-size table at a target N from the format-aware law: bits per weight,
+    /// predicted ΔL with its band, Pareto front.
+    Pareto(pareto::ParetoArgs),
     /// Loss along the quantization direction and random directions (1-D or 2-D slices).
     Landscape(landscape::LandscapeArgs),
     /// Hessian probes: top eigenvalue, trace (per layer), curvature and ΔL prediction along u.
@@ -178,6 +182,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Laws(a)) => laws::run_laws(&a),
         Some(Command::Fit(a)) => laws::run_fit(&a),
         Some(Command::Predict(a)) => laws::run_predict(&a),
+        Some(Command::Pareto(a)) => pareto::run(&a),
         Some(Command::Landscape(a)) => landscape::run(&a),
         Some(Command::Hessian(a)) => hessian::run(&a),
         Some(Command::Features(a)) => features::run_features(&a),

@@ -183,7 +183,7 @@ pub fn run_export(a: &ExportArgs) -> anyhow::Result<ExitCode> {
             .map_or_else(|| "results".into(), |s| s.to_string_lossy().to_string());
         a.csv.with_file_name(format!("{stem}.summary.csv"))
     });
-    let summary = summarize(&trials, &models);
+    let summary = summarize(&trials, &models, &store.features()?);
     let created = super::Created::file(&a.csv);
     write_csv(&a.csv, &trials)?;
     write_csv(&summary_path, &summary)?;

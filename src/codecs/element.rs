@@ -97,6 +97,16 @@ impl ElementType {
         }
     }
 
+    /// The element's descriptor (exponent bits E, mantissa bits M) for descriptor laws: a
+    /// minifloat's own; for integer, MX-integer and NF4 codes E = 0 and M = bits − 1 (the sign
+    /// takes one bit).
+    pub fn exp_man_bits(self) -> (u32, u32) {
+        match self {
+            ElementType::Float(mf) => (u32::from(mf.exp_bits), u32::from(mf.man_bits)),
+            other => (0, other.bits().saturating_sub(1)),
+        }
+    }
+
     /// Largest magnitude the element grid reaches (before the block scale). For asymmetric
     /// integers this is the code range 2^k − 1.
     pub fn max_value(self) -> f32 {

@@ -39,7 +39,7 @@ pub use minifloat::{Minifloat, Special};
 pub use pack::PackedCodes;
 pub use rounding::{Overflow, Rounding};
 pub use scale::{E8m0Rule, ScaleType};
-pub use stats::ErrorStats;
+pub use stats::{energy_ratio, relative_error, rtn_error_energy, ErrorStats};
 pub use tensor::{
     dequantize, dequantize_into, fake_quant, fake_quant_into, quantize, QuantizedTensor,
 };

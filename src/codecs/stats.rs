@@ -80,3 +80,48 @@ impl ErrorStats {
         }
     }
 }
+
+/// (Σ(W_q − W)², ΣW²) of round-to-nearest with `format` on one `[rows, cols]` row-major tensor
+/// (blocks along the columns), non-finite values excluded as in [`ErrorStats`]; `scratch` is
+/// reused between calls. Summed over tensors, the ratio is [`relative_error`].
+pub fn rtn_error_energy(
+    w: &[f32],
+    rows: usize,
+    cols: usize,
+    format: &super::Format,
+    scratch: &mut Vec<f32>,
+) -> crate::Result<(f64, f64)> {
+    scratch.resize(w.len(), 0.0);
+    super::tensor::fake_quant_into(w, rows, cols, format, &super::Method::Rtn, scratch)?;
+    let s = ErrorStats::compute(w, scratch);
+    let kept = s.n_values as f64;
+    Ok((s.mse * kept, s.signal_power * kept))
+}
+
+/// ε = Σ‖W_q − W‖² / Σ‖W‖² of round-to-nearest with `format` over `tensors` (`(weights, rows,
+/// cols)`): the relative quantization error (1/SQNR) that the format-aware laws read. An error
+/// for a shape that does not match its weights, or weights with no energy.
+pub fn relative_error<'a>(
+    tensors: impl IntoIterator<Item = (&'a [f32], usize, usize)>,
+    format: &super::Format,
+) -> crate::Result<f64> {
+    let (mut err, mut signal) = (0.0f64, 0.0f64);
+    let mut q = Vec::new();
+    for (w, rows, cols) in tensors {
+        let (e, s) = rtn_error_energy(w, rows, cols, format, &mut q)?;
+        err += e;
+        signal += s;
+    }
+    energy_ratio(err, signal)
+}
+
+/// err/signal, or an error when the signal has no finite energy.
+pub fn energy_ratio(err: f64, signal: f64) -> crate::Result<f64> {
+    if signal > 0.0 && signal.is_finite() {
+        Ok(err / signal)
+    } else {
+        Err(crate::Error::Input(
+            "the weights have no finite energy: ε = ‖W_q − W‖²/‖W‖² is undefined".into(),
+        ))
+    }
+}

@@ -49,8 +49,9 @@ pub fn family_of(model: &str) -> String {
 /// Predictor points of every configuration with Qr > 0 in `store`.
 pub fn dataset(store: &Store) -> Result<Vec<PtqPoint>> {
     let models = store.models()?;
+    let features = store.features()?;
     let mut feats: BTreeMap<(String, String, String), f64> = BTreeMap::new();
-    for f in store.features()? {
+    for f in features.iter().cloned() {
         feats.insert((f.model, f.feature, f.direction), f.value);
     }
     let get = |model: &str, name: &str, dir: &str| {
@@ -59,7 +60,7 @@ pub fn dataset(store: &Store) -> Result<Vec<PtqPoint>> {
             .copied()
     };
     let mut out = Vec::new();
-    for c in summarize(&store.trials()?, &models) {
+    for c in summarize(&store.trials()?, &models, &features) {
         if c.qr_target <= 0.0 || !c.delta_loss.is_finite() {
             continue;
         }

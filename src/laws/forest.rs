@@ -435,11 +435,7 @@ impl PtqFeatures {
     /// (element, exponent, mantissa) bits of a format: integers count no exponent and
     /// element − 1 mantissa bits; NF4 counts as 4 / 0 / 3.
     pub fn format_bits(format: &crate::codecs::Format) -> (f64, f64, f64) {
-        use crate::codecs::ElementType;
-        let bits = f64::from(format.element.bits());
-        match format.element {
-            ElementType::Float(mf) => (bits, f64::from(mf.exp_bits), f64::from(mf.man_bits)),
-            _ => (bits, 0.0, bits - 1.0),
-        }
+        let (e, m) = format.element.exp_man_bits();
+        (f64::from(format.element.bits()), f64::from(e), f64::from(m))
     }
 }

@@ -9,6 +9,10 @@
 //! - `kumar-neff`     L = A·N_eff^{−α} + B·D^{−β} + E, N_eff = N·(1 − e^{−P/γ_w}) (weights only)
 //! - `qat-group`      δ = k·D^{γ_D}·(log2 G)^{γ_G}·N^{−γ_N}, G = Qb        (seed 004)
 //! - `fp-capybara`    L = n·N^{−α} + d·D^{−β} + ε + D^β·N^{−α}·(log2 B)^γ/((E+½)^δ·(M+½)^ν), B = Qb
+//! - `format-eps`     ΔL = C·e^{A·Qr}·N^{−γ_N}·ε^κ, ε = 1/SQNR of the low format at its Qb
+//!   measured on the model's weights (second order: ΔL ≈ ½uᵀHu with ‖u‖² ∝ ε, so κ ≈ 1)
+//! - `format-descriptor` ΔL = C·e^{A·Qr}·N^{−γ_N}·2^{−μ·M}·(log2 Qb)^{γ_B}: the format named
+//!   by its mantissa bits and block size instead of a measurement (the comparison for `format-eps`)
 //!
 //! Parameter roles drive the fitter: a `Scale` parameter multiplies the whole law (profiled out
 //! exactly in log space: variable projection); `Linear` parameters enter linearly (initialised
@@ -39,6 +43,8 @@ enum Builtin {
     KumarNeff,
     QatGroup,
     FpCapybara,
+    FormatEps,
+    FormatDescriptor,
 }
 
 #[derive(Clone, Debug)]
@@ -87,6 +93,8 @@ impl Law {
             Builtin::KumarNeff,
             Builtin::QatGroup,
             Builtin::FpCapybara,
+            Builtin::FormatEps,
+            Builtin::FormatDescriptor,
         ]
         .into_iter()
         .map(Law::builtin)
@@ -215,6 +223,7 @@ impl Law {
                     p("nu", -10.0, 20.0, &[1.0, 4.0], Nonlinear),
                 ],
             ),
+            Builtin::FormatEps | Builtin::FormatDescriptor => format_spec(b),
         };
         Law {
             id: id.into(),
@@ -305,6 +314,12 @@ impl Law {
                 grad[3] = -lv(Var::N);
                 k.ln() + gd * lv(Var::D) + gg * ln_lg - gn * lv(Var::N)
             }
+            Builtin::FormatEps | Builtin::FormatDescriptor => {
+                let mut g = [0.0; 5];
+                let out = format_ln(b, p, x, &mut g);
+                grad.copy_from_slice(&g[..grad.len()]);
+                out
+            }
             Builtin::Chinchilla | Builtin::KumarNeff | Builtin::FpCapybara => return None,
         })
     }
@@ -337,6 +352,52 @@ impl Law {
     }
 }
 
+/// A law's id, title, formula, target, variables and parameters.
+type Spec = (
+    &'static str,
+    &'static str,
+    &'static str,
+    Target,
+    Vec<Var>,
+    Vec<ParamSpec>,
+);
+
+/// The specs of the format-aware laws.
+fn format_spec(b: Builtin) -> Spec {
+    use Role::{Nonlinear, Scale};
+    let (lo, hi) = EXPONENT;
+    let p = ParamSpec::new;
+    match b {
+        Builtin::FormatEps => (
+            "format-eps",
+            "Format-aware law: the low format and Qb through their measured error ε = 1/SQNR",
+            "C·exp(A·Qr)·N^(−gamma_N)·eps^kappa",
+            Target::DeltaLoss,
+            vec![Var::N, Var::Qr, Var::Eps],
+            vec![
+                p("C", 1e-300, 1e300, &[1.0], Scale),
+                p("A", -50.0, 50.0, &[0.5, 2.0, 5.0], Nonlinear),
+                p("gamma_N", lo, hi, &[0.1, 0.3, 0.7], Nonlinear),
+                p("kappa", lo, hi, &[0.5, 1.0, 2.0], Nonlinear),
+            ],
+        ),
+        _ => (
+            "format-descriptor",
+            "Format-aware law from descriptors: mantissa bits M and log2 Qb",
+            "C·exp(A·Qr)·N^(−gamma_N)·2^(−mu·M)·(log2 Qb)^gamma_B",
+            Target::DeltaLoss,
+            vec![Var::N, Var::Qr, Var::M, Var::Qb],
+            vec![
+                p("C", 1e-300, 1e300, &[1.0], Scale),
+                p("A", -50.0, 50.0, &[0.5, 2.0, 5.0], Nonlinear),
+                p("gamma_N", lo, hi, &[0.1, 0.3, 0.7], Nonlinear),
+                p("mu", -10.0, 10.0, &[0.5, 2.0], Nonlinear),
+                p("gamma_B", -10.0, 10.0, &[0.2, 1.0], Nonlinear),
+            ],
+        ),
+    }
+}
+
 /// Kumar et al.'s effective parameter count for low-precision training:
 /// N_eff = N·(1 − e^{−P_w/γ_w})·(1 − e^{−P_a/γ_a})·(1 − e^{−P_kv/γ_kv}).
 pub fn kumar_n_eff(n: f64, bits: [f64; 3], gammas: [f64; 3]) -> f64 {
@@ -357,9 +418,47 @@ pub fn capybara_d_crit(p: &[f64], n: f64, e: f64, m: f64, qb: f64) -> f64 {
     (num / qb.log2().powf(gamma)).powf(1.0 / (2.0 * beta))
 }
 
+/// ln of a format-aware law and ∂ln ŷ/∂p in `g` (first `params.len()` entries): both are
+/// products of powers, so ln ŷ is linear in every parameter but C.
+fn format_ln(b: Builtin, p: &[f64], x: &Row, g: &mut [f64; 5]) -> f64 {
+    let v = |var: Var| x[var.index()];
+    let (c, a, gn) = (p[0], p[1], p[2]);
+    let (qr, ln_n) = (v(Var::Qr), v(Var::N).ln());
+    g[0] = 1.0 / c;
+    g[1] = qr;
+    g[2] = -ln_n;
+    let mut out = c.ln() + a * qr - gn * ln_n;
+    if b == Builtin::FormatEps {
+        let ln_eps = v(Var::Eps).ln();
+        g[3] = ln_eps;
+        out += p[3] * ln_eps;
+    } else {
+        let m_ln2 = v(Var::M) * std::f64::consts::LN_2;
+        let ln_lb = v(Var::Qb).log2().ln();
+        g[3] = -m_ln2;
+        g[4] = ln_lb;
+        out += -p[3] * m_ln2 + p[4] * ln_lb;
+    }
+    out
+}
+
 fn builtin_eval(b: Builtin, p: &[f64], x: &Row, grad: Option<&mut [f64]>) -> f64 {
     let v = |var: Var| x[var.index()];
     match b {
+        Builtin::FormatEps | Builtin::FormatDescriptor => {
+            let mut g = [0.0; 5];
+            let ln_y = format_ln(b, p, x, &mut g);
+            let y = ln_y.exp();
+            if let Some(grad) = grad {
+                // ∂y/∂C = y/C would be 0/0 at C = 0; the product without C is exact.
+                g[0] = (ln_y - p[0].ln()).exp();
+                grad[0] = g[0];
+                for (o, d) in grad.iter_mut().zip(&g).skip(1) {
+                    *o = y * d;
+                }
+            }
+            y
+        }
         Builtin::UnifiedWeak | Builtin::UnifiedStrong => {
             let (c, a, gn) = (p[0], p[1], p[2]);
             let ln_n = v(Var::N).ln();

@@ -13,10 +13,10 @@
 //! - [`forest`]: random-forest predictor (Xu et al.) with leave-one-family-out evaluation.
 //! - [`grid`]: a law on a 2-D grid, isolines (the `contour` crate), ΔL budget curves.
 //!
-//! Data layout: one [`Row`] of the eight law variables per measured point (a variable a dataset
+//! Data layout: one [`Row`] of the nine law variables per measured point (a variable a dataset
 //! lacks is NaN), plus the target (ΔL in nats per token, or a loss) and a family label.
 //! Units: N and D are counts (parameters, tokens); Qr is a fraction in [0, 1]; Qb elements;
-//! P, E, M and `bits` are bits.
+//! P, E, M and `bits` are bits; `eps` is a ratio of energies (1/SQNR, dimensionless).
 
 pub mod data;
 pub mod diagnose;
@@ -33,7 +33,7 @@ pub use fit::{fit, predict, FitOptions, FitReport, Loss, Space};
 pub use forms::{Law, ParamSpec, Target};
 
 /// Number of law variables (the length of a [`Row`]).
-pub const N_VARS: usize = 8;
+pub const N_VARS: usize = 9;
 
 /// One point's variables, indexed by [`Var`]; NaN where a dataset has no such column.
 pub type Row = [f64; N_VARS];
@@ -60,6 +60,9 @@ pub enum Var {
     M,
     /// Bits per weight including the shared-scale overhead.
     Bits,
+    /// Relative quantization error of the low format at its Qb on the model's quantizable
+    /// weights, ε = ‖W_q − W‖²/‖W‖² = 1/SQNR (RTN; the format-aware laws' measured input).
+    Eps,
 }
 
 impl Var {
@@ -73,6 +76,7 @@ impl Var {
         Var::E,
         Var::M,
         Var::Bits,
+        Var::Eps,
     ];
 
     /// Position in a [`Row`].
@@ -80,7 +84,7 @@ impl Var {
         self as usize
     }
 
-    /// The canonical spelling (`N`, `D`, `Qr`, `Qb`, `P`, `E`, `M`, `bits`).
+    /// The canonical spelling (`N`, `D`, `Qr`, `Qb`, `P`, `E`, `M`, `bits`, `eps`).
     pub fn name(self) -> &'static str {
         match self {
             Var::N => "N",
@@ -91,6 +95,7 @@ impl Var {
             Var::E => "E",
             Var::M => "M",
             Var::Bits => "bits",
+            Var::Eps => "eps",
         }
     }
 
@@ -106,13 +111,14 @@ impl Var {
             "e" | "exp_bits" | "exponent_bits" => Var::E,
             "m" | "man_bits" | "mantissa_bits" => Var::M,
             "bits" | "bits_per_weight" | "bpw" => Var::Bits,
+            "eps" | "epsilon" | "rel_error" | "quant_error" => Var::Eps,
             _ => return None,
         })
     }
 
     /// Whether plots and grids use a log axis for this variable by default.
     pub fn is_log_scale(self) -> bool {
-        matches!(self, Var::N | Var::D | Var::Qb)
+        matches!(self, Var::N | Var::D | Var::Qb | Var::Eps)
     }
 }
 

@@ -7,7 +7,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::store::{ModelRow, Store, TrialRow};
+pub use super::store::SQNR_FEATURE;
+use super::store::{FeatureRow, ModelRow, Store, TrialRow};
 use crate::error::{Error, Result};
 
 /// A results store read whole: its trials, its models and the per-configuration summary.
@@ -26,7 +27,7 @@ pub fn read_store(path: &Path) -> Result<StoreContents> {
     let (store, _) = Store::open_existing(path)?;
     let trials = store.trials()?;
     let models = store.models()?;
-    let summary = summarize(&trials, &models);
+    let summary = summarize(&trials, &models, &store.features()?);
     Ok(StoreContents {
         trials,
         models,
@@ -67,6 +68,16 @@ pub struct ConfigSummary {
     pub qr: f64,
     /// Mean bits per weight.
     pub bits_per_weight: f64,
+    /// Element bits of the low format (the laws' `P`; NaN when the spelling does not parse).
+    pub element_bits: f64,
+    /// Exponent bits of the low format's element (`E`; 0 for integer codes).
+    pub exp_bits: f64,
+    /// Mantissa bits of the low format's element (`M`; bits − 1 for integer codes).
+    pub man_bits: f64,
+    /// ε = 1/SQNR of the low format at its Qb on the model's quantizable weights, from the
+    /// store's `rtn_sqnr_db` feature for `low|method`, else `low|rtn` (the format's own error
+    /// on these weights; the laws' `eps`; NaN when not measured).
+    pub eps: f64,
     /// Trials stored.
     pub n_trials: usize,
     /// Mean ΔL over the trials, the laws' default target (the one mean; the other columns are
@@ -102,8 +113,28 @@ pub fn quantile(sorted: &[f64], q: f64) -> f64 {
     sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
 }
 
-/// Per-configuration summaries, in key order.
-pub fn summarize(trials: &[TrialRow], models: &[ModelRow]) -> Vec<ConfigSummary> {
+/// ε = 10^(−SQNR/10) per (model, `low|method`) from the store's features.
+fn eps_table(features: &[FeatureRow]) -> BTreeMap<(&str, &str), f64> {
+    features
+        .iter()
+        .filter(|f| f.feature == SQNR_FEATURE)
+        .map(|f| {
+            (
+                (f.model.as_str(), f.direction.as_str()),
+                10f64.powf(-f.value / 10.0),
+            )
+        })
+        .collect()
+}
+
+/// Per-configuration summaries, in key order; ε joined from `features` (see
+/// [`ConfigSummary::eps`]).
+pub fn summarize(
+    trials: &[TrialRow],
+    models: &[ModelRow],
+    features: &[FeatureRow],
+) -> Vec<ConfigSummary> {
+    let eps = eps_table(features);
     let mut by: BTreeMap<&str, Vec<&TrialRow>> = BTreeMap::new();
     for t in trials {
         by.entry(t.config_key.as_str()).or_default().push(t);
@@ -116,6 +147,13 @@ pub fn summarize(trials: &[TrialRow], models: &[ModelRow]) -> Vec<ConfigSummary>
             dl.sort_by(f64::total_cmp);
             let n = ts.len() as f64;
             let mean = |g: &dyn Fn(&TrialRow) -> f64| ts.iter().map(|t| g(t)).sum::<f64>() / n;
+            let element = crate::codecs::Format::parse(&f.low).ok().map(|x| x.element);
+            let (e_bits, m_bits) = element.map_or((f64::NAN, f64::NAN), |e| {
+                let (e, m) = e.exp_man_bits();
+                (f64::from(e), f64::from(m))
+            });
+            let key = format!("{}|{}", f.low, f.method);
+            let rtn_key = format!("{}|rtn", f.low);
             Some(ConfigSummary {
                 config_key: f.config_key.clone(),
                 model: f.model.clone(),
@@ -132,6 +170,14 @@ pub fn summarize(trials: &[TrialRow], models: &[ModelRow]) -> Vec<ConfigSummary>
                 qr_target: f.qr_target,
                 qr: mean(&|t| t.qr_achieved),
                 bits_per_weight: mean(&|t| t.bits_per_weight),
+                element_bits: element.map_or(f64::NAN, |e| f64::from(e.bits())),
+                exp_bits: e_bits,
+                man_bits: m_bits,
+                eps: eps
+                    .get(&(f.model.as_str(), key.as_str()))
+                    .or_else(|| eps.get(&(f.model.as_str(), rtn_key.as_str())))
+                    .copied()
+                    .unwrap_or(f64::NAN),
                 n_trials: ts.len(),
                 delta_loss: mean(&|t| t.delta_nll),
                 delta_nll_best: dl[0],

@@ -86,6 +86,24 @@ pub fn expand_models(spec: &SweepSpec, bundled_root: &Path) -> Result<Vec<Resolv
     Ok(out)
 }
 
+/// Resolves one model spelling: `bundled:NAME` (no wildcard), a folder, or a Hugging Face cache
+/// id. A missing model is an error naming it.
+pub fn resolve_model(spec: &str, bundled_root: &Path) -> Result<ResolvedModel> {
+    if spec.contains('*') {
+        return Err(Error::Input(format!(
+            "`{spec}`: one model is needed here, not a pattern"
+        )));
+    }
+    let one = SweepSpec {
+        models: vec![spec.to_string()],
+        ..SweepSpec::default()
+    };
+    let mut found = expand_models(&one, bundled_root)?;
+    found
+        .pop()
+        .ok_or_else(|| Error::Input(format!("no model `{spec}`")))
+}
+
 /// The bundled models folder (`assets/models` of the source tree).
 pub fn bundled_models_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -91,6 +91,9 @@ pub struct RunSummary {
     pub devices: Vec<String>,
     /// What the run could not do as asked (a model the GPU could not hold ran on the CPU).
     pub notes: Vec<String>,
+    /// Low-format errors ε measured after the trials (one per model × low format lacking one;
+    /// the sweep task fills it).
+    pub eps_measured: usize,
 }
 
 /// Per-model state.

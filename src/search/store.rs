@@ -127,6 +127,10 @@ CREATE TABLE IF NOT EXISTS features (
 );
 ";
 
+/// The feature holding a low format's measured SQNR (dB) on a model's quantizable weights,
+/// direction `low|method` (ε = 10^(−SQNR/10) for the format-aware laws).
+pub const SQNR_FEATURE: &str = "rtn_sqnr_db";
+
 /// One landscape feature of a model (`quantscape features`): `direction` is empty for features
 /// of the model alone, or the key of a quantization configuration (`LOW|METHOD`, the canonical
 /// low format with its Qb and the method spelling) for features along its direction.
@@ -413,13 +417,29 @@ impl Store {
         Ok(n)
     }
 
-    /// Replaces the features of `model` by `rows` (one transaction).
+    /// Replaces the features of `model` by `rows` (one transaction). Measured format errors
+    /// (`rtn_sqnr_db`, a function of the weights and the format alone, which the sweep stores
+    /// for the format-aware laws) are kept unless `rows` measures them again.
     pub fn put_features(&self, model: &str, rows: &[FeatureRow]) -> Result<()> {
         let p = &self.path;
         let tx = self.conn.unchecked_transaction().map_err(|e| db(p, e))?;
         tx.execute_batch(FEATURES_TABLE).map_err(|e| db(p, e))?;
-        tx.execute("DELETE FROM features WHERE model = ?1", params![model])
-            .map_err(|e| db(p, e))?;
+        tx.execute(
+            "DELETE FROM features WHERE model = ?1 AND feature != ?2",
+            params![model, SQNR_FEATURE],
+        )
+        .map_err(|e| db(p, e))?;
+        for r in rows {
+            insert_feature(&tx, r, "INSERT OR REPLACE").map_err(|e| db(p, e))?;
+        }
+        tx.commit().map_err(|e| db(p, e))
+    }
+
+    /// Adds (or replaces, by model, feature and direction) feature rows, one transaction.
+    pub fn add_features(&self, rows: &[FeatureRow]) -> Result<()> {
+        let p = &self.path;
+        let tx = self.conn.unchecked_transaction().map_err(|e| db(p, e))?;
+        tx.execute_batch(FEATURES_TABLE).map_err(|e| db(p, e))?;
         for r in rows {
             insert_feature(&tx, r, "INSERT OR REPLACE").map_err(|e| db(p, e))?;
         }

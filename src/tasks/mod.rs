@@ -10,6 +10,7 @@
 //! | evaluate | [`evaluate::EvalRequest`] | [`evaluate::EvalReport`] | [`evaluate::run`] |
 //! | fit | [`fit::FitRequest`] | [`fit::FitOutcome`] | [`fit::run`] |
 //! | predict | a fit report file | law + values | [`fit::read_fit_report`] |
+//! | pareto | [`pareto::ParetoRequest`] + N, Qr | [`pareto::ParetoReport`] | [`pareto::prepare`], [`pareto::Prepared::report`] |
 //! | sweep | [`crate::search::spec::SweepSpec`] | [`crate::search::runner::RunSummary`] | [`sweep::run`] |
 //! | landscape | [`crate::landscape::Request`] | [`crate::landscape::Slice`] | [`crate::landscape::compute`] |
 //! | hessian | [`crate::landscape::hessian::HessianRequest`] | [`crate::landscape::hessian::HessianReport`] | [`crate::landscape::hessian::report`] |
@@ -17,8 +18,7 @@
 //! | train | [`crate::train::recipe::FamilyRecipe`] runs | [`crate::train::RunReport`] | [`crate::train::Run::train`] |
 //!
 //! The last four already had one typed request and one entry point in their own module (which
-//! the CLI and the Landscape view both call), so they stay there; the pareto table arrives with
-//! the format-aware law.
+//! the CLI and the Landscape view both call), so they stay there.
 //!
 //! Where work runs is the request's [`engine::Device`]; [`engine::shared_gpu`] is the process's
 //! one GPU context. Dependency rule: `tasks` uses every library module below it and nothing above
@@ -28,6 +28,7 @@ pub mod calibrate;
 pub mod engine;
 pub mod evaluate;
 pub mod fit;
+pub mod pareto;
 pub mod quantize;
 pub mod sweep;
 

@@ -5,6 +5,8 @@
 //! before the store is created; a store this run created is removed again when the run fails
 //! before a trial was stored; trials already stored are never lost (each is committed as it
 //! finishes). Weight-only trials evaluate on the request's device, matmul-wise trials on the CPU.
+//! After the trials, ε = 1/SQNR of every low format on every model is measured once and stored
+//! with the sweep ([`super::pareto::fill_eps`]), the input of the format-aware laws.
 
 use std::path::PathBuf;
 
@@ -65,6 +67,14 @@ pub fn run(req: &SweepRequest, ctx: &JobCtx) -> Result<SweepReport> {
             !ctx.cancelled()
         },
     );
+    // ε of every low format on every model, for the format-aware laws (cheap: RTN on the
+    // weights once per format; already measured ones are skipped).
+    let s = s.and_then(|mut summary| {
+        if !ctx.cancelled() {
+            summary.eps_measured = super::pareto::fill_eps(&store, &models, ctx)?;
+        }
+        Ok(summary)
+    });
     drop(store);
     if s.is_err() && !existed {
         Store::discard_if_empty(&req.out);
