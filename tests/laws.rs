@@ -123,6 +123,37 @@ fn format_eps_law_recovers_kappa_within_its_ci() {
     assert!(rep.r2_log > 0.95, "{}", rep.r2_log);
 }
 
+/// One C per low format with the other parameters shared: backfitting recovers the per-format
+/// constants of clean data and converges.
+#[test]
+fn per_format_c_recovers_each_formats_constant() {
+    use quantscape::laws::per_format::per_format_scale;
+    let truth = [0.02, 2.0, 0.3];
+    let rows = grid_rows(&[(Var::N, &SIZES), (Var::Qr, &RATIOS)]);
+    let mut data = synthesize(&law("unified-weak"), &truth, rows.clone(), 0.0, 1).unwrap();
+    let base = data.clone();
+    let factors = [("int4_asym", 0.5), ("mxfp4", 1.0), ("mxint4", 2.0)];
+    data.rows.clear();
+    data.y.clear();
+    data.family.clear();
+    data.format.clear();
+    for (name, k) in factors {
+        data.rows.extend(base.rows.iter().copied());
+        data.y.extend(base.y.iter().map(|y| y * k));
+        data.family.extend(base.rows.iter().map(|_| String::new()));
+        data.format
+            .extend(base.rows.iter().map(|_| name.to_string()));
+    }
+    let pf = per_format_scale(&law("unified-weak"), &data, &FitOptions::default()).unwrap();
+    assert!(pf.converged, "{pf:?}");
+    assert!(pf.r2_log > 0.999_999, "{}", pf.r2_log);
+    for ((name, c), (want_name, k)) in pf.scales.iter().zip(factors) {
+        assert_eq!(name, want_name);
+        assert!((c / (truth[0] * k) - 1.0).abs() < 1e-6, "{name}: {c}");
+    }
+    assert_close(&pf.params[1..], &truth[1..], 1e-6, "shared parameters");
+}
+
 #[test]
 fn strong_law_recovers_parameters_within_their_uncertainty() {
     let data = strong_data(0.03, 1);

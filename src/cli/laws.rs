@@ -73,6 +73,10 @@ pub struct FitArgs {
     /// Seed of the bootstrap.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Also fit the law with one C per low format (other parameters shared): the baseline a
+    /// format-aware law must beat; it cannot predict a held-out format.
+    #[arg(long)]
+    pub per_format_c: bool,
     /// Print the full report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -214,6 +218,7 @@ impl FitArgs {
             },
             bootstrap: self.bootstrap,
             seed: self.seed,
+            per_format_c: self.per_format_c,
             ..FitRequest::new(data, self.choice.spec()?)
         };
         req.validate()?;
@@ -308,6 +313,24 @@ fn print_report(law: &Law, data: &Dataset, r: &FitReport) -> anyhow::Result<()> 
             c.r2_log.0,
             c.r2_log.1
         );
+    }
+    if let Some(pf) = &r.per_format {
+        let (aic, bic) =
+            quantscape::laws::diagnose::aic_bic(r.n_points, law.params.len(), r.rmse_log);
+        outln!(
+            "with one C per low format: R² log {:.4} vs {:.4}, AIC {:.1} vs {:.1}, BIC {:.1} vs {:.1} ({} rounds{}); it cannot predict a held-out format",
+            pf.r2_log,
+            r.r2_log,
+            pf.aic,
+            aic,
+            pf.bic,
+            bic,
+            pf.iterations,
+            if pf.converged { "" } else { ", NOT converged" }
+        );
+        for (f, c) in &pf.scales {
+            outln!("  C[{f}] = {c:.5e}");
+        }
     }
     for f in &r.flags {
         outln!("WARNING degenerate fit: {}", f.message);

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::optim::Problem;
 use super::params::ParamSpec;
 use super::Row;
+use crate::search::export::quantile;
 
 /// Held-out error of one left-out group.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -70,14 +71,6 @@ pub fn aic_bic(n: usize, k: usize, rmse_log: f64) -> (f64, f64) {
     (base + 2.0 * k as f64, base + k as f64 * n_f.ln())
 }
 
-fn percentile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let i = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[i]
-}
-
 /// Leave each group of `labels` (one per row; the groups ordered by `order`) out in turn:
 /// refit from `p` without it, predict its points. None when there are fewer than `min_groups`
 /// groups (nothing to hold out).
@@ -115,7 +108,7 @@ pub(crate) fn held_out(
             let ge = GroupError {
                 group: g.clone(),
                 n_points: errs.len(),
-                median_abs_rel: percentile(&errs, 0.5),
+                median_abs_rel: quantile(&errs, 0.5),
             };
             (ge, errs)
         })
@@ -125,8 +118,8 @@ pub(crate) fn held_out(
     Some(HeldOutErrors {
         by: by.to_string(),
         n_points: all.len(),
-        median_abs_rel: percentile(&all, 0.5),
-        p90_abs_rel: percentile(&all, 0.9),
+        median_abs_rel: quantile(&all, 0.5),
+        p90_abs_rel: quantile(&all, 0.9),
         groups: per_group.into_iter().map(|(g, _)| g).collect(),
     })
 }

@@ -166,6 +166,10 @@ pub struct FitReport {
     /// the simpler law. Empty for a sound fit.
     #[serde(default)]
     pub flags: Vec<Flag>,
+    /// The law with one C per low format (other parameters shared), when asked for
+    /// ([`crate::laws::per_format`]); it cannot predict a held-out format.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_format: Option<super::per_format::PerFormatFit>,
     /// The simpler nested law fitted to the same points, when the law has one.
     #[serde(default)]
     pub simpler: Option<SimplerComparison>,
@@ -402,6 +406,7 @@ pub fn fit(law: &Law, data: &Dataset, opts: &FitOptions) -> Result<FitReport> {
         residuals,
         held_out,
         flags,
+        per_format: None,
         simpler,
     })
 }
@@ -513,15 +518,9 @@ fn start_grid(law: &Law) -> Vec<Vec<f64>> {
     grid
 }
 
+/// The `q` quantile of sorted `samples` (linear interpolation), None when there are none.
 fn percentile(sorted: &[f64], q: f64) -> Option<f64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let pos = q * (sorted.len() - 1) as f64;
-    let lo = pos.floor() as usize;
-    let hi = pos.ceil() as usize;
-    let t = pos - lo as f64;
-    Some(sorted[lo] * (1.0 - t) + sorted[hi] * t)
+    (!sorted.is_empty()).then(|| crate::search::export::quantile(sorted, q))
 }
 
 /// (R² log, R² linear, RMSE, RMSE log, MAPE).

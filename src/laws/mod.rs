@@ -27,6 +27,7 @@ pub mod formula;
 pub mod grid;
 mod optim;
 pub mod params;
+pub mod per_format;
 
 pub use data::{grid_rows, synthesize, Dataset};
 pub use fit::{fit, predict, FitOptions, FitReport, Loss, Space};

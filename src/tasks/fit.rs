@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::jobs::JobCtx;
 use crate::laws::formula::Formula;
+use crate::laws::per_format::per_format_scale;
 use crate::laws::{fit, Dataset, FitOptions, FitReport, Law, Loss, Space, Target, Var};
 
 /// Bounds and starts of one parameter of a typed formula.
@@ -139,6 +140,8 @@ pub struct FitRequest {
     pub start: Option<Vec<f64>>,
     /// Model sizes N left out of the fit.
     pub exclude_sizes: Vec<f64>,
+    /// Also fit the law with one C per low format (the baseline of the format-aware laws).
+    pub per_format_c: bool,
 }
 
 impl FitRequest {
@@ -153,6 +156,7 @@ impl FitRequest {
             seed: 0,
             start: None,
             exclude_sizes: Vec::new(),
+            per_format_c: false,
         }
     }
 
@@ -223,11 +227,15 @@ pub fn run(req: &FitRequest, ctx: &JobCtx) -> Result<FitOutcome> {
         cancel: Some(ctx.cancel_flag()),
         ..FitOptions::default()
     };
-    let report = fit(&law, &data, &opts).map_err(|e| match (&req.data, e) {
+    let in_file = |e: Error| match (&req.data, e) {
         (_, Error::Cancelled) => Error::Cancelled,
         (FitData::Path { path, .. }, e) => Error::Input(format!("fitting {}: {e}", path.display())),
         (_, e) => e,
-    })?;
+    };
+    let mut report = fit(&law, &data, &opts).map_err(in_file)?;
+    if req.per_format_c {
+        report.per_format = Some(per_format_scale(&law, &data, &opts).map_err(in_file)?);
+    }
     ctx.report("fit", 1, 1);
     Ok(FitOutcome { law, data, report })
 }
