@@ -238,10 +238,10 @@ impl Panel for super::sweep::SweepPanel {
     }
     fn handle(&mut self, c: &Command) -> Option<crate::Result<String>> {
         match c {
-            // The Laws view takes the same store (and is the one shown).
+            // The Laws view takes the same store and, first in View::ALL, is the one shown.
             Command::OpenData(path) if is_store(path) => {
                 self.open_results(path.clone());
-                None
+                Some(Ok(String::new()))
             }
             Command::OpenSpec(path) => {
                 self.set_spec_path(path.clone());

@@ -72,7 +72,8 @@ pub fn aic_bic(n: usize, k: usize, rmse_log: f64) -> (f64, f64) {
 }
 
 /// Leave each group of `labels` (one per row; the groups ordered by `order`) out in turn:
-/// refit from `p` without it, predict its points. None when there are fewer than `min_groups`
+/// refit from `p` without it, predict its points. Also returns each group's value (the second
+/// item of its labels) with its points' (y, ŷ). None when there are fewer than `min_groups`
 /// groups (nothing to hold out).
 pub(crate) fn held_out(
     problem: &Problem<'_>,
@@ -81,27 +82,31 @@ pub(crate) fn held_out(
     by: &str,
     labels: &[(String, f64)],
     min_groups: usize,
-) -> Option<HeldOutErrors> {
+) -> Option<(HeldOutErrors, Vec<HeldOutPoints>)> {
     let mut groups: Vec<(String, f64)> = labels.to_vec();
     groups.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
     groups.dedup_by(|a, b| a.0 == b.0);
     if groups.len() < min_groups || labels.len() != rows.len() {
         return None;
     }
-    let per_group: Vec<(GroupError, Vec<f64>)> = groups
+    let per_group: Vec<(GroupError, Vec<f64>, HeldOutPoints)> = groups
         .par_iter()
-        .map(|(g, _)| {
+        .map(|(g, value)| {
             let w: Vec<f64> = labels
                 .iter()
                 .map(|(l, _)| if l == g { 0.0 } else { 1.0 })
                 .collect();
             let sol = problem.solve(p, &w, false);
-            let mut errs: Vec<f64> = rows
+            let pairs: Vec<(f64, f64)> = rows
                 .iter()
                 .zip(y)
                 .zip(labels)
                 .filter(|(_, (l, _))| l == g)
-                .map(|((r, &yi), _)| ((problem.law.eval(&sol.params, r) - yi) / yi).abs())
+                .map(|((r, &yi), _)| (yi, problem.law.eval(&sol.params, r)))
+                .collect();
+            let mut errs: Vec<f64> = pairs
+                .iter()
+                .map(|(yi, hat)| ((hat - yi) / yi).abs())
                 .map(|e| if e.is_finite() { e } else { f64::INFINITY })
                 .collect();
             errs.sort_by(f64::total_cmp);
@@ -110,19 +115,23 @@ pub(crate) fn held_out(
                 n_points: errs.len(),
                 median_abs_rel: quantile(&errs, 0.5),
             };
-            (ge, errs)
+            (ge, errs, (*value, pairs))
         })
         .collect();
-    let mut all: Vec<f64> = per_group.iter().flat_map(|(_, e)| e.clone()).collect();
+    let mut all: Vec<f64> = per_group.iter().flat_map(|(_, e, _)| e.clone()).collect();
     all.sort_by(f64::total_cmp);
-    Some(HeldOutErrors {
+    let errors = HeldOutErrors {
         by: by.to_string(),
         n_points: all.len(),
         median_abs_rel: quantile(&all, 0.5),
         p90_abs_rel: quantile(&all, 0.9),
-        groups: per_group.into_iter().map(|(g, _)| g).collect(),
-    })
+        groups: per_group.iter().map(|(g, _, _)| g.clone()).collect(),
+    };
+    Some((errors, per_group.into_iter().map(|(_, _, p)| p).collect()))
 }
+
+/// A held-out group's value and its points' (measured, predicted).
+pub(crate) type HeldOutPoints = (f64, Vec<(f64, f64)>);
 
 /// Where `v` sits in the parameter's range, 0 at the lower bound and 1 at the upper: on a log
 /// scale for positive ranges over two decades, on ln(v − lower + 1) for other ranges that wide

@@ -333,11 +333,6 @@ pub fn fit(law: &Law, data: &Dataset, opts: &FitOptions) -> Result<FitReport> {
         })
         .collect();
     let covariance = covariance(law, &p, &rows, &y, opts.space);
-    let loso = if opts.leave_one_size_out && law.vars.contains(&Var::N) {
-        leave_one_size_out(&problem, &p, &rows, &y)
-    } else {
-        Vec::new()
-    };
     let cancelled = || {
         opts.cancel
             .as_ref()
@@ -363,11 +358,14 @@ pub fn fit(law: &Law, data: &Dataset, opts: &FitOptions) -> Result<FitReport> {
     }
     let params = estimates(law, &p, covariance.as_ref(), &boots);
     let (r2_log, r2_linear, rmse, rmse_log, mape) = scores(&y, &pred);
-    let held_out = if opts.leave_one_size_out {
+    let (held_out, mut loso) = if opts.leave_one_size_out {
         held_out_all(&problem, &p, (&rows, &y), &keep, data)
     } else {
-        Vec::new()
+        (Vec::new(), Vec::new())
     };
+    if !law.vars.contains(&Var::N) {
+        loso.clear();
+    }
     let simpler = if opts.compare_simpler {
         compare_simpler(law, data, opts, (rows.len(), rmse_log, r2_log))
     } else {
@@ -411,14 +409,15 @@ pub fn fit(law: &Law, data: &Dataset, opts: &FitOptions) -> Result<FitReport> {
     })
 }
 
-/// Leave-one-size-out, -format-out and -Qb-out on the kept points (`keep` indexes `data`).
+/// Leave-one-size-out, -format-out and -Qb-out on the kept points (`keep` indexes `data`), and
+/// the per-size errors of the size groups (one refit per held-out group, shared by both).
 fn held_out_all(
     problem: &Problem<'_>,
     p: &[f64],
     (rows, y): (&[Row], &[f64]),
     keep: &[usize],
     data: &Dataset,
-) -> Vec<HeldOutErrors> {
+) -> (Vec<HeldOutErrors>, Vec<HeldOut>) {
     let by_var = |v: Var, name: &str| -> Vec<(String, f64)> {
         rows.iter()
             .map(|r| (format!("{name} = {}", r[v.index()]), r[v.index()]))
@@ -429,30 +428,39 @@ fn held_out_all(
         .map(|&i| (data.format.get(i).cloned().unwrap_or_default(), 0.0))
         .collect();
     let mut out = Vec::new();
+    let mut sizes = Vec::new();
     if rows.iter().all(|r| r[Var::N.index()].is_finite()) {
-        out.extend(held_out(
-            problem,
-            p,
-            (rows, y),
-            "size",
-            &by_var(Var::N, "N"),
-            3,
-        ));
+        if let Some((e, points)) = held_out(problem, p, (rows, y), "size", &by_var(Var::N, "N"), 3)
+        {
+            out.push(e);
+            sizes = points.into_iter().map(size_error).collect();
+        }
     }
     if formats.iter().all(|(f, _)| !f.is_empty()) {
-        out.extend(held_out(problem, p, (rows, y), "format", &formats, 2));
+        out.extend(held_out(problem, p, (rows, y), "format", &formats, 2).map(|(e, _)| e));
     }
     if rows.iter().all(|r| r[Var::Qb.index()].is_finite()) {
-        out.extend(held_out(
-            problem,
-            p,
-            (rows, y),
-            "qb",
-            &by_var(Var::Qb, "Qb"),
-            3,
-        ));
+        out.extend(
+            held_out(problem, p, (rows, y), "qb", &by_var(Var::Qb, "Qb"), 3).map(|(e, _)| e),
+        );
     }
-    out
+    (out, sizes)
+}
+
+/// RMS log error and MAPE of one held-out size's (measured, predicted) points.
+fn size_error((n, held): (f64, Vec<(f64, f64)>)) -> HeldOut {
+    let m = held.len() as f64;
+    HeldOut {
+        n,
+        n_points: held.len(),
+        rmse_log: (held
+            .iter()
+            .map(|(a, b)| (b.ln() - a.ln()).powi(2))
+            .sum::<f64>()
+            / m)
+            .sqrt(),
+        mape: held.iter().map(|(a, b)| ((b - a) / a).abs()).sum::<f64>() / m,
+    }
 }
 
 /// The law's simpler nested form fitted to the same points (no bootstrap), against this fit's
@@ -605,43 +613,6 @@ fn covariance(
         .map(|a| (0..k).map(|b| s2 * inv[(a, b)]).collect())
         .collect();
     cov.iter().flatten().all(|v| v.is_finite()).then_some(cov)
-}
-
-fn leave_one_size_out(problem: &Problem<'_>, p: &[f64], rows: &[Row], y: &[f64]) -> Vec<HeldOut> {
-    let mut sizes: Vec<f64> = rows.iter().map(|r| r[Var::N.index()]).collect();
-    sizes.sort_by(f64::total_cmp);
-    sizes.dedup();
-    if sizes.len() < 3 {
-        return Vec::new();
-    }
-    sizes
-        .par_iter()
-        .map(|&n| {
-            let w: Vec<f64> = rows
-                .iter()
-                .map(|r| if r[Var::N.index()] == n { 0.0 } else { 1.0 })
-                .collect();
-            let sol = problem.solve(p, &w, false);
-            let held: Vec<(f64, f64)> = rows
-                .iter()
-                .zip(y)
-                .filter(|(r, _)| r[Var::N.index()] == n)
-                .map(|(r, &yi)| (yi, problem.law.eval(&sol.params, r)))
-                .collect();
-            let m = held.len() as f64;
-            HeldOut {
-                n,
-                n_points: held.len(),
-                rmse_log: (held
-                    .iter()
-                    .map(|(a, b)| (b.ln() - a.ln()).powi(2))
-                    .sum::<f64>()
-                    / m)
-                    .sqrt(),
-                mape: held.iter().map(|(a, b)| ((b - a) / a).abs()).sum::<f64>() / m,
-            }
-        })
-        .collect()
 }
 
 fn bootstrap(
