@@ -530,3 +530,45 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// The fused NF4 loop (a count of boundaries passed, no table search) equals decoding the
+    /// stored codes bit for bit under every rounding rule, on blocks whose absmax is 1 (so the
+    /// element domain is x itself) holding the exact midpoints between table values that f32 can
+    /// hold, their f32 neighbours, the table values, zeros of both signs and random values.
+    #[test]
+    fn fused_nf4_fake_quant_equals_decoding_the_codes(
+        seed in 0u64..10_000,
+        ri in 0usize..3,
+        cols in 1usize..130,
+    ) {
+        use quantscape::codecs::NF4_TABLE;
+        let round = ["even", "away", "zero"][ri];
+        let f = Format::parse(&format!("nf4,round={round},block=16")).unwrap();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let w: Vec<f32> = (0..2 * cols)
+            .map(|i| {
+                let k = rng.random_range(0usize..15);
+                let mid = 0.5 * (NF4_TABLE[k] + NF4_TABLE[k + 1]);
+                match i % 8 {
+                    0 => 1.0,
+                    1 => mid,
+                    2 => f32::from_bits(mid.to_bits() + 1),
+                    3 => f32::from_bits(mid.to_bits().saturating_sub(1)),
+                    4 => NF4_TABLE[k],
+                    5 => if k % 2 == 0 { 0.0 } else { -0.0 },
+                    6 => 0.5 * NF4_TABLE[k + 1],
+                    _ => rng.random_range(-1.0f32..1.0),
+                }
+            })
+            .collect();
+        let q = quantize(&w, 2, cols, &f, &Method::Rtn).unwrap();
+        let d = dequantize(&q).unwrap();
+        let fq = fake_quant(&w, 2, cols, &f, &Method::Rtn).unwrap();
+        for (i, (a, b)) in d.iter().zip(&fq).enumerate() {
+            prop_assert!(same_bits(*a, *b), "{f} at {i} (x = {:e}): decoded {a:e}, fused {b:e}", w[i]);
+        }
+    }
+}

@@ -25,7 +25,7 @@ use super::scale::{e8m0_exponent, ScaleType, E8M0_BIAS};
 use crate::Result;
 
 mod fused;
-use fused::{fake_cast16, fake_float_rne};
+use fused::{fake_cast16, fake_float_rne, fake_nf4};
 
 /// Parameters of one block, decoded from (or about to be stored as) its scale and zero codes.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -448,6 +448,10 @@ impl Kernel {
                 Rounding::Away => self.fake_float::<1>(mf, xs, p, out),
                 Rounding::Zero => self.fake_float::<2>(mf, xs, p, out),
             }
+            return;
+        }
+        if self.format.element == ElementType::Nf4 && xs.len() == out.len() {
+            fake_nf4(self.format.rounding, xs, p, out);
             return;
         }
         if matches!(

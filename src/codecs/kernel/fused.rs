@@ -1,10 +1,10 @@
 //! The kernel's fused, branch-free element loops (fake-quant without codes in between):
 //! round-to-nearest-even minifloats, integer elements with the rounding rule and the kind of
-//! scale fixed at compile time, and the bf16/fp16 casts. Each is bit-identical to encoding and
+//! scale fixed at compile time, NF4 without a table search, and the bf16/fp16 casts. Each is bit-identical to encoding and
 //! decoding the stored codes (tests/codecs.rs compares them; tests/oracles.rs checks both).
 
 use super::{BlockParams, Kernel};
-use crate::codecs::element::{ElementType, IntKind};
+use crate::codecs::element::{ElementType, IntKind, NF4_TABLE};
 use crate::codecs::format::ZeroPoint;
 use crate::codecs::minifloat::{pow2, Minifloat};
 use crate::codecs::rounding::{Overflow, Rounding};
@@ -90,42 +90,132 @@ pub(super) fn fake_float_rne(mf: Minifloat, xs: &[f32], p: &BlockParams, out: &m
     }
 }
 
-/// Round-to-nearest-even casts to bf16 and fp16 and back, on bits (bf16: add 0x7fff plus the
-/// lowest kept bit, truncate; fp16: `half`'s conversion, RNE with subnormals), bit-identical to
-/// encoding and decoding the 16-bit code: a finite value that rounds past the largest finite
-/// one saturates or becomes ±Inf by the overflow rule, and non-finite inputs take the code path
-/// (one branch, rarely taken). The code path decodes through f64 per element, ~50× slower.
+/// Round-to-nearest-even casts to bf16 and fp16 and back, on bits, bit-identical to encoding
+/// and decoding the 16-bit code. One branch-free pass over the block (vectorizes): bf16 adds
+/// 0x7fff plus the lowest kept bit and truncates; fp16 rounds normal magnitudes the same way at
+/// 13 dropped bits and subnormal ones (|x| < 2^−14) to a multiple of 2^−24 by adding and
+/// subtracting 0.75 (whose ulp is 2^−24); a finite value that rounds past the largest finite one
+/// saturates or becomes ±Inf by the overflow rule. Then, only when the block holds a NaN or ±Inf
+/// (one vectorized check), those elements take the code path.
 #[inline(never)]
 pub(super) fn fake_cast16(mf: Minifloat, overflow: Overflow, xs: &[f32], out: &mut [f32]) {
     let max = mf.max_value();
-    let slow = |x: f32| mf.decode(mf.encode(x, Rounding::Even, overflow));
     let saturate = overflow == Overflow::Saturate;
-    let fix = |x: f32, r: f32| {
-        if r.is_infinite() && saturate {
-            max.copysign(x)
+    // |result| at or past this is an overflow (+Inf bits, or fp16's 65536).
+    let (over_bits, max_bits) = (
+        if mf == Minifloat::BF16 {
+            0x7f80_0000
         } else {
-            r
-        }
-    };
+            0x4780_0000
+        },
+        max.to_bits(),
+    );
+    let over_to = if saturate { max_bits } else { 0x7f80_0000 };
     if mf == Minifloat::BF16 {
-        for (o, &x) in out.iter_mut().zip(xs) {
-            let b = x.to_bits();
-            *o = if b & 0x7fff_ffff >= 0x7f80_0000 {
-                slow(x)
-            } else {
-                let r = b.wrapping_add(0x7fff + ((b >> 16) & 1)) & 0xffff_0000;
-                fix(x, f32::from_bits(r))
-            };
-        }
+        map_block(xs, out, |x| {
+            let a = x.to_bits() & 0x7fff_ffff;
+            let r = a.wrapping_add(0x7fff + ((a >> 16) & 1)) & 0xffff_0000;
+            let r = if r >= over_bits { over_to } else { r };
+            f32::from_bits(r | (x.to_bits() & 0x8000_0000))
+        });
     } else {
+        map_block(xs, out, |x| {
+            let a = x.to_bits() & 0x7fff_ffff;
+            let normal = a.wrapping_add(0xfff + ((a >> 13) & 1)) & 0xffff_e000;
+            let sub = ((f32::from_bits(a) + 0.75) - 0.75).to_bits();
+            let r = if a < 0x3880_0000 { sub } else { normal };
+            let r = if r >= over_bits { over_to } else { r };
+            f32::from_bits(r | (x.to_bits() & 0x8000_0000))
+        });
+    }
+    if xs.iter().any(|x| !x.is_finite()) {
         for (o, &x) in out.iter_mut().zip(xs) {
-            *o = if x.is_finite() {
-                fix(x, half::f16::from_f32(x).to_f32())
-            } else {
-                slow(x)
-            };
+            if !x.is_finite() {
+                *o = mf.decode(mf.encode(x, Rounding::Even, overflow));
+            }
         }
     }
+}
+
+/// Fused NF4 fake-quant of a finite block, bit-identical to [`super::nf4_code`] then the table.
+/// The reference picks, between the neighbours t_k < v ≤ t_{k+1}, the nearer one by comparing
+/// v − t_k with t_{k+1} − v in f64 — exact for these magnitudes wherever the two are close — so
+/// it passes boundary k exactly when v lies above the real midpoint m_k (or on it, when the tie
+/// rule picks t_{k+1}). Each boundary therefore is one f32 threshold L_k, the largest f32 that
+/// stays below it: v > L_k. The loop is 15 compares and selects per element, no search and no
+/// table gather, so it vectorizes; NaN passes no boundary (code 0), as in the reference.
+#[inline(never)]
+pub(super) fn fake_nf4(rounding: Rounding, xs: &[f32], p: &BlockParams, out: &mut [f32]) {
+    let (to_elem, zero, mul, pow2) = (p.to_elem, p.zero, p.mul, p.pow2);
+    let values: [u32; 16] = NF4_TABLE.map(|v| ((v - zero) * mul).to_bits());
+    let limits = nf4_limits(rounding);
+    let to_v = |x: f32| if pow2 { x * to_elem } else { x / to_elem };
+    // Eight lanes at a time, selects as bit masks: the compiler keeps them in vector registers.
+    const LANES: usize = 8;
+    let pick = |v: &[f32; LANES], o: &mut [f32]| {
+        let mut r = [values[0]; LANES];
+        for (lim, nv) in limits.iter().zip(&values[1..]) {
+            for (ri, vi) in r.iter_mut().zip(v) {
+                let m = u32::from(*vi > *lim).wrapping_neg();
+                *ri = (nv & m) | (*ri & !m);
+            }
+        }
+        for (oi, ri) in o.iter_mut().zip(&r) {
+            *oi = f32::from_bits(*ri);
+        }
+    };
+    let mut xc = xs.chunks_exact(LANES);
+    let mut oc = out.chunks_exact_mut(LANES);
+    for (xb, ob) in (&mut xc).zip(&mut oc) {
+        let mut v = [0.0f32; LANES];
+        for (vi, &x) in v.iter_mut().zip(xb) {
+            *vi = to_v(x);
+        }
+        pick(&v, ob);
+    }
+    let (xr, or) = (xc.remainder(), oc.into_remainder());
+    let mut v = [f32::NAN; LANES];
+    for (vi, &x) in v.iter_mut().zip(xr) {
+        *vi = to_v(x);
+    }
+    let mut tail = [0.0f32; LANES];
+    pick(&v, &mut tail);
+    or.copy_from_slice(&tail[..or.len()]);
+}
+
+/// The f32 thresholds of [`fake_nf4`]: L_k is the largest f32 below the midpoint of t_k and
+/// t_{k+1}, or the midpoint itself when it is an f32 and a tie stays at t_k.
+pub(super) fn nf4_limits(rounding: Rounding) -> [f32; 15] {
+    let below = |x: f32| {
+        if x > 0.0 {
+            f32::from_bits(x.to_bits() - 1)
+        } else if x < 0.0 {
+            f32::from_bits(x.to_bits() + 1)
+        } else {
+            -f32::from_bits(1)
+        }
+    };
+    std::array::from_fn(|k| {
+        let (a, b) = (f64::from(NF4_TABLE[k]), f64::from(NF4_TABLE[k + 1]));
+        let mid = 0.5 * (a + b);
+        let tie_hi = match rounding {
+            Rounding::Even => (k + 1) % 2 == 0,
+            Rounding::Away => b.abs() > a.abs(),
+            Rounding::Zero => b.abs() < a.abs(),
+        };
+        let m = mid as f32;
+        if f64::from(m) == mid {
+            if tie_hi {
+                below(m)
+            } else {
+                m
+            }
+        } else if f64::from(m) < mid {
+            m
+        } else {
+            below(m)
+        }
+    })
 }
 
 /// `out[i] = f(xs[i])`, written so the loop vectorizes (equal lengths, no bounds checks).
