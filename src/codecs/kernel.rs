@@ -440,7 +440,7 @@ impl Kernel {
                 && self.format.overflow == Overflow::Saturate
                 && mf.emin() - i32::from(mf.man_bits) >= -126;
             if fast {
-                fake_float_rne(mf, xs, p, out);
+                fake_float_rne(mf, self.elem_max, xs, p, out);
                 return;
             }
             match self.format.rounding {

@@ -60,16 +60,22 @@ impl Kernel {
     }
 }
 
-/// Branch-free (SIMD-friendly) minifloat fake-quant for round-to-nearest-even with saturation.
+/// Branch-free (SIMD-friendly) minifloat fake-quant for round-to-nearest-even with saturation at
+/// `maxv` (the element's largest value, computed once per kernel).
 /// For v in binade e the grid step is 2^(max(e, emin) − M); t = v / step is exact and below
 /// 2^(M+2), so `(t + 1.5·2^23) − 1.5·2^23` rounds it to nearest even exactly; `copysign` keeps
 /// −0. Bit-identical to the integer path (tests compare both against the oracles).
 #[inline(never)]
-pub(super) fn fake_float_rne(mf: Minifloat, xs: &[f32], p: &BlockParams, out: &mut [f32]) {
+pub(super) fn fake_float_rne(
+    mf: Minifloat,
+    maxv: f32,
+    xs: &[f32],
+    p: &BlockParams,
+    out: &mut [f32],
+) {
     const MAGIC: f32 = 12_582_912.0; // 1.5 · 2^23
     let emin = mf.emin();
     let m = i32::from(mf.man_bits);
-    let maxv = mf.max_value();
     let (to_elem, mul) = (p.to_elem, p.mul);
     let quant = |v: f32| {
         let e = (((v.to_bits() >> 23) & 0xff) as i32 - 127).max(emin);
