@@ -25,13 +25,19 @@ impl Kernel {
     ) {
         let (zero, mul, to_elem) = (p.zero, p.mul, p.to_elem);
         let qmax_f = self.qmax as f32;
-        let to_v = |x: f32| if POW2 { x * to_elem } else { x / to_elem };
+        // Explicit loops (not closures handed to a helper): each body inlines and vectorizes.
+        macro_rules! each {
+            (|$x:ident| $body:expr) => {
+                for (o, &$x) in out.iter_mut().zip(xs) {
+                    let $x = if POW2 { $x * to_elem } else { $x / to_elem };
+                    *o = $body;
+                }
+            };
+        }
         match self.format.element {
             ElementType::Int {
                 kind: IntKind::Sym, ..
-            } => map_block(xs, out, |x| {
-                (round_int::<R>(to_v(x).clamp(-qmax_f, qmax_f)) - zero) * mul
-            }),
+            } => each!(|v| (round_int::<R>(clamp(v, -qmax_f, qmax_f)) - zero) * mul),
             ElementType::Int {
                 kind: IntKind::Asym,
                 ..
@@ -40,20 +46,19 @@ impl Kernel {
                     // Beyond ±2^22 the code clamps to 0 or qmax either way (the zero point is
                     // at most qmax), and below it the add-and-subtract rounding is exact.
                     let z = p.zero;
-                    map_block(xs, out, |x| {
-                        let q = round_int::<R>(to_v(x).clamp(-4_194_304.0, 4_194_304.0));
-                        ((q + z).clamp(0.0, qmax_f) - zero) * mul
-                    })
+                    each!(|v| {
+                        let q = round_int::<R>(clamp(v, -4_194_304.0, 4_194_304.0));
+                        (clamp(q + z, 0.0, qmax_f) - zero) * mul
+                    });
                 }
-                _ => map_block(xs, out, |x| {
-                    (round_int::<R>((to_v(x) + p.zero).clamp(0.0, qmax_f)) - zero) * mul
-                }),
+                _ => {
+                    let z = p.zero;
+                    each!(|v| (round_int::<R>(clamp(v + z, 0.0, qmax_f)) - zero) * mul);
+                }
             },
             ElementType::MxInt { bits } => {
                 let frac = pow2(i32::from(bits) - 2);
-                map_block(xs, out, |x| {
-                    (round_int::<R>((to_v(x) * frac).clamp(-qmax_f, qmax_f)) / frac - zero) * mul
-                })
+                each!(|v| (round_int::<R>(clamp(v * frac, -qmax_f, qmax_f)) / frac - zero) * mul);
             }
             ElementType::Float(_) | ElementType::Nf4 => {}
         }
@@ -83,7 +88,7 @@ pub(super) fn fake_float_rne(
         let inv = f32::from_bits(((127 - (e - m)) as u32) << 23);
         let t = v * inv;
         let r = ((t + MAGIC) - MAGIC).copysign(t);
-        (r * step).clamp(-maxv, maxv) * mul
+        clamp(r * step, -maxv, maxv) * mul
     };
     if p.pow2 {
         for (o, &x) in out.iter_mut().zip(xs) {
@@ -230,6 +235,15 @@ fn map_block(xs: &[f32], out: &mut [f32], f: impl Fn(f32) -> f32) {
     for (o, &x) in out.iter_mut().zip(xs) {
         *o = f(x);
     }
+}
+
+/// `v` limited to [lo, hi] (lo < hi) as two vectorizable min/max instructions: `f32::clamp`
+/// carries an assertion that kept the loops scalar. Equal to `v.clamp(lo, hi)` for finite `v`
+/// except that a zero at a zero bound may come back with either sign, which every caller
+/// removes (`round_int` returns +0, and ±maxv bounds are never zero).
+#[inline(always)]
+fn clamp(v: f32, lo: f32, hi: f32) -> f32 {
+    v.max(lo).min(hi)
 }
 
 /// `v` (|v| ≤ 2^22, already clamped) rounded to an integer by rule `R` (0 even, 1 away, 2
