@@ -586,16 +586,14 @@ fn a_changed_checkpoint_is_refused_until_forgotten() {
         "{out}"
     );
     assert_eq!(rows(&dir.join("r.sqlite")).len(), full.len() - n_model);
-    // A store without landscape features does not gain an empty table.
+    // The forgotten model's measured ε (the sweep stores one per low format) went with it; the
+    // other model's stay.
     let conn = rusqlite::Connection::open(dir.join("r.sqlite")).unwrap();
-    let tables: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM sqlite_master WHERE name = 'features'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(tables, 0);
+    let count = |sql: &str| -> i64 { conn.query_row(sql, [&model], |r| r.get(0)).unwrap() };
+    assert_eq!(count("SELECT count(*) FROM features WHERE model = ?1"), 0);
+    assert!(
+        count("SELECT count(*) FROM features WHERE model != ?1 AND feature = 'rtn_sqnr_db'") > 0
+    );
     drop(conn);
     let o = sweep(dir, "r.sqlite", &[]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));

@@ -205,3 +205,28 @@ pub fn simpler_flag(c: &SimplerComparison) -> Option<Flag> {
         ),
     })
 }
+
+/// The per-format-C fit.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PerFormatFit {
+    /// Law id.
+    pub law: String,
+    /// C of each low format (the law's C times e^{c_f}), by format.
+    pub scales: Vec<(String, f64)>,
+    /// The shared parameters in law order (C is the geometric mean of the per-format ones).
+    pub params: Vec<f64>,
+    /// Points fitted.
+    pub n_points: usize,
+    /// R² of ln y.
+    pub r2_log: f64,
+    /// RMS of ln ŷ − ln y.
+    pub rmse_log: f64,
+    /// AIC and BIC with one extra parameter per extra format.
+    pub aic: f64,
+    /// BIC.
+    pub bic: f64,
+    /// Backfitting rounds.
+    pub iterations: usize,
+    /// Whether the offsets settled (else the round cap was hit).
+    pub converged: bool,
+}

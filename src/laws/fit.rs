@@ -169,7 +169,7 @@ pub struct FitReport {
     /// The law with one C per low format (other parameters shared), when asked for
     /// ([`crate::laws::per_format`]); it cannot predict a held-out format.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub per_format: Option<super::per_format::PerFormatFit>,
+    pub per_format: Option<super::diagnose::PerFormatFit>,
     /// The simpler nested law fitted to the same points, when the law has one.
     #[serde(default)]
     pub simpler: Option<SimplerComparison>,

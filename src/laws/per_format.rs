@@ -9,36 +9,10 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
-
 use super::diagnose::aic_bic;
+pub use super::diagnose::PerFormatFit;
 use super::{fit, Dataset, FitOptions, Law, Loss, Space};
 use crate::error::{Error, Result};
-
-/// The per-format-C fit.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct PerFormatFit {
-    /// Law id.
-    pub law: String,
-    /// C of each low format (the law's C times e^{c_f}), by format.
-    pub scales: Vec<(String, f64)>,
-    /// The shared parameters in law order (C is the geometric mean of the per-format ones).
-    pub params: Vec<f64>,
-    /// Points fitted.
-    pub n_points: usize,
-    /// R² of ln y.
-    pub r2_log: f64,
-    /// RMS of ln ŷ − ln y.
-    pub rmse_log: f64,
-    /// AIC and BIC with one extra parameter per extra format.
-    pub aic: f64,
-    /// BIC.
-    pub bic: f64,
-    /// Backfitting rounds.
-    pub iterations: usize,
-    /// Whether the offsets settled (else the round cap was hit).
-    pub converged: bool,
-}
 
 /// The Huber M-estimate of location of sorted `r`: the root of Σ ψ_δ(r_i − m), which is
 /// non-increasing in m (bisection between the extremes; unique when some point lies within δ).
