@@ -442,23 +442,25 @@ fn format_ln(b: Builtin, p: &[f64], x: &Row, g: &mut [f64; 5]) -> f64 {
     out
 }
 
+/// A format-aware law's value and, in `grad`, ∂y/∂p, from its ln form.
+fn format_eval(b: Builtin, p: &[f64], x: &Row, grad: Option<&mut [f64]>) -> f64 {
+    let mut g = [0.0; 5];
+    let ln_y = format_ln(b, p, x, &mut g);
+    let y = ln_y.exp();
+    if let Some(grad) = grad {
+        // ∂y/∂C = y/C would be 0/0 at C = 0; the product without C is exact.
+        grad[0] = (ln_y - p[0].ln()).exp();
+        for (o, d) in grad.iter_mut().zip(&g).skip(1) {
+            *o = y * d;
+        }
+    }
+    y
+}
+
 fn builtin_eval(b: Builtin, p: &[f64], x: &Row, grad: Option<&mut [f64]>) -> f64 {
     let v = |var: Var| x[var.index()];
     match b {
-        Builtin::FormatEps | Builtin::FormatDescriptor => {
-            let mut g = [0.0; 5];
-            let ln_y = format_ln(b, p, x, &mut g);
-            let y = ln_y.exp();
-            if let Some(grad) = grad {
-                // ∂y/∂C = y/C would be 0/0 at C = 0; the product without C is exact.
-                g[0] = (ln_y - p[0].ln()).exp();
-                grad[0] = g[0];
-                for (o, d) in grad.iter_mut().zip(&g).skip(1) {
-                    *o = y * d;
-                }
-            }
-            y
-        }
+        Builtin::FormatEps | Builtin::FormatDescriptor => format_eval(b, p, x, grad),
         Builtin::UnifiedWeak | Builtin::UnifiedStrong => {
             let (c, a, gn) = (p[0], p[1], p[2]);
             let ln_n = v(Var::N).ln();
