@@ -17,7 +17,7 @@ use std::time::Instant;
 use quantscape::eval::windows::Windows;
 use quantscape::eval::Evaluator;
 use quantscape::model::checkpoint::{f32_to_bytes, write_safetensors, DType, OutTensor};
-use quantscape::model::Transformer;
+use quantscape::model::{NoHooks, Transformer};
 
 const D: usize = 512;
 const LAYERS: usize = 8;
@@ -103,9 +103,11 @@ fn write_model(dir: &Path) -> usize {
     bytes
 }
 
-fn peak_rss_mib() -> Option<f64> {
+/// A `/proc/self/status` field in MiB (`VmHWM:` is the peak resident set, `VmRSS:` the
+/// current one).
+fn status_mib(field: &str) -> Option<f64> {
     let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = s.lines().find(|l| l.starts_with(field))?;
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb / 1024.0)
 }
@@ -149,6 +151,11 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     let weight_bytes = write_model(dir.path());
     let model = Transformer::load(dir.path()).unwrap();
+    let loaded_mib = status_mib("VmRSS:");
+    let load_peak_mib = status_mib("VmHWM:");
+    // Restart the peak-RSS count from here (Linux: "5" resets VmHWM), so the peak below is the
+    // evaluation's.
+    let hwm_reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
     let mut s = 7u64;
     let ids: Vec<u32> = (0..n * CTX)
         .map(|_| {
@@ -182,18 +189,47 @@ fn main() {
         assert_eq!(base.n_tokens(), n * (CTX - 1));
     }
     let ours = tokens / best;
+    // Where the time goes: the blocks alone (hidden states), the rest is the LM head + metrics.
+    let mut blocks_secs = f64::INFINITY;
+    for _ in 0..2 {
+        let t = Instant::now();
+        for w in (0..n).step_by(batch) {
+            let b = batch.min(n - w);
+            let h = model
+                .hidden_states(&windows.ids[w * CTX..(w + b) * CTX], b, &NoHooks)
+                .unwrap();
+            assert_eq!(h.dims3().unwrap(), (b, CTX, D));
+        }
+        blocks_secs = blocks_secs.min(t.elapsed().as_secs_f64());
+    }
     println!(
         "forward+NLL, Llama d={D} L={LAYERS} V={VOCAB} ctx={CTX}, {n} windows, batch {batch}, {threads} threads"
     );
     println!("  quantscape (candle CPU fp32): {ours:.0} tokens/s");
-    match peak_rss_mib() {
-        Some(p) => println!(
-            "  peak RSS {p:.0} MiB; fp32 weights {:.0} MiB (ratio {:.2}; includes the mmap'd file pages and one batch of logits, {:.0} MiB)",
-            weight_bytes as f64 / 1048576.0,
-            p / (weight_bytes as f64 / 1048576.0),
-            (batch * CTX * VOCAB * 4) as f64 / 1048576.0
-        ),
-        None => println!("  peak RSS: /proc/self/status unavailable"),
+    println!(
+        "    blocks {:.0} % of the time, LM head + log-softmax + top-k {:.0} %",
+        100.0 * blocks_secs / best,
+        100.0 * (1.0 - blocks_secs / best)
+    );
+    match (status_mib("VmHWM:"), loaded_mib, load_peak_mib) {
+        (Some(peak), Some(loaded), Some(load_peak)) if hwm_reset => {
+            let w = weight_bytes as f64 / 1048576.0;
+            // The largest activation of one batch: the attention scores B·H·T², or the LM
+            // head's chunk of rows × V, whichever is larger.
+            let act = ((batch * HEADS * CTX * CTX).max(quantscape::eval::HEAD_CHUNK_ROWS * VOCAB)
+                * 4) as f64
+                / 1048576.0;
+            let rest = peak - loaded;
+            println!(
+                "  RSS: fp32 weights {w:.0} MiB; loaded model {loaded:.0} MiB (peak while loading \
+                 {load_peak:.0}: the checkpoint's pages are mapped then); evaluation peak \
+                 {peak:.0} MiB = loaded + {rest:.0}; target <= 1.5 x the largest activation \
+                 ({act:.0} MiB) = {:.0} MiB: {}",
+                1.5 * act,
+                if rest <= 1.5 * act { "met" } else { "MISSED" }
+            );
+        }
+        _ => println!("  peak RSS: /proc/self/status or clear_refs unavailable"),
     }
     let py = std::env::var("QS_PYTHON").unwrap_or_else(|_| "python3".into());
     let script = TORCH.replace("BATCH", &batch.to_string());

@@ -439,7 +439,10 @@ fn eval_on_the_gpu_gives_the_cpu_nll_for_a_quantized_model() {
     let cpu = ev.nll_mean(&hooks, &mut |_, _| true).unwrap();
     let gm = gpu::GpuModel::new(c, &model, &hooks).unwrap();
     let got = ev
-        .nll_mean_with(&mut |_, ids, b| gm.logits(ids, b), &mut |_, _| true)
+        .nll_mean_with(
+            &mut |_, ids, b| Ok(quantscape::eval::BatchOut::Logits(gm.logits(ids, b)?)),
+            &mut |_, _| true,
+        )
         .unwrap();
     assert!(
         (got - cpu).abs() <= NLL_REL_TOL * cpu,

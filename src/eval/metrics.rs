@@ -26,28 +26,44 @@ pub struct TokenLogits<'a> {
     pub target: u32,
 }
 
-/// log Σ exp over a row: max-shifted, each term exp'd in f32 (every term is ≤ 1, relative
-/// error ~1e−7), accumulated in f64 over runs of 16 f32 partial sums.
-pub fn log_sum_exp(row: &[f32]) -> f64 {
-    let m = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+use crate::model::kernels::{chunk_exp_sum, chunk_max, for_chunks, LANES};
+
+/// Log-sum-exp and argmax of a logits row in two vectorized passes: (1) the max per chunk of
+/// [`LANES`] (the argmax is the first index holding the row max, found in the first chunk
+/// that reaches it); (2) Σ e^{x−max}, each term by [`exp_nonpositive`], summed in f32 per chunk
+/// and in f64 across chunks. A row with a NaN gives a NaN log-sum-exp; an empty row gives
+/// (−∞, 0).
+pub fn row_lse_argmax(row: &[f32]) -> (f64, u32) {
+    let (mut m, mut best_chunk) = (f32::NEG_INFINITY, 0);
+    let mut nan = false;
+    for_chunks(row, f32::NEG_INFINITY, |i, c| {
+        let cm = chunk_max(c);
+        nan |= cm.is_nan();
+        if cm > m {
+            m = cm;
+            best_chunk = i;
+        }
+    });
+    let argmax = row
+        .chunks(LANES)
+        .nth(best_chunk)
+        .and_then(|c| c.iter().position(|&x| x == m))
+        .map_or(0, |j| (best_chunk * LANES + j) as u32);
     if !m.is_finite() {
-        return f64::from(m);
+        return (f64::from(m), argmax);
     }
-    let s: f64 = row
-        .chunks(16)
-        .map(|c| f64::from(c.iter().map(|&x| (x - m).exp()).sum::<f32>()))
-        .sum();
-    f64::from(m) + s.ln()
+    // Padding with −∞ adds e^−87 ≈ 1.6e−38 per padded lane: nothing, next to the max term's 1.
+    let mut s = if nan { f64::NAN } else { 0.0 };
+    for_chunks(row, f32::NEG_INFINITY, |_, c| {
+        s += f64::from(chunk_exp_sum(c, m))
+    });
+    (f64::from(m) + s.ln(), argmax)
 }
 
-fn argmax(row: &[f32]) -> u32 {
-    let mut best = 0;
-    for (i, &x) in row.iter().enumerate() {
-        if x > row[best] {
-            best = i;
-        }
-    }
-    best as u32
+/// log Σ exp over a row (see [`row_lse_argmax`]): max-shifted, relative error of each term
+/// ≤ 2e−7, accumulated in f64 over chunks of f32 partial sums.
+pub fn log_sum_exp(row: &[f32]) -> f64 {
+    row_lse_argmax(row).0
 }
 
 /// An entry of the top-k min-heap: ordered by value (total order), then by id.
@@ -69,16 +85,42 @@ impl Ord for Entry {
     }
 }
 
-/// The `k` largest entries of `row` as (id, value), largest first; one pass, O(V log k).
+/// The `k` largest entries of `row` as (id, value), largest first (ties: the lower id first;
+/// values in `f32::total_cmp` order); one pass, O(V log k). Once `k` entries are held, a chunk
+/// of [`LANES`] whose every value is ≤ the smallest one held is skipped with one vectorized
+/// test (a chunk holding a NaN is always scanned, so NaNs order exactly as before).
 pub fn top_k(row: &[f32], k: usize) -> Vec<(u32, f32)> {
-    let mut heap = std::collections::BinaryHeap::with_capacity(k + 1);
-    for (i, &x) in row.iter().enumerate() {
-        if heap.len() < k {
-            heap.push(Entry(x, i as u32));
-        } else if let Some(min) = heap.peek() {
-            if x.total_cmp(&min.0).is_gt() {
-                heap.pop();
-                heap.push(Entry(x, i as u32));
+    let mut heap: std::collections::BinaryHeap<Entry> =
+        std::collections::BinaryHeap::with_capacity(k + 1);
+    if k == 0 {
+        return Vec::new();
+    }
+    for (ci, c) in row.chunks(LANES).enumerate() {
+        if heap.len() == k {
+            if let Some(min) = heap.peek() {
+                let thr: f32 = min.0;
+                // All lanes ≤ thr (false for a NaN lane): nothing here can enter.
+                if let Ok(full) = <&[f32; LANES]>::try_from(c) {
+                    // NaN lanes make `!(x <= thr)` true, so their chunk is scanned.
+                    let mut any_above = 0u32;
+                    for &x in full {
+                        any_above |= u32::from(!(x <= thr));
+                    }
+                    if any_above == 0 && !thr.is_nan() && thr != 0.0 {
+                        continue;
+                    }
+                }
+            }
+        }
+        for (j, &x) in c.iter().enumerate() {
+            let i = (ci * LANES + j) as u32;
+            if heap.len() < k {
+                heap.push(Entry(x, i));
+            } else if let Some(min) = heap.peek() {
+                if x.total_cmp(&min.0).is_gt() {
+                    heap.pop();
+                    heap.push(Entry(x, i));
+                }
             }
         }
     }
@@ -139,13 +181,13 @@ impl BaseRef {
         let recs: Vec<BaseRecord> = rows
             .par_iter()
             .map(|r| {
-                let lse = log_sum_exp(r.logits);
+                let (lse, am) = row_lse_argmax(r.logits);
                 let nll = (lse - f64::from(r.logits[r.target as usize])) as f32;
                 let top = top_k(r.logits, k)
                     .into_iter()
                     .map(|(i, z)| (i, (f64::from(z) - lse) as f32))
                     .collect();
-                (nll, argmax(r.logits), top)
+                (nll, am, top)
             })
             .collect();
         for (nll, am, top) in recs {
@@ -166,7 +208,7 @@ impl BaseRef {
             .enumerate()
             .map(|(j, r)| {
                 let t = first + j;
-                let lse = log_sum_exp(r.logits);
+                let (lse, am) = row_lse_argmax(r.logits);
                 let nll = (lse - f64::from(r.logits[r.target as usize])) as f32;
                 let (mut kl, mut mass_p, mut mass_q) = (0.0f64, 0.0f64, 0.0f64);
                 for e in t * self.k..(t + 1) * self.k {
@@ -188,7 +230,7 @@ impl BaseRef {
                 TokenCompare {
                     nll,
                     kl: kl.max(0.0) as f32,
-                    agree: argmax(r.logits) == self.argmax[t],
+                    agree: am == self.argmax[t],
                 }
             })
             .collect()
@@ -311,5 +353,87 @@ pub fn report(base: &BaseRef, cmp: &[TokenCompare], resamples: usize, seed: u64)
         top1_agreement: top1,
         kl_top_k: base.k,
         bootstrap_resamples: resamples,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Log-sum-exp within 1e−6 of the f64 reference and the argmax equal to the first index of
+    /// the max, on rows of awkward lengths with ties, −∞ entries and large offsets.
+    #[test]
+    fn row_kernels_match_the_scalar_definitions() {
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 40) as f32 / (1u64 << 24) as f32
+        };
+        for len in [1usize, 5, 16, 17, 100, 32_003] {
+            for case in 0..4 {
+                let mut row: Vec<f32> = (0..len)
+                    .map(|_| 20.0 * next() - 10.0 + 30.0 * case as f32)
+                    .collect();
+                if case == 1 && len > 3 {
+                    // Ties at the max: the first one is the argmax.
+                    let m = row.iter().copied().fold(f32::NEG_INFINITY, f32::max) + 1.0;
+                    row[len / 2] = m;
+                    row[len - 1] = m;
+                    row[1] = f32::NEG_INFINITY;
+                }
+                let m = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let want_lse = f64::from(m)
+                    + row
+                        .iter()
+                        .map(|&x| f64::from(x - m).exp())
+                        .sum::<f64>()
+                        .ln();
+                let want_arg = row.iter().position(|&x| x == m).unwrap() as u32;
+                let (lse, arg) = row_lse_argmax(&row);
+                assert!(
+                    (lse - want_lse).abs() <= 1e-6,
+                    "len {len} case {case}: {lse} vs {want_lse}"
+                );
+                assert_eq!(arg, want_arg, "len {len} case {case}");
+            }
+        }
+        assert_eq!(row_lse_argmax(&[]).0, f64::NEG_INFINITY);
+        assert!(log_sum_exp(&[1.0, f32::NAN, 2.0]).is_nan());
+    }
+
+    /// The chunk-skipping top-k equals a full sort in `total_cmp` order (ties to the lower id),
+    /// with signed zeros, repeated values and NaNs in the row.
+    #[test]
+    fn top_k_with_ties_zeros_and_nans_matches_a_sort() {
+        let mut row: Vec<f32> = (0..1000)
+            .map(|i| ((i * 37) % 101) as f32 / 10.0 - 5.0)
+            .collect();
+        row[3] = 0.0;
+        row[500] = -0.0;
+        row[700] = f32::NAN;
+        row[999] = -f32::NAN;
+        let mut sorted: Vec<(u32, f32)> = row
+            .iter()
+            .enumerate()
+            .map(|(i, &x)| (i as u32, x))
+            .collect();
+        sorted.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        for k in [1, 3, 16, 64, 500, 1000] {
+            let got = top_k(&row, k);
+            let ids: Vec<u32> = got.iter().map(|e| e.0).collect();
+            let want: Vec<u32> = sorted[..k].iter().map(|e| e.0).collect();
+            assert_eq!(ids, want, "k = {k}");
+        }
+        let zeros = vec![0.0f32; 40];
+        let mut with_pos = zeros.clone();
+        with_pos[33] = 0.0;
+        with_pos[2] = -0.0;
+        assert_eq!(top_k(&with_pos, 39).len(), 39);
+        assert!(
+            !top_k(&with_pos, 39).iter().any(|e| e.0 == 2),
+            "−0 orders below +0"
+        );
     }
 }

@@ -16,6 +16,7 @@
 
 use candle_core::{Device, Tensor, D};
 
+use super::kernels::CausalSoftmax;
 use crate::codecs::{fake_quant, Format, Method};
 use crate::error::{Error, Result};
 
@@ -229,8 +230,15 @@ pub fn causal_mask(t: usize, device: &Device) -> Result<Tensor> {
 
 /// Scaled dot-product causal attention on `[B, H, T, hd]` queries and `[B, KV, T, hd]` keys
 /// and values (GQA: KV divides H). `qk` and `av` are the matmul-site indices of Q·Kᵀ and
-/// attention·V for the operand hook; `differentiable` replaces the fused softmax by ops with
-/// gradients. Returns `[B, T, H·hd]`.
+/// attention·V for the operand hook; `differentiable` uses candle ops with gradients (K/V
+/// repeated per head, scale, mask add, softmax) instead of the inference path. `mask` is the
+/// additive causal mask `[T, T]`. Returns `[B, T, H·hd]`.
+///
+/// Inference path: the `rep = H/KV` query heads of a group are stacked as the rows of one
+/// `[B, KV, rep·T, hd]` matrix, so each K/V head is multiplied once and never copied per
+/// query head, and [`CausalSoftmax`] applies scale, mask and softmax in one pass. Operand
+/// formats act per row along K, so a quantized K/V row is the same whether or not it is
+/// repeated: both paths quantize identically.
 pub fn attention(
     q: &Tensor,
     k: &Tensor,
@@ -242,35 +250,46 @@ pub fn attention(
 ) -> Result<Tensor> {
     let (b, h, t, hd) = q.dims4()?;
     let kv = k.dim(1)?;
-    let (k, v) = if kv == h {
-        (k.clone(), v.clone())
-    } else {
-        let rep = h / kv;
+    if kv == 0 || h % kv != 0 {
+        return Err(Error::Input(format!(
+            "{h} query heads do not split into groups over {kv} key/value heads"
+        )));
+    }
+    let rep = h / kv;
+    let scale = 1.0 / (hd as f64).sqrt();
+    let (mut q, mut k, mut v) = if differentiable && kv != h {
         let expand = |x: &Tensor| -> Result<Tensor> {
             Ok(x.unsqueeze(2)?
                 .broadcast_as((b, kv, rep, t, hd))?
                 .reshape((b, h, t, hd))?)
         };
-        (expand(k)?, expand(v)?)
+        (q.contiguous()?, expand(k)?, expand(v)?)
+    } else {
+        // [B, H, T, hd] → [B, KV, rep·T, hd]: head g·rep + r is row block r of group g.
+        (
+            q.contiguous()?.reshape((b, kv, rep * t, hd))?,
+            k.contiguous()?,
+            v.contiguous()?,
+        )
     };
-    let (mut q, mut k, mut v) = (q.contiguous()?, k.contiguous()?, v.contiguous()?);
     if let Some(f) = hooks.operand_format(qk) {
         q = quantize_last_dim(&q, f)?;
         k = quantize_last_dim(&k, f)?;
     }
-    let scale = 1.0 / (hd as f64).sqrt();
-    let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(mask)?;
+    let scores = q.matmul(&k.t()?)?;
     let mut p = if differentiable {
-        candle_nn::ops::softmax(&scores, D::Minus1)?
+        candle_nn::ops::softmax(&(scores * scale)?.broadcast_add(mask)?, D::Minus1)?
     } else {
-        candle_nn::ops::softmax_last_dim(&scores)?
+        scores.apply_op1_no_bwd(&CausalSoftmax {
+            scale: scale as f32,
+        })?
     };
     if let Some(f) = hooks.operand_format(av) {
         // attention·V reduces over keys: P's last dim, and V's token dim.
         p = quantize_last_dim(&p, f)?;
         v = quantize_last_dim(&v.t()?.contiguous()?, f)?.t()?;
     }
-    let y = p.matmul(&v.contiguous()?)?;
+    let y = p.matmul(&v.contiguous()?)?.reshape((b, h, t, hd))?;
     Ok(y.transpose(1, 2)?.reshape((b, t, h * hd))?)
 }
 

@@ -5,7 +5,8 @@
 //! per family mapping names and shapes) → [`transformer`] (the shared decoder, its linear and
 //! matmul sites) built from [`layers`] (candle ops and the [`Hooks`]). [`tokenizer`] encodes
 //! text and decides the BOS policy; [`hub`] finds `org/name` in the local Hugging Face cache;
-//! [`sites`] says which checkpoint tensors are quantizable (DESIGN §3).
+//! [`sites`] says which checkpoint tensors are quantizable (DESIGN §3); [`kernels`] holds the
+//! fused CPU kernels (fast exp, causal softmax) the forward pass and the evaluation share.
 
 pub mod arch;
 pub mod calibrated;
@@ -14,6 +15,7 @@ pub mod config;
 pub mod gguf;
 pub mod gguf_check;
 pub mod hub;
+pub mod kernels;
 pub mod layers;
 pub mod quantized;
 pub mod sites;

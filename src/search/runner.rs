@@ -29,6 +29,8 @@ use crate::error::{Error, Result};
 use crate::eval::corpus;
 use crate::eval::metrics::Report;
 use crate::eval::windows::{make_windows, WindowSpec};
+#[cfg(feature = "gpu")]
+use crate::eval::BatchOut;
 use crate::eval::{Evaluator, PrefixCache};
 
 use crate::model::calibrated::{quantize_calibrated, DEFAULT_CALIB_WINDOWS};
@@ -434,7 +436,7 @@ fn compare_on_gpu(spec: &SweepSpec, mr: &mut ModelRun, g: &Gpu, o: &Overrides) -
     let gm = crate::gpu::GpuModel::new(g, &mr.model, o)?;
     ev.compare_with(
         base,
-        &mut |_, ids, b| gm.logits(ids, b),
+        &mut |_, ids, b| Ok(BatchOut::Logits(gm.logits(ids, b)?)),
         spec.eval.resamples,
         spec.eval.seed,
         &mut |_, _| true,
@@ -454,7 +456,11 @@ fn gpu_base(spec: &SweepSpec, mr: &mut ModelRun, g: &Gpu) -> Result<()> {
         let ev = Evaluator::new(&mr.model, &mr.windows)?;
         let gm = crate::gpu::GpuModel::new(g, &mr.model, &crate::model::NoHooks)?;
         let top_k = spec.eval.top_k;
-        let base = ev.base_with(top_k, &mut |_, ids, b| gm.logits(ids, b), &mut |_, _| true)?;
+        let base = ev.base_with(
+            top_k,
+            &mut |_, ids, b| Ok(BatchOut::Logits(gm.logits(ids, b)?)),
+            &mut |_, _| true,
+        )?;
         mr.gpu_base = Some(base);
     }
     Ok(())

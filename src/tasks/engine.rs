@@ -189,11 +189,15 @@ impl Engine {
         f: impl FnOnce(&mut crate::eval::BatchLogits<'_>) -> Result<T>,
     ) -> Result<T> {
         match self {
-            Engine::Cpu => f(&mut |_, ids, b| model.forward(ids, b, hooks)),
+            Engine::Cpu => f(&mut |_, ids, b| {
+                Ok(crate::eval::BatchOut::Hidden(
+                    model.hidden_states(ids, b, hooks)?,
+                ))
+            }),
             #[cfg(feature = "gpu")]
             Engine::Gpu(g) => {
                 let gm = crate::gpu::GpuModel::new(g, model, hooks)?;
-                f(&mut |_, ids, b| gm.logits(ids, b))
+                f(&mut |_, ids, b| Ok(crate::eval::BatchOut::Logits(gm.logits(ids, b)?)))
             }
             #[cfg(not(feature = "gpu"))]
             Engine::Gpu(g) => match **g {},
