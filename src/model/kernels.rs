@@ -6,9 +6,10 @@
 //!   element).
 //! - [`chunk_max`], [`chunk_exp_sum`], [`for_chunks`]: the reductions the row kernels share.
 //! - [`CausalSoftmax`]: softmax(scale · S + causal mask) over the last dimension of attention
-//!   scores `[.., rows, T]` in one pass (row r is query position r mod T; keys after it get
-//!   exactly 0 and no exp), replacing the scale, mask-add and softmax passes of the unfused
-//!   path and their three score-sized temporaries.
+//!   scores `[.., rows, keys]` in one pass (rows are query positions, `rep` consecutive rows per
+//!   position, starting at position `offset`; keys after a row's position get exactly 0 and no
+//!   exp), replacing the scale, mask-add and softmax passes of the unfused path and their
+//!   three score-sized temporaries.
 
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape};
 use rayon::prelude::*;
@@ -145,11 +146,17 @@ fn causal_softmax_row(src: &[f32], dst: &mut [f32], i: usize, scale: f32) {
 }
 
 /// softmax(scale · S + causal mask) over the last dimension of contiguous f32 scores
-/// `[.., rows, T]` (see the module docs); `scale` must be positive.
+/// `[.., rows, keys]` (see the module docs): row r of each `[rows, keys]` matrix is query
+/// position `offset + r / rep` and sees keys `0..=offset + r / rep`. `scale` must be positive
+/// and every position below `keys`.
 #[derive(Clone, Copy, Debug)]
 pub struct CausalSoftmax {
     /// Multiplies the scores before the softmax (1/√head_dim).
     pub scale: f32,
+    /// Consecutive rows per query position (the query heads of a GQA group), ≥ 1.
+    pub rep: usize,
+    /// Position of the first row.
+    pub offset: usize,
 }
 
 impl CustomOp1 for CausalSoftmax {
@@ -169,16 +176,27 @@ impl CustomOp1 for CausalSoftmax {
             candle_core::bail!("causal-softmax takes contiguous scores")
         };
         let dims = layout.shape().dims();
-        let t = dims.last().copied().unwrap_or(0);
-        if t == 0 || !(self.scale > 0.0) {
-            candle_core::bail!("causal-softmax needs keys and a positive scale");
+        let (rows, keys) = match dims {
+            [.., r, k] => (*r, *k),
+            _ => candle_core::bail!("causal-softmax takes [.., rows, keys] scores"),
+        };
+        let rep = self.rep.max(1);
+        let last = self.offset + rows.saturating_sub(1) / rep;
+        if keys == 0 || rows == 0 || last >= keys || !(self.scale > 0.0) {
+            candle_core::bail!(
+                "causal-softmax: {rows} rows from position {} ({rep} per position) over {keys} \
+                 keys, scale {}",
+                self.offset,
+                self.scale
+            );
         }
         let src = all.get(lo..hi).unwrap_or_default();
         let mut dst = vec![0.0f32; src.len()];
-        dst.par_chunks_mut(t)
-            .zip(src.par_chunks(t))
+        let (offset, scale) = (self.offset, self.scale);
+        dst.par_chunks_mut(keys)
+            .zip(src.par_chunks(keys))
             .enumerate()
-            .for_each(|(r, (d, s))| causal_softmax_row(s, d, r % t, self.scale));
+            .for_each(|(r, (d, s))| causal_softmax_row(s, d, offset + (r % rows) / rep, scale));
         Ok((CpuStorage::F32(dst), layout.shape().clone()))
     }
 }
@@ -204,26 +222,35 @@ mod tests {
         assert!(exp_nonpositive(f32::NAN).is_nan());
     }
 
-    /// The fused op equals scale, mask and softmax done as separate candle ops, within 1e−6,
-    /// with grouped rows (rows = 3·T, as GQA stacks the heads of a group).
+    /// The fused op equals scale, mask and softmax done as separate candle ops, within 1e−6:
+    /// 3 rows per position (a GQA group) starting at position 5 over 17 keys.
     #[test]
     fn causal_softmax_matches_the_unfused_ops() {
-        let t = 37;
-        let rows = 3 * t;
-        let vals: Vec<f32> = (0..2 * rows * t)
+        let (rep, offset, keys) = (3, 5, 17);
+        let rows = rep * (keys - offset);
+        let vals: Vec<f32> = (0..2 * rows * keys)
             .map(|i| ((i * 7919) % 997) as f32 / 50.0 - 10.0)
             .collect();
-        let s =
-            candle_core::Tensor::from_vec(vals, (2, rows, t), &candle_core::Device::Cpu).unwrap();
+        let dev = candle_core::Device::Cpu;
+        let s = candle_core::Tensor::from_vec(vals, (2, rows, keys), &dev).unwrap();
         let scale = 0.125f32;
-        let got = s.apply_op1_no_bwd(&CausalSoftmax { scale }).unwrap();
+        let got = s
+            .apply_op1_no_bwd(&CausalSoftmax { scale, rep, offset })
+            .unwrap();
         let mask: Vec<f32> = (0..rows)
-            .flat_map(|r| (0..t).map(move |j| if j <= r % t { 0.0 } else { f32::NEG_INFINITY }))
+            .flat_map(|r| {
+                (0..keys).map(move |j| {
+                    if j <= offset + r / rep {
+                        0.0
+                    } else {
+                        f32::NEG_INFINITY
+                    }
+                })
+            })
             .collect();
-        let mask =
-            candle_core::Tensor::from_vec(mask, (rows, t), &candle_core::Device::Cpu).unwrap();
+        let mask = candle_core::Tensor::from_vec(mask, (rows, keys), &dev).unwrap();
         let want = candle_nn::ops::softmax_last_dim(
-            &(s * f64::from(scale))
+            &s.affine(f64::from(scale), 0.0)
                 .unwrap()
                 .broadcast_add(&mask)
                 .unwrap(),
@@ -243,5 +270,12 @@ mod tests {
             g.iter().zip(&w).all(|(a, b)| (*b == 0.0) == (*a == 0.0)),
             "masked entries are 0"
         );
+        // A position past the keys is refused, not read out of bounds.
+        let bad = CausalSoftmax {
+            scale,
+            rep,
+            offset: offset + 1,
+        };
+        assert!(s.apply_op1_no_bwd(&bad).is_err());
     }
 }
