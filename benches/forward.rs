@@ -306,7 +306,7 @@ fn run_shape(sh: &Shape, n: usize, threads: usize, py: &str, peak: f64) {
     let mut ev = Evaluator::new(&model, &windows).unwrap();
     // Same batch for both sides: 4 windows.
     let batch = 4usize.min(n);
-    ev.max_batch_logits = batch * CTX * sh.vocab;
+    ev.max_batch_tokens = batch * CTX;
     let tokens = (n * (CTX - 1)) as f64;
     let mut best = f64::INFINITY;
     for _ in 0..3 {

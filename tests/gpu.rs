@@ -433,7 +433,7 @@ fn eval_on_the_gpu_gives_the_cpu_nll_for_a_quantized_model() {
         seed: 1,
     };
     let windows = make_windows(&tokens, tok.bos, &spec, "sample").unwrap();
-    let ev = Evaluator::new(&model, &windows).unwrap();
+    let ev = Evaluator::new(&model, &windows).unwrap().for_whole_logits();
     let f = Format::parse("int4_asym,block=32").unwrap();
     let (hooks, _) = quantscape::model::quantized::quantize_all(&model, &f, &Method::Rtn).unwrap();
     let cpu = ev.nll_mean(&hooks, &mut |_, _| true).unwrap();

@@ -475,7 +475,7 @@ fn prefix_reuse_is_bit_identical_to_a_full_forward() {
         };
         let w = make_windows(&tok.encode(&text).unwrap(), tok.bos, &spec, "sample").unwrap();
         let mut ev = Evaluator::new(&model, &w).unwrap();
-        ev.max_batch_logits = 2 * 24 * model.config.vocab_size; // 3 batches
+        ev.max_batch_tokens = 2 * 24; // 3 batches
         let base = ev.base(8, &mut |_, _| true).unwrap();
         let f = Format::preset("mxint4").unwrap();
         let q: Vec<_> = (0..model.linears.len())

@@ -3,9 +3,10 @@
 //! Flow: text → [`windows::make_windows`] → [`Evaluator::base`] runs the unmodified model once
 //! and keeps a compact [`metrics::BaseRef`] → [`Evaluator::compare`] runs the model under any
 //! [`Hooks`] (quantized weights, quantized matmul operands) on the same windows and returns a
-//! [`metrics::Report`]. Windows run in batches whose logits stay under
-//! [`Evaluator::max_batch_logits`] floats, so memory is the weights plus one batch; candle's
-//! matmuls use every core. `progress(done, total)` is called after each batch; returning
+//! [`metrics::Report`]. Windows run in batches of at most [`Evaluator::max_batch_tokens`]
+//! tokens, and the LM head runs in chunks of [`HEAD_CHUNK_ROWS`] rows fused with the per-token
+//! metrics, so memory is the weights plus one batch's activations; the matmuls and the metrics
+//! use every core. `progress(done, total)` is called after each batch; returning
 //! `false` cancels with [`Error::Cancelled`].
 
 pub mod corpus;
@@ -33,6 +34,14 @@ pub enum BatchOut {
 /// Computes batch `(index, ids, windows)`: its logits or its final hidden states.
 pub type BatchLogits<'a> = dyn FnMut(usize, &[u32], usize) -> Result<BatchOut> + 'a;
 
+/// Default tokens per batch: 4 windows of 512. The linear layers' matmuls then have 2,048
+/// rows, enough for the gemm kernel to run near its peak; the largest activation is the MLP's
+/// `[2048, ff]` (12 MiB at SmolLM2's ff 1536).
+pub const DEFAULT_BATCH_TOKENS: usize = 2048;
+
+/// Most B·T·V logits per batch (32 Mi floats, 128 MiB) when an engine returns them whole.
+pub const WHOLE_LOGITS_BUDGET: usize = 32 << 20;
+
 /// Scored rows per LM-head chunk: [`HEAD_CHUNK_ROWS`] × V logits (32 MiB at V = 32k) are live
 /// at once instead of B·T·V. Measured on 2 threads (`cargo bench --bench forward`, d 512,
 /// V 32k): the head's matmul runs at 119 / 145 / 165 / 166 GFLOP/s in chunks of
@@ -51,12 +60,13 @@ pub struct Evaluator<'a> {
     pub model: &'a Transformer,
     /// The windows.
     pub windows: &'a Windows,
-    /// Largest B·T·V logits tensor per batch (floats).
-    pub max_batch_logits: usize,
+    /// Most tokens (B·T) per batch: the forward pass's activations scale with it; the logits
+    /// do not (the LM head runs in chunks of [`HEAD_CHUNK_ROWS`] rows).
+    pub max_batch_tokens: usize,
 }
 
 impl<'a> Evaluator<'a> {
-    /// An evaluator with batches of at most 32 Mi logits (128 MiB).
+    /// An evaluator with batches of at most [`DEFAULT_BATCH_TOKENS`] tokens.
     pub fn new(model: &'a Transformer, windows: &'a Windows) -> Result<Self> {
         if windows.ctx > model.config.max_positions {
             return Err(Error::Input(format!(
@@ -67,13 +77,21 @@ impl<'a> Evaluator<'a> {
         Ok(Self {
             model,
             windows,
-            max_batch_logits: 32 << 20,
+            max_batch_tokens: DEFAULT_BATCH_TOKENS,
         })
     }
 
+    /// Caps the batch for an engine that returns whole logits ([`BatchOut::Logits`], the
+    /// GPU): at most [`WHOLE_LOGITS_BUDGET`] floats of B·T·V per batch (one window at least).
+    pub fn for_whole_logits(mut self) -> Self {
+        let per_window = self.windows.ctx * self.model.config.vocab_size;
+        let windows = (WHOLE_LOGITS_BUDGET / per_window.max(1)).max(1);
+        self.max_batch_tokens = self.max_batch_tokens.min(windows * self.windows.ctx);
+        self
+    }
+
     fn batch_windows(&self) -> usize {
-        let per = self.windows.ctx * self.model.config.vocab_size;
-        (self.max_batch_logits / per.max(1)).clamp(1, self.windows.len().max(1))
+        (self.max_batch_tokens / self.windows.ctx.max(1)).clamp(1, self.windows.len().max(1))
     }
 
     /// Runs every batch, the logits of batch `(index, ids, windows)` computed by `logits`;

@@ -432,7 +432,7 @@ fn compare_on_gpu(spec: &SweepSpec, mr: &mut ModelRun, g: &Gpu, o: &Overrides) -
         .gpu_base
         .as_ref()
         .ok_or_else(|| Error::Gpu("no GPU base reference".into()))?;
-    let ev = Evaluator::new(&mr.model, &mr.windows)?;
+    let ev = Evaluator::new(&mr.model, &mr.windows)?.for_whole_logits();
     let gm = crate::gpu::GpuModel::new(g, &mr.model, o)?;
     ev.compare_with(
         base,
@@ -453,7 +453,7 @@ fn compare_on_gpu(_: &SweepSpec, _: &mut ModelRun, g: &Gpu, _: &Overrides) -> Re
 #[cfg(feature = "gpu")]
 fn gpu_base(spec: &SweepSpec, mr: &mut ModelRun, g: &Gpu) -> Result<()> {
     if mr.gpu_base.is_none() {
-        let ev = Evaluator::new(&mr.model, &mr.windows)?;
+        let ev = Evaluator::new(&mr.model, &mr.windows)?.for_whole_logits();
         let gm = crate::gpu::GpuModel::new(g, &mr.model, &crate::model::NoHooks)?;
         let top_k = spec.eval.top_k;
         let base = ev.base_with(

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::calibrate::{quantize_model, CalibSettings};
-use super::engine::Device;
+use super::engine::{Device, Engine};
 use crate::codecs::{Format, Method};
 use crate::error::{Error, Result};
 use crate::eval::metrics::Report;
@@ -268,7 +268,6 @@ pub fn run(req: &EvalRequest, ctx: &JobCtx) -> Result<EvalReport> {
         seed: req.seed,
     };
     let windows = make_windows(&tokens, tok.bos, &spec, &data_label)?;
-    let ev = Evaluator::new(&model, &windows)?;
     let cpu_only = req
         .configs
         .iter()
@@ -276,6 +275,11 @@ pub fn run(req: &EvalRequest, ctx: &JobCtx) -> Result<EvalReport> {
         .then(|| "activation formats (--act-format) run on the CPU".to_string());
     let opened = req.device.open(cpu_only)?;
     let engine = opened.engine;
+    let ev = match engine {
+        Engine::Cpu => Evaluator::new(&model, &windows)?,
+        // The GPU hands back whole B·T·V logits: smaller batches.
+        _ => Evaluator::new(&model, &windows)?.for_whole_logits(),
+    };
     let n_win = windows.len();
     let base = engine.with_logits(&model, &crate::model::NoHooks, |logits| {
         ev.base_with(req.top_k, logits, &mut |done, _| {
