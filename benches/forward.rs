@@ -241,6 +241,7 @@ fn candle_sgemm_gflops() -> f64 {
 }
 
 fn main() {
+    quantscape::alloc::keep_freed_memory();
     let threads: usize = std::env::var("QS_THREADS")
         .ok()
         .and_then(|s| s.parse().ok())

@@ -80,6 +80,7 @@ fn plain_trial(
 }
 
 fn main() {
+    quantscape::alloc::keep_freed_memory();
     let root = bundled_models_dir();
     let name = std::env::var("QS_BENCH_MODEL").unwrap_or_else(|_| {
         let mut best = (0usize, String::new());

@@ -18,9 +18,10 @@
 //! [`search`] mixed-precision sweeps and their SQLite store, [`laws`] scaling-law forms, robust
 //! fits with bootstrap CIs and the random-forest predictor, [`landscape`] loss slices, Hessian
 //! probes and landscape features, [`train`] the bundled families' trainer, [`jobs`] background
-//! work, [`io`] crash-safe writes, [`limits`] caps on every work size, [`session`] what the
+//! work, [`alloc`] the binaries' allocator tuning, [`io`] crash-safe writes, [`limits`] caps on every work size, [`session`] what the
 //! explorer saves, and `app` (feature `gui`) the explorer's seven views.
 
+pub mod alloc;
 #[cfg(feature = "gui")]
 pub mod app;
 pub mod codecs;
