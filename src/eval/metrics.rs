@@ -101,10 +101,10 @@ pub fn top_k(row: &[f32], k: usize) -> Vec<(u32, f32)> {
                 let thr: f32 = min.0;
                 // All lanes ≤ thr (false for a NaN lane): nothing here can enter.
                 if let Ok(full) = <&[f32; LANES]>::try_from(c) {
-                    // NaN lanes make `!(x <= thr)` true, so their chunk is scanned.
+                    // A NaN lane counts as above, so its chunk is scanned.
                     let mut any_above = 0u32;
                     for &x in full {
-                        any_above |= u32::from(!(x <= thr));
+                        any_above |= u32::from(x > thr || x.is_nan());
                     }
                     if any_above == 0 && !thr.is_nan() && thr != 0.0 {
                         continue;

@@ -182,7 +182,7 @@ impl CustomOp1 for CausalSoftmax {
         };
         let rep = self.rep.max(1);
         let last = self.offset + rows.saturating_sub(1) / rep;
-        if keys == 0 || rows == 0 || last >= keys || !(self.scale > 0.0) {
+        if keys == 0 || rows == 0 || last >= keys || self.scale.is_nan() || self.scale <= 0.0 {
             candle_core::bail!(
                 "causal-softmax: {rows} rows from position {} ({rep} per position) over {keys} \
                  keys, scale {}",
