@@ -30,7 +30,7 @@ use crate::model::kernels::{chunk_exp_sum, chunk_max, for_chunks, LANES};
 
 /// Log-sum-exp and argmax of a logits row in two vectorized passes: (1) the max per chunk of
 /// [`LANES`] (the argmax is the first index holding the row max, found in the first chunk
-/// that reaches it); (2) Σ e^{x−max}, each term by [`exp_nonpositive`], summed in f32 per chunk
+/// that reaches it); (2) Σ e^{x−max}, each term by [`crate::model::kernels::exp_nonpositive`], summed in f32 per chunk
 /// and in f64 across chunks. A row with a NaN gives a NaN log-sum-exp; an empty row gives
 /// (−∞, 0).
 pub fn row_lse_argmax(row: &[f32]) -> (f64, u32) {
