@@ -71,6 +71,12 @@ fn forged_gguf_headers_are_errors_and_a_valid_one_converts() {
             "general.alignment 0",
         ),
         (
+            // candle drops a key's trailing NULs: this is its alignment key too (fuzz finding).
+            "align0nul",
+            vec![("general.alignment\0\0\0", Meta::U32(0))],
+            "general.alignment 0",
+        ),
+        (
             "align3",
             vec![("general.alignment", Meta::U32(3))],
             "general.alignment 3",

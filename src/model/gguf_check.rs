@@ -99,6 +99,11 @@ impl<R: Read> Scan<R> {
         self.r
             .read_exact(&mut b)
             .map_err(|e| format!("{what}: {e}"))?;
+        // As candle reads it: trailing NULs dropped (a key `general.alignment\0\0` is the
+        // alignment key to candle, so it must be to this check too).
+        while b.last() == Some(&0) {
+            b.pop();
+        }
         Ok(String::from_utf8_lossy(&b).into_owned())
     }
 
