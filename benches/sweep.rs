@@ -22,7 +22,7 @@ use quantscape::model::quantized::{quantize_linear, Overrides};
 use quantscape::model::{Tokenizer, Transformer};
 use quantscape::search::assign::{assign, sites};
 use quantscape::search::runner::{bundled_models_dir, expand_models, run};
-use quantscape::search::{EvalSpec, Granularity, Shard, Store, SweepSpec};
+use quantscape::search::{EvalSpec, Granularity, Operands, Shard, Store, SweepSpec};
 
 /// The binary's allocator (src/main.rs), so that the figures are the CLI's.
 #[global_allocator]
@@ -50,7 +50,7 @@ fn plain_trial(
         make_windows(&tok.encode(&text).expect("tokens"), tok.bos, &ws, "eval").expect("windows");
     let ev = Evaluator::new(&model, &w).expect("evaluator");
     let base = ev.base(eval.top_k, &mut |_, _| true).expect("base");
-    let s = sites(&model, g, ws.ctx);
+    let s = sites(&model, g, Operands::legacy(g), ws.ctx);
     let a = assign(&s, 0.5, 0.1, seed).expect("assignment");
     let mut o = Overrides {
         weights: vec![None; model.linears.len()],
@@ -136,6 +136,7 @@ fn main() {
             qr_tolerance: 0.1,
             seed: 0,
             eval: eval.clone(),
+            ..SweepSpec::default()
         };
         let models = expand_models(&spec, &root).expect("model");
         let dir = models[0].dir.clone();

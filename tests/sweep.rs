@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use quantscape::model::Transformer;
 use quantscape::search::assign::{qr_of, sites};
-use quantscape::search::{Granularity, Store, TrialRow};
+use quantscape::search::{Granularity, Operands, Store, TrialRow};
 use rand::{Rng as _, SeedableRng as _};
 
 use crate::util::{data_dir, qs};
@@ -404,7 +404,7 @@ fn qr_accounting_matches_the_sites() {
             "layer" => Granularity::Layer,
             _ => Granularity::Matmul,
         };
-        let s = sites(&model, g, 32);
+        let s = sites(&model, g, Operands::legacy(g), 32);
         let low: Vec<bool> = r.assignment.chars().map(|c| c == '1').collect();
         assert_eq!(low.len(), s.len());
         assert!((qr_of(&s, &low) - r.qr_achieved).abs() < 1e-12);

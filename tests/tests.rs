@@ -19,6 +19,7 @@ mod hardening;
 mod landscape;
 mod laws;
 mod oracles;
+mod precision;
 mod sweep;
 mod tasks;
 mod train;

@@ -376,11 +376,13 @@ impl HardwarePanel {
             .collect();
         ui.label(
             RichText::new(format!(
-                "{}: {} — fitted on {} points ({}), R² log {:.3}; {kappa}; {}. ε on {reference}.",
+                "{}: {} — fitted on {} points ({}; ΔL {}, weights {}), R² log {:.3}; {kappa}; {}. ε on {reference}.",
                 r.law,
                 r.formula,
                 r.n_points,
                 r.fitted_formats.join(", "),
+                r.statistic,
+                r.weighting,
                 r.r2_log,
                 held.join(", ")
             ))

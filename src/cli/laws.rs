@@ -6,13 +6,18 @@
 //! typed as text, with `--param NAME=LO:HI:START[,START…]` for its bounds and starts.
 //! `predict` evaluates a law at given variable values (comma lists form a grid).
 //! Data: CSV, or a sweep's results store (one point per configuration); `--where COLUMN=VALUE`
-//! keeps one slice (granularity, formats, architecture, …).
+//! keeps one slice (granularity, formats, architecture, …); `--metric` (ΔL or KL) and
+//! `--statistic` (mean, median, best of T) pick the store's column, and points are weighted by
+//! their standard errors unless `--unweighted`. The report names the statistic and weighting.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context as _};
-use quantscape::laws::{grid_rows, predict, Dataset, FitReport, Law, Loss, Space, Target, Var};
+use quantscape::laws::{
+    grid_rows, is_results_store, predict, Dataset, FitReport, Law, Loss, Space, Target, Var,
+};
+use quantscape::search::{Metric, Statistic};
 use quantscape::tasks::fit::{self, read_fit_report, FitData, FitRequest, LawSpec, ParamBounds};
 
 /// Arguments of `laws`.
@@ -49,9 +54,22 @@ pub struct FitArgs {
     /// The law.
     #[command(flatten)]
     pub choice: LawChoice,
-    /// Target column (default: dL/delta_loss for ΔL laws, loss/nll for loss laws).
-    #[arg(long)]
+    /// Target column (default: dL/delta_loss for ΔL laws, loss/nll for loss laws; for a
+    /// results store, the column of --metric and --statistic).
+    #[arg(long, conflicts_with_all = ["metric", "statistic"])]
     pub target: Option<String>,
+    /// What to fit from a results store: `delta_nll` (ΔL) or `kl` (KL(base‖quant)).
+    #[arg(long)]
+    pub metric: Option<String>,
+    /// Which statistic of a configuration's trials to fit: `mean` (random assignments),
+    /// `median`, or `best` (best of T: what a random search finds). Default: the store's spec
+    /// says, else mean.
+    #[arg(long)]
+    pub statistic: Option<String>,
+    /// Fit every point with equal weight, even when the data carries standard errors
+    /// (default: inverse-variance weights from the target's `_se` column).
+    #[arg(long)]
+    pub unweighted: bool,
     /// Keep only the points whose COLUMN holds VALUE (repeatable, all must hold), e.g.
     /// `--where granularity=layer --where low=mxfp4 --where high=bf16 --where
     /// architecture=LlamaForCausalLM` for one slice of one family of a results store; a format
@@ -198,10 +216,22 @@ pub(crate) fn parse_filters(filters: &[String]) -> anyhow::Result<Vec<(String, S
 impl FitArgs {
     /// The fit request these flags describe.
     pub fn request(&self) -> anyhow::Result<FitRequest> {
+        let target = match (&self.target, &self.metric, &self.statistic) {
+            (Some(t), _, _) => Some(t.clone()),
+            (None, None, None) if !is_results_store(&self.data) => None,
+            (None, m, s) => {
+                let metric: Metric = m.as_deref().unwrap_or("delta_nll").parse()?;
+                let stat: Statistic = match s {
+                    Some(s) => s.parse()?,
+                    None => store_statistic(&self.data),
+                };
+                Some(metric.column(stat).to_string())
+            }
+        };
         let data = FitData::Path {
             path: self.data.clone(),
             filters: parse_filters(&self.filters)?,
-            target: self.target.clone(),
+            target,
         };
         let req = FitRequest {
             loss: if self.least_squares {
@@ -219,11 +249,24 @@ impl FitArgs {
             bootstrap: self.bootstrap,
             seed: self.seed,
             per_format_c: self.per_format_c,
+            weighted: !self.unweighted,
             ..FitRequest::new(data, self.choice.spec()?)
         };
         req.validate()?;
         Ok(req)
     }
+}
+
+/// The statistic a results store's spec names (mean when it names none or cannot be read: the
+/// fit then reports the store's own error).
+fn store_statistic(path: &std::path::Path) -> Statistic {
+    if !is_results_store(path) {
+        return Statistic::Mean;
+    }
+    quantscape::search::Store::open_existing(path)
+        .ok()
+        .and_then(|(_, spec)| spec.statistic)
+        .unwrap_or_default()
 }
 
 /// Fits a law and prints the report.
@@ -250,8 +293,10 @@ fn print_report(law: &Law, data: &Dataset, r: &FitReport) -> anyhow::Result<()> 
         "linear"
     };
     outln!(
-        "fit: {loss} on {space} residuals of `{}`, {} points, {} excluded; {} after {} iterations; {}/{} starts reached the best optimum",
+        "fit: {loss} on {space} residuals of `{}` ({}; weights: {}), {} points, {} excluded; {} after {} iterations; {}/{} starts reached the best optimum",
         data.target_name,
+        r.statistic,
+        r.weighting,
         r.n_points,
         r.excluded.len(),
         if r.converged { "converged" } else { "NOT converged" },

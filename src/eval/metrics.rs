@@ -265,6 +265,16 @@ pub struct Report {
     pub delta_nll: f64,
     /// Paired bootstrap 95% interval of ΔL over windows.
     pub delta_nll_ci95: Interval,
+    /// Standard error of ΔL over windows: sd(per-window ΔL)/√windows (NaN below 2 windows;
+    /// reports saved before it existed read as NaN).
+    #[serde(default = "not_measured")]
+    pub delta_nll_se: f64,
+    /// Standard error of the mean KL over windows, as for ΔL.
+    #[serde(default = "not_measured")]
+    pub kl_se: f64,
+    /// Mean ΔL of each window (the paired comparisons between configurations use them).
+    #[serde(skip)]
+    pub window_delta: Vec<f64>,
     /// Mean KL(base‖quant) per token (nats).
     pub kl_mean: f64,
     /// Median per-token KL.
@@ -316,6 +326,22 @@ pub fn bootstrap_ci(per_window: &[f64], resamples: usize, seed: u64) -> Interval
     }
 }
 
+fn not_measured() -> f64 {
+    f64::NAN
+}
+
+/// Standard error of the mean of `xs`: the sample standard deviation (n − 1) over √n; NaN
+/// for fewer than two values.
+pub fn standard_error(xs: &[f64]) -> f64 {
+    let n = xs.len();
+    if n < 2 {
+        return f64::NAN;
+    }
+    let mean = xs.iter().sum::<f64>() / n as f64;
+    let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+    (var / n as f64).sqrt()
+}
+
 /// Builds the report from the base reference and the per-token comparisons (same order).
 pub fn report(base: &BaseRef, cmp: &[TokenCompare], resamples: usize, seed: u64) -> Report {
     let n = cmp.len().min(base.n_tokens());
@@ -335,6 +361,15 @@ pub fn report(base: &BaseRef, cmp: &[TokenCompare], resamples: usize, seed: u64)
                 / per as f64
         })
         .collect();
+    let window_kl: Vec<f64> = (0..n_windows)
+        .map(|w| {
+            cmp[w * per..(w + 1) * per]
+                .iter()
+                .map(|c| f64::from(c.kl))
+                .sum::<f64>()
+                / per as f64
+        })
+        .collect();
     let mut kls: Vec<f32> = cmp[..n].iter().map(|c| c.kl).collect();
     kls.sort_by(f32::total_cmp);
     Report {
@@ -346,6 +381,9 @@ pub fn report(base: &BaseRef, cmp: &[TokenCompare], resamples: usize, seed: u64)
         ppl_quant: nll_quant.exp(),
         delta_nll: nll_quant - nll_base,
         delta_nll_ci95: bootstrap_ci(&per_window, resamples, seed),
+        delta_nll_se: standard_error(&per_window),
+        kl_se: standard_error(&window_kl),
+        window_delta: per_window,
         kl_mean,
         kl_p50: percentile(&kls, 0.5),
         kl_p90: percentile(&kls, 0.9),

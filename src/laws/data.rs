@@ -29,6 +29,8 @@ pub struct Dataset {
     pub format: Vec<String>,
     /// Name of the target column.
     pub target_name: String,
+    /// Standard error of each target (from a `<target>_se` column; NaN when unknown).
+    pub se: Vec<f64>,
 }
 
 const DELTA_NAMES: [&str; 5] = ["delta_loss", "dl", "delta_l", "deltal", "δl"];
@@ -41,6 +43,7 @@ impl Dataset {
     pub fn new(rows: Vec<Row>, y: Vec<f64>) -> Self {
         let family = vec![String::new(); rows.len()];
         Self {
+            se: vec![f64::NAN; rows.len()],
             rows,
             y,
             format: family.clone(),
@@ -149,10 +152,17 @@ impl Dataset {
         };
         let family_col = find(&FAMILY_NAMES);
         let format_col = find(&FORMAT_NAMES);
+        let se_name = format!("{}_se", lower[target_col]);
+        let se_col = lower.iter().position(|h| *h == se_name);
         let var_cols: Vec<(usize, Var)> = headers
             .iter()
             .enumerate()
-            .filter(|&(i, _)| i != target_col && Some(i) != family_col && Some(i) != format_col)
+            .filter(|&(i, _)| {
+                i != target_col
+                    && Some(i) != family_col
+                    && Some(i) != format_col
+                    && Some(i) != se_col
+            })
             .filter_map(|(i, h)| Var::parse(h).map(|v| (i, v)))
             .collect();
         let mut out = Dataset {
@@ -180,6 +190,10 @@ impl Dataset {
             }
             out.rows.push(row);
             out.y.push(num(target_col)?);
+            out.se.push(match se_col {
+                Some(c) => num(c)?,
+                None => f64::NAN,
+            });
             out.family.push(
                 family_col
                     .and_then(|c| rec.get(c))

@@ -47,6 +47,8 @@ pub struct FitOptions {
     pub start: Option<Vec<f64>>,
     /// Set to stop the fit early with [`Error::Cancelled`] (checked between local solves).
     pub cancel: Option<Arc<AtomicBool>>,
+    /// Weight points by their standard errors when the data carries them ([`precision_weights`]).
+    pub weighted: bool,
 }
 
 impl Default for FitOptions {
@@ -61,6 +63,7 @@ impl Default for FitOptions {
             compare_simpler: true,
             start: None,
             cancel: None,
+            weighted: true,
         }
     }
 }
@@ -113,6 +116,16 @@ pub struct FitReport {
     pub law: String,
     /// The law's formula.
     pub formula: String,
+    /// The target column fitted (`delta_loss`, `delta_nll_best`, `kl_mean`, …).
+    #[serde(default)]
+    pub target: String,
+    /// Which statistic over a configuration's trials the target is (`mean over trials`, `best
+    /// of T trials`, …; `as given` for a column of another name).
+    #[serde(default)]
+    pub statistic: String,
+    /// How points were weighted.
+    #[serde(default)]
+    pub weighting: String,
     /// Residual space.
     pub space: Space,
     /// Loss.
@@ -293,6 +306,20 @@ fn estimates(
         .collect()
 }
 
+/// The statistic over trials that a results-store column holds (see `search::export`).
+pub fn statistic_of(column: &str) -> &'static str {
+    let c = column.to_ascii_lowercase();
+    if c == "delta_loss" || c == "kl_mean" {
+        "mean over trials"
+    } else if c.ends_with("_median") {
+        "median over trials"
+    } else if c.ends_with("_best") {
+        "best of T trials"
+    } else {
+        "as given"
+    }
+}
+
 /// Fits `law` to `data`.
 pub fn fit(law: &Law, data: &Dataset, opts: &FitOptions) -> Result<FitReport> {
     crate::limits::FIT_BOOTSTRAP.check(opts.bootstrap)?;
@@ -301,6 +328,7 @@ pub fn fit(law: &Law, data: &Dataset, opts: &FitOptions) -> Result<FitReport> {
     let y: Vec<f64> = keep.iter().map(|&i| data.y[i]).collect();
     let mut problem = Problem::new(law, &rows, &y, opts.space, opts.loss);
     problem.max_iter = opts.max_iter;
+    let weighting = weigh(&mut problem, data, &keep, opts);
     let ones = vec![1.0; rows.len()];
 
     let starts = match &opts.start {
@@ -332,7 +360,7 @@ pub fn fit(law: &Law, data: &Dataset, opts: &FitOptions) -> Result<FitReport> {
             },
         })
         .collect();
-    let covariance = covariance(law, &p, &rows, &y, opts.space);
+    let covariance = covariance(law, &p, &rows, &y, opts.space, &problem.precision);
     let cancelled = || {
         opts.cancel
             .as_ref()
@@ -375,11 +403,15 @@ pub fn fit(law: &Law, data: &Dataset, opts: &FitOptions) -> Result<FitReport> {
         .iter()
         .map(|e: &ParamEstimate| (e.value, e.ci_low, e.ci_high))
         .collect();
+    let statistic = statistic_of(&data.target_name).to_string();
     let mut flags = parameter_flags(&law.params, &estimates_ci);
     flags.extend(simpler.as_ref().and_then(simpler_flag));
     Ok(FitReport {
         law: law.id.clone(),
         formula: law.formula.clone(),
+        target: data.target_name.clone(),
+        statistic,
+        weighting,
         space: opts.space,
         loss: opts.loss,
         n_points: rows.len(),
@@ -585,6 +617,7 @@ fn covariance(
     rows: &[Row],
     y: &[f64],
     space: Space,
+    precision: &[f64],
 ) -> Option<Vec<Vec<f64>>> {
     let k = p.len();
     let n = rows.len();
@@ -594,16 +627,17 @@ fn covariance(
     let mut jtj = DMatrix::<f64>::zeros(k, k);
     let mut grad = vec![0.0; k];
     let mut ss = 0.0;
-    for (row, &yi) in rows.iter().zip(y) {
+    for (i, (row, &yi)) in rows.iter().zip(y).enumerate() {
+        let wi = precision.get(i).copied().unwrap_or(1.0);
         let v = law.eval_grad(p, row, &mut grad);
         let (r, scale) = match space {
             Space::Log => (v.ln() - yi.ln(), 1.0 / v),
             Space::Linear => (v - yi, 1.0),
         };
-        ss += r * r;
+        ss += wi * r * r;
         for a in 0..k {
             for b in 0..k {
-                jtj[(a, b)] += grad[a] * grad[b] * scale * scale;
+                jtj[(a, b)] += wi * grad[a] * grad[b] * scale * scale;
             }
         }
     }
@@ -613,6 +647,50 @@ fn covariance(
         .map(|a| (0..k).map(|b| s2 * inv[(a, b)]).collect())
         .collect();
     cov.iter().flatten().all(|v| v.is_finite()).then_some(cov)
+}
+
+/// Gives `problem` the precision weights of the kept points when `opts` asks for them and the
+/// data carries SEs; returns how the points are weighted, in words.
+fn weigh(problem: &mut Problem<'_>, data: &Dataset, keep: &[usize], opts: &FitOptions) -> String {
+    let se: Vec<f64> = keep
+        .iter()
+        .map(|&i| data.se.get(i).copied().unwrap_or(f64::NAN))
+        .collect();
+    match precision_weights(problem.y, &se, opts.space) {
+        Some(w) if opts.weighted => {
+            problem.precision = w;
+            format!("inverse variance from `{}_se`", data.target_name)
+        }
+        _ => "none (every point equal)".to_string(),
+    }
+}
+
+/// Precision weights of points with targets `y` and standard errors `se` in the residual
+/// space: σ = se/y in log space (delta method), se in linear space; w = 1/σ², with σ floored at
+/// a tenth of the median σ (so that no point with a tiny SE outweighs the rest) and the weights
+/// scaled to mean 1 (so that the Huber threshold keeps its meaning). None when any point lacks
+/// a finite, positive SE: a fit is weighted whole or not at all.
+pub fn precision_weights(y: &[f64], se: &[f64], space: Space) -> Option<Vec<f64>> {
+    if y.is_empty() || se.len() != y.len() {
+        return None;
+    }
+    let sigma: Vec<f64> = y
+        .iter()
+        .zip(se)
+        .map(|(&yi, &s)| match space {
+            Space::Log => s / yi.abs(),
+            Space::Linear => s,
+        })
+        .collect();
+    if !sigma.iter().all(|s| s.is_finite() && *s > 0.0) {
+        return None;
+    }
+    let mut sorted = sigma.clone();
+    sorted.sort_by(f64::total_cmp);
+    let floor = 0.1 * sorted[sorted.len() / 2];
+    let w: Vec<f64> = sigma.iter().map(|s| 1.0 / s.max(floor).powi(2)).collect();
+    let mean = w.iter().sum::<f64>() / w.len() as f64;
+    Some(w.iter().map(|x| x / mean).collect())
 }
 
 fn bootstrap(

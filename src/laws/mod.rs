@@ -29,7 +29,7 @@ mod optim;
 pub mod params;
 pub mod per_format;
 
-pub use data::{grid_rows, synthesize, Dataset};
+pub use data::{grid_rows, is_results_store, synthesize, Dataset};
 pub use fit::{fit, predict, FitOptions, FitReport, Loss, Space};
 pub use forms::{Law, ParamSpec, Target};
 

@@ -55,6 +55,9 @@ pub(crate) struct Problem<'a> {
     pub max_iter: usize,
     /// Stop when an accepted step lowers the objective by less than this fraction.
     pub ftol: f64,
+    /// Precision weight of every point (inverse variance, mean 1), multiplying the
+    /// multiplicities given to [`Problem::solve`]; empty = all equal.
+    pub precision: Vec<f64>,
 }
 
 /// Result of one local solve.
@@ -139,6 +142,7 @@ impl<'a> Problem<'a> {
             free: (0..law.params.len()).collect(),
             max_iter: 200,
             ftol: 1e-9,
+            precision: Vec::new(),
         }
     }
 
@@ -376,6 +380,16 @@ impl<'a> Problem<'a> {
 
     /// One local solve from `start` with point multiplicities `w`.
     pub fn solve(&self, start: &[f64], w: &[f64], init_linear: bool) -> Solution {
+        if self.precision.len() == w.len() {
+            let weighted: Vec<f64> = w.iter().zip(&self.precision).map(|(a, b)| a * b).collect();
+            self.solve_weighted(start, &weighted, init_linear)
+        } else {
+            self.solve_weighted(start, w, init_linear)
+        }
+    }
+
+    /// [`Problem::solve`] with the precision weights already applied to `w`.
+    fn solve_weighted(&self, start: &[f64], w: &[f64], init_linear: bool) -> Solution {
         let k = self.free.len();
         let mut p: Vec<f64> = start
             .iter()

@@ -68,7 +68,11 @@ pub fn per_format_scale(law: &Law, data: &Dataset, opts: &FitOptions) -> Result<
     let (report, converged) = loop {
         iterations += 1;
         for (i, y) in adjusted.y.iter_mut().enumerate() {
-            *y = data.y[i] * (-offset[data.format[i].as_str()]).exp();
+            let factor = (-offset[data.format[i].as_str()]).exp();
+            *y = data.y[i] * factor;
+            if let (Some(s), Some(&s0)) = (adjusted.se.get_mut(i), data.se.get(i)) {
+                *s = s0 * factor;
+            }
         }
         let r = fit(
             law,

@@ -11,7 +11,7 @@
 use rand::seq::SliceRandom as _;
 use rand::SeedableRng as _;
 
-use super::spec::Granularity;
+use super::spec::{Granularity, Operands};
 use crate::model::transformer::macs_per_token;
 use crate::model::{MatmulKind, Transformer};
 
@@ -27,12 +27,22 @@ pub struct Site {
     pub weight: f64,
     /// Linear sites whose weights it covers.
     pub linears: Vec<usize>,
-    /// Matmul sites whose operands it covers (matmul-wise only).
+    /// Matmul sites whose activation operands it covers (with
+    /// [`Operands::WeightsAndActivations`] only).
     pub matmuls: Vec<usize>,
 }
 
-/// The sites of `model` at granularity `g` (`ctx` weighs attention matmuls).
-pub fn sites(model: &Transformer, g: Granularity, ctx: usize) -> Vec<Site> {
+/// The sites of `model` at granularity `g` under the operands rule `ops` (see [`Operands`];
+/// `ctx` weighs attention matmuls).
+pub fn sites(model: &Transformer, g: Granularity, ops: Operands, ctx: usize) -> Vec<Site> {
+    let acts = ops == Operands::WeightsAndActivations;
+    // The matmul of each linear.
+    let matmul_of = |i: usize| {
+        model
+            .matmuls
+            .iter()
+            .position(|m| matches!(m.kind, MatmulKind::Linear(j) if j == i))
+    };
     match g {
         Granularity::Layer => model
             .linears
@@ -42,7 +52,11 @@ pub fn sites(model: &Transformer, g: Granularity, ctx: usize) -> Vec<Site> {
                 name: l.name.clone(),
                 weight: l.n_params() as f64,
                 linears: vec![i],
-                matmuls: Vec::new(),
+                matmuls: if acts {
+                    matmul_of(i).into_iter().collect()
+                } else {
+                    Vec::new()
+                },
             })
             .collect(),
         Granularity::Block => (0..model.blocks.len())
@@ -54,6 +68,13 @@ pub fn sites(model: &Transformer, g: Granularity, ctx: usize) -> Vec<Site> {
                     .filter(|(_, l)| l.layer == b)
                     .map(|(i, _)| i)
                     .collect();
+                let matmuls = if acts {
+                    (0..model.matmuls.len())
+                        .filter(|&m| model.matmuls[m].layer == b)
+                        .collect()
+                } else {
+                    Vec::new()
+                };
                 Site {
                     name: format!("layers.{b}"),
                     weight: linears
@@ -61,7 +82,7 @@ pub fn sites(model: &Transformer, g: Granularity, ctx: usize) -> Vec<Site> {
                         .map(|&i| model.linears[i].n_params() as f64)
                         .sum(),
                     linears,
-                    matmuls: Vec::new(),
+                    matmuls,
                 }
             })
             .collect(),
@@ -69,6 +90,7 @@ pub fn sites(model: &Transformer, g: Granularity, ctx: usize) -> Vec<Site> {
             .matmuls
             .iter()
             .enumerate()
+            .filter(|(_, s)| acts || matches!(s.kind, MatmulKind::Linear(_)))
             .map(|(m, s)| Site {
                 name: s.name.clone(),
                 weight: macs_per_token(s, &model.config, &model.linears, ctx),
@@ -76,7 +98,7 @@ pub fn sites(model: &Transformer, g: Granularity, ctx: usize) -> Vec<Site> {
                     MatmulKind::Linear(i) => vec![i],
                     _ => Vec::new(),
                 },
-                matmuls: vec![m],
+                matmuls: if acts { vec![m] } else { Vec::new() },
             })
             .collect(),
     }

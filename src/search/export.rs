@@ -1,8 +1,11 @@
-//! CSV export of a results store: one row per trial, and one row per configuration with the
-//! distribution of ΔL across its trials (best = lowest, mean, median, 10/25/75/90 % quantiles,
-//! worst), joined with the model's N, D and base NLL — ready for pandas, R or `quantscape fit`
-//! (whose column names it uses: `n_params`, `train_tokens`, `qr` (mean achieved), `qb`,
-//! `bits_per_weight`, `delta_loss` (mean ΔL; `--target delta_nll_best` fits the best trials)).
+//! CSV export of a results store: one row per trial (with the SE of its ΔL and KL over windows),
+//! and one row per configuration with the distribution of ΔL across its trials (best = lowest,
+//! mean, median, 10/25/75/90 % quantiles, worst) and of KL (mean, median, best), each of the
+//! mean, median and best with its standard error (`*_se`, [`StatSummary`]), joined with the
+//! model's N, D and base NLL — ready for pandas, R or `quantscape fit` (whose column names it
+//! uses: `n_params`, `train_tokens`, `qr` (mean achieved), `qb`, `bits_per_weight`,
+//! `delta_loss` (mean ΔL); `fit --statistic best` fits `delta_nll_best`, `--metric kl` the KL
+//! columns, and a fit weights its points by the matching `*_se` column).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -80,13 +83,21 @@ pub struct ConfigSummary {
     pub eps: f64,
     /// Trials stored.
     pub n_trials: usize,
+    /// Scored tokens per trial (the smallest among the trials).
+    pub n_tokens: usize,
     /// Mean ΔL over the trials, the laws' default target (the one mean; the other columns are
     /// order statistics).
     pub delta_loss: f64,
+    /// Standard error of the mean ΔL, trial and window noise both ([`StatSummary`]).
+    pub delta_loss_se: f64,
     /// Lowest ΔL (the best assignment found by random search).
     pub delta_nll_best: f64,
+    /// Standard error of the best ΔL.
+    pub delta_nll_best_se: f64,
     /// Median ΔL.
     pub delta_nll_median: f64,
+    /// Standard error of the median ΔL.
+    pub delta_nll_median_se: f64,
     /// 10 % quantile.
     pub delta_nll_q10: f64,
     /// 25 % quantile.
@@ -97,10 +108,107 @@ pub struct ConfigSummary {
     pub delta_nll_q90: f64,
     /// Highest ΔL.
     pub delta_nll_worst: f64,
-    /// Mean KL.
+    /// Mean KL(base‖quant) over the trials.
     pub kl_mean: f64,
+    /// Standard error of the mean KL (NaN for trials stored before KL SEs were).
+    pub kl_mean_se: f64,
+    /// Lowest KL over the trials.
+    pub kl_best: f64,
+    /// Standard error of the lowest KL.
+    pub kl_best_se: f64,
+    /// Median KL over the trials.
+    pub kl_median: f64,
+    /// Standard error of the median KL.
+    pub kl_median_se: f64,
     /// Mean top-1 agreement.
     pub top1_mean: f64,
+}
+
+/// A configuration's statistics over its trials, each with a standard error that counts both
+/// sources of noise: which sites the trials drew (trial noise) and which text the windows
+/// sampled (window noise). The trials of a configuration share their windows, so window noise
+/// does not average out over trials: SE(mean)² = s²/T + w̄², with s the standard deviation over
+/// the T trials and w̄ the mean of the trials' window SEs. The median's and the best's trial
+/// noise is a seeded bootstrap over trials (200 resamples), combined the same way with the
+/// window SE of the trial each picks.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StatSummary {
+    /// Mean.
+    pub mean: f64,
+    /// SE of the mean.
+    pub mean_se: f64,
+    /// Median.
+    pub median: f64,
+    /// SE of the median.
+    pub median_se: f64,
+    /// Lowest value.
+    pub best: f64,
+    /// SE of the lowest value.
+    pub best_se: f64,
+}
+
+/// Bootstrap resamples behind the SE of the median and the best.
+const STAT_RESAMPLES: usize = 200;
+
+impl StatSummary {
+    /// Statistics of `values` (one per trial) with their window SEs `window_se` (NaN when not
+    /// measured); `seed` fixes the bootstrap.
+    pub fn of(values: &[f64], window_se: &[f64], seed: u64) -> Self {
+        use rand::{Rng as _, SeedableRng as _};
+        let n = values.len();
+        if n == 0 {
+            return Self {
+                mean: f64::NAN,
+                mean_se: f64::NAN,
+                median: f64::NAN,
+                median_se: f64::NAN,
+                best: f64::NAN,
+                best_se: f64::NAN,
+            };
+        }
+        let mean = values.iter().sum::<f64>() / n as f64;
+        let var = if n > 1 {
+            values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64
+        } else {
+            0.0
+        };
+        let w_mean = window_se.iter().sum::<f64>() / window_se.len().max(1) as f64;
+        let mut sorted = values.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        let median = quantile(&sorted, 0.5);
+        let best_i = (0..n)
+            .min_by(|&a, &b| values[a].total_cmp(&values[b]))
+            .unwrap_or(0);
+        let (mut boot_med, mut boot_best) = (Vec::new(), Vec::new());
+        if n > 1 {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+            let mut draw = vec![0.0; n];
+            for _ in 0..STAT_RESAMPLES {
+                for d in draw.iter_mut() {
+                    *d = values[rng.random_range(0..n)];
+                }
+                draw.sort_by(f64::total_cmp);
+                boot_med.push(quantile(&draw, 0.5));
+                boot_best.push(draw[0]);
+            }
+        }
+        let sd = |xs: &[f64]| {
+            if xs.len() < 2 {
+                return 0.0;
+            }
+            let m = xs.iter().sum::<f64>() / xs.len() as f64;
+            (xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (xs.len() - 1) as f64).sqrt()
+        };
+        let w_best = window_se.get(best_i).copied().unwrap_or(f64::NAN);
+        Self {
+            mean,
+            mean_se: (var / n as f64 + w_mean * w_mean).sqrt(),
+            median,
+            median_se: sd(&boot_med).hypot(w_mean),
+            best: values[best_i],
+            best_se: sd(&boot_best).hypot(w_best),
+        }
+    }
 }
 
 /// Linear-interpolated quantile of sorted values.
@@ -154,6 +262,13 @@ pub fn summarize(
             });
             let key = format!("{}|{}", f.low, f.method);
             let rtn_key = format!("{}|rtn", f.low);
+            let seed = super::spec::fnv1a(f.config_key.as_bytes());
+            let dls: Vec<f64> = ts.iter().map(|t| t.delta_nll).collect();
+            let dl_se: Vec<f64> = ts.iter().map(|t| t.delta_nll_se).collect();
+            let d = StatSummary::of(&dls, &dl_se, seed);
+            let kls: Vec<f64> = ts.iter().map(|t| t.kl_mean).collect();
+            let kl_se: Vec<f64> = ts.iter().map(|t| t.kl_se).collect();
+            let k = StatSummary::of(&kls, &kl_se, seed);
             Some(ConfigSummary {
                 config_key: f.config_key.clone(),
                 model: f.model.clone(),
@@ -179,15 +294,24 @@ pub fn summarize(
                     .copied()
                     .unwrap_or(f64::NAN),
                 n_trials: ts.len(),
-                delta_loss: mean(&|t| t.delta_nll),
-                delta_nll_best: dl[0],
-                delta_nll_median: quantile(&dl, 0.5),
+                n_tokens: ts.iter().map(|t| t.n_tokens).min().unwrap_or(0),
+                delta_loss: d.mean,
+                delta_loss_se: d.mean_se,
+                delta_nll_best: d.best,
+                delta_nll_best_se: d.best_se,
+                delta_nll_median: d.median,
+                delta_nll_median_se: d.median_se,
                 delta_nll_q10: quantile(&dl, 0.1),
                 delta_nll_q25: quantile(&dl, 0.25),
                 delta_nll_q75: quantile(&dl, 0.75),
                 delta_nll_q90: quantile(&dl, 0.9),
                 delta_nll_worst: dl[dl.len() - 1],
-                kl_mean: mean(&|t| t.kl_mean),
+                kl_mean: k.mean,
+                kl_mean_se: k.mean_se,
+                kl_best: k.best,
+                kl_best_se: k.best_se,
+                kl_median: k.median,
+                kl_median_se: k.median_se,
                 top1_mean: mean(&|t| t.top1),
             })
         })

@@ -16,5 +16,7 @@ pub mod runner;
 pub mod spec;
 pub mod store;
 
-pub use spec::{Configuration, EvalSpec, Granularity, Shard, SweepSpec};
+pub use spec::{
+    Configuration, EvalSpec, Granularity, Metric, Operands, Precision, Shard, Statistic, SweepSpec,
+};
 pub use store::{ModelRow, Store, TrialRow};

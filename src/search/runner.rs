@@ -22,7 +22,7 @@ use std::time::Instant;
 
 use super::assign::{assign, sites, Site};
 use super::cache::WeightCache;
-use super::spec::{Configuration, Granularity, Shard, SweepSpec};
+use super::spec::{Configuration, Granularity, Operands, Shard, SweepSpec};
 use super::store::{ModelRow, Store, TrialRow};
 use crate::codecs::{Format, Method};
 use crate::error::{Error, Result};
@@ -104,7 +104,7 @@ struct ModelRun {
     windows: crate::eval::windows::Windows,
     base: crate::eval::metrics::BaseRef,
     calib_ids: Vec<u32>,
-    sites: HashMap<Granularity, Vec<Site>>,
+    sites: HashMap<(Granularity, Operands), Vec<Site>>,
     memo: HashMap<String, Report>,
     prefix: PrefixCache,
     /// The base reference computed on the GPU (at its first GPU trial).
@@ -112,19 +112,28 @@ struct ModelRun {
     gpu_base: Option<crate::eval::metrics::BaseRef>,
 }
 
-fn prepare(m: &ResolvedModel, spec: &SweepSpec, store: &Store) -> Result<ModelRun> {
+/// Loads `m`, picks its windows (the spec's count, a token count, or a pilot for a target SE:
+/// `configs` are the sweep's configurations, the pilot uses this model's at the highest Qr),
+/// computes the base reference and records the model in `store`.
+fn prepare(
+    m: &ResolvedModel,
+    spec: &SweepSpec,
+    store: &Store,
+    configs: &[Configuration],
+    cache: &mut WeightCache,
+) -> Result<ModelRun> {
     let model = Transformer::load(&m.dir)?;
     let tok = Tokenizer::load(&m.dir)?;
     let (text, label) = corpus::load_named(&spec.eval.data)?;
     let ctx = spec.eval.ctx.min(model.config.max_positions);
-    let ws = WindowSpec {
+    let tokens = tok.encode(&text)?;
+    let window_spec = |n_windows| WindowSpec {
         ctx,
         stride: None,
-        n_windows: spec.eval.windows,
+        n_windows,
         seed: spec.eval.seed,
     };
-    let windows = make_windows(&tok.encode(&text)?, tok.bos, &ws, &label)?;
-    let base = Evaluator::new(&model, &windows)?.base(spec.eval.top_k, &mut |_, _| true)?;
+    let stored = store.models()?.into_iter().find(|r| r.model == m.spec);
     let calib = corpus::load(&corpus::bundled_dir(), corpus::Split::Calib)?;
     let cs = WindowSpec {
         ctx,
@@ -133,12 +142,51 @@ fn prepare(m: &ResolvedModel, spec: &SweepSpec, store: &Store) -> Result<ModelRu
         seed: 0,
     };
     let calib_ids = make_windows(&tok.encode(&calib)?, tok.bos, &cs, "calib")?.ids;
+    let sites = [Granularity::Layer, Granularity::Block, Granularity::Matmul]
+        .into_iter()
+        .flat_map(|g| [(g, Operands::Weights), (g, Operands::WeightsAndActivations)])
+        .map(|(g, o)| ((g, o), sites(&model, g, o, ctx)))
+        .collect();
+    let first = match spec.fixed_windows(ctx) {
+        Some(n) => n,
+        // Resuming: the window count the first run chose.
+        None => match &stored {
+            Some(r) => r.n_windows,
+            None => spec.precision.as_ref().map_or(1, |p| p.pilot_windows),
+        },
+    };
+    let windows = make_windows(&tokens, tok.bos, &window_spec(first), &label)?;
+    let base = Evaluator::new(&model, &windows)?.base(spec.eval.top_k, &mut |_, _| true)?;
+    let mut mr = ModelRun {
+        model,
+        windows,
+        base,
+        calib_ids,
+        sites,
+        memo: HashMap::new(),
+        prefix: PrefixCache::new(),
+        gpu_base: None,
+    };
+    if spec.fixed_windows(ctx).is_none() && stored.is_none() {
+        let (n, note) = pilot(spec, configs, &m.spec, &mut mr, cache)?;
+        store.set_meta(&format!("pilot:{}", m.spec), &note)?;
+        if n > mr.windows.n_candidates {
+            return Err(too_few_windows(&label, &mr.windows, n, &m.spec));
+        }
+        if n > mr.windows.len() {
+            mr.windows = make_windows(&tokens, tok.bos, &window_spec(n), &label)?;
+            mr.base =
+                Evaluator::new(&mr.model, &mr.windows)?.base(spec.eval.top_k, &mut |_, _| true)?;
+        }
+    } else if spec.precision.is_some() && mr.windows.len() < first {
+        return Err(too_few_windows(&label, &mr.windows, first, &m.spec));
+    }
     let train_tokens = std::fs::read_to_string(m.dir.join("train.json"))
         .ok()
         .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
         .and_then(|v| v["budget_tokens"].as_u64());
-    let nll_base = base.nll_mean();
-    if let Some(had) = store.models()?.into_iter().find(|r| r.model == m.spec) {
+    let nll_base = mr.base.nll_mean();
+    if let Some(had) = &stored {
         if !super::store::same_base(had.nll_base, nll_base) {
             return Err(Error::checkpoint(
                 store.path(),
@@ -157,32 +205,90 @@ fn prepare(m: &ResolvedModel, spec: &SweepSpec, store: &Store) -> Result<ModelRu
     store.put_model(&ModelRow {
         model: m.spec.clone(),
         path: m.dir.display().to_string(),
-        architecture: model.config.architecture.clone(),
-        n_params_non_embedding: model.n_params_non_embedding,
-        n_params_total: model.n_params_total,
+        architecture: mr.model.config.architecture.clone(),
+        n_params_non_embedding: mr.model.n_params_non_embedding,
+        n_params_total: mr.model.n_params_total,
         train_tokens,
         nll_base,
-        n_windows: windows.len(),
+        n_windows: mr.windows.len(),
         ctx,
     })?;
-    let sites = [Granularity::Layer, Granularity::Block, Granularity::Matmul]
-        .into_iter()
-        .map(|g| (g, sites(&model, g, ctx)))
-        .collect();
     // Block outputs of every window for every block, kept when they fit the budget.
-    let state_bytes = model.blocks.len() * windows.len() * ctx * model.config.hidden_size * 4;
+    let state_bytes =
+        mr.model.blocks.len() * mr.windows.len() * ctx * mr.model.config.hidden_size * 4;
+    mr.prefix = PrefixCache::new();
+    mr.prefix.enabled = state_bytes <= PREFIX_BYTES;
+    Ok(mr)
+}
+
+/// A precision target the held-out text cannot meet.
+fn too_few_windows(
+    label: &str,
+    w: &crate::eval::windows::Windows,
+    need: usize,
+    model: &str,
+) -> Error {
+    Error::Input(format!(
+        "precision: {model} needs {need} windows of {} tokens, but {label} offers {}: \
+         loosen the target, shorten eval.ctx, or use a longer text",
+        w.ctx, w.n_candidates
+    ))
+}
+
+/// The pilot of a precision target on `mr`'s (pilot) windows: every configuration of `model` at
+/// the sweep's highest Qr, trial 0's assignment; returns the windows the largest per-window
+/// standard deviation of ΔL needs, and a JSON note of what was measured (stored in `meta`).
+fn pilot(
+    spec: &SweepSpec,
+    configs: &[Configuration],
+    model: &str,
+    mr: &mut ModelRun,
+    cache: &mut WeightCache,
+) -> Result<(usize, String)> {
+    let Some(precision) = &spec.precision else {
+        return Ok((mr.windows.len(), String::new()));
+    };
+    let mine: Vec<&Configuration> = configs.iter().filter(|c| c.model == model).collect();
+    let top = mine.iter().map(|c| c.qr_target).fold(0.0, f64::max);
+    let (mut sd_max, mut worst) = (f64::NAN, String::new());
+    let mut seen = std::collections::HashSet::new();
     let mut prefix = PrefixCache::new();
-    prefix.enabled = state_bytes <= PREFIX_BYTES;
-    Ok(ModelRun {
-        model,
-        windows,
-        base,
-        calib_ids,
-        sites,
-        memo: HashMap::new(),
-        prefix,
-        gpu_base: None,
+    for c in mine.iter().filter(|c| c.qr_target == top) {
+        let Some(p) = plan(spec, c, 0, mr) else {
+            continue;
+        };
+        if !seen.insert(p.memo_key.clone()) {
+            continue;
+        }
+        let o = overrides(c, &p, mr, cache)?;
+        let r = Evaluator::new(&mr.model, &mr.windows)?.compare_prefix(
+            &mr.base,
+            &o,
+            &p.block_sigs,
+            &mut prefix,
+            0,
+            spec.eval.seed,
+        )?;
+        let sd = r.delta_nll_se * (r.n_windows as f64).sqrt();
+        if sd.is_finite() && (sd_max.is_nan() || sd > sd_max) {
+            sd_max = sd;
+            worst = c.key();
+        }
+    }
+    let ctx = mr.windows.ctx;
+    let n = precision
+        .windows_from_pilot(sd_max, ctx, model)?
+        .unwrap_or(mr.windows.len());
+    let note = serde_json::json!({
+        "pilot_windows": mr.windows.len(),
+        "per_window_sd_max": sd_max,
+        "worst_configuration": worst,
+        "target_se": precision.se,
+        "windows": n,
+        "scored_tokens": n * (ctx - 1),
     })
+    .to_string();
+    Ok((n, note))
 }
 
 /// Weights of every linear site under `method` in `format`, through the cache.
@@ -287,12 +393,12 @@ pub fn run(
         if items.is_empty() {
             continue;
         }
-        let mut mr = prepare(m, spec, store)?;
         cache.clear();
+        let mut mr = prepare(m, spec, store, &configs, &mut cache)?;
         // A model the GPU cannot hold evaluates on the CPU, said in the summary.
         let weight_only = items
             .iter()
-            .any(|(ci, _)| configs[*ci].granularity != Granularity::Matmul);
+            .any(|(ci, _)| spec.operands_for(configs[*ci].granularity) == Operands::Weights);
         let model_gpu = match gpu {
             Some(g) if weight_only => match gpu_base(spec, &mut mr, g) {
                 Ok(()) => Some(g),
@@ -319,7 +425,8 @@ pub fn run(
             let c = &configs[ci];
             let row = match p {
                 Some(p) => {
-                    let on_gpu = model_gpu.filter(|_| c.granularity != Granularity::Matmul);
+                    let on_gpu =
+                        model_gpu.filter(|_| spec.operands_for(c.granularity) == Operands::Weights);
                     let row = trial(spec, c, t, p, &mut mr, &mut cache, on_gpu, &mut summary)?;
                     let device = on_gpu.map_or_else(|| "cpu".to_string(), gpu_name);
                     if !summary.devices.contains(&device) {
@@ -363,7 +470,7 @@ struct Plan {
     seed: u64,
     assignment: super::assign::Assignment,
     low_linear: Vec<bool>,
-    /// Matmul operand precision (matmul-wise only): Some(low?).
+    /// Matmul operand precision (with activations only): Some(low?).
     low_matmul: Vec<Option<bool>>,
     /// Per block: the formats of its weights and operands.
     block_sigs: Vec<String>,
@@ -373,19 +480,20 @@ struct Plan {
 /// Draws trial `t` of `c` (None when its target Qr is unreachable).
 fn plan(spec: &SweepSpec, c: &Configuration, t: usize, mr: &ModelRun) -> Option<Plan> {
     let seed = c.trial_seed(spec.seed, t);
-    let sites = &mr.sites[&c.granularity];
+    let ops = spec.operands_for(c.granularity);
+    let sites = mr.sites.get(&(c.granularity, ops))?;
     let a = assign(sites, c.qr_target, spec.qr_tolerance, seed)?;
     let model = &mr.model;
     let mut low_linear = vec![false; model.linears.len()];
-    let mut low_matmul = vec![None; model.matmuls.len()];
+    // With activations, a matmul no site covers runs in the high format.
+    let acts = ops == Operands::WeightsAndActivations;
+    let mut low_matmul = vec![acts.then_some(false); model.matmuls.len()];
     for (s, l) in sites.iter().zip(&a.low) {
         for &i in &s.linears {
             low_linear[i] = *l;
         }
-        if c.granularity == Granularity::Matmul {
-            for &m in &s.matmuls {
-                low_matmul[m] = Some(*l);
-            }
+        for &m in &s.matmuls {
+            low_matmul[m] = Some(*l);
         }
     }
     let low_w = format!("{}/{}", c.low, c.method);
@@ -471,6 +579,37 @@ fn gpu_base(_: &SweepSpec, _: &mut ModelRun, g: &Gpu) -> Result<()> {
     match *g {}
 }
 
+/// The weights and operand formats of plan `p` of `c`.
+fn overrides(
+    c: &Configuration,
+    p: &Plan,
+    mr: &ModelRun,
+    cache: &mut WeightCache,
+) -> Result<Overrides> {
+    let (low_f, high_f, method) = (c.low_format()?, c.high_format()?, c.method()?);
+    let n_lin = mr.model.linears.len();
+    let lows: Vec<usize> = (0..n_lin).filter(|&i| p.low_linear[i]).collect();
+    let highs: Vec<usize> = (0..n_lin).filter(|&i| !p.low_linear[i]).collect();
+    let mut o = Overrides {
+        weights: vec![None; n_lin],
+        operands: Vec::new(),
+    };
+    for (i, w) in weights(mr, cache, &low_f, &method, &lows)? {
+        o.weights[i] = Some(w);
+    }
+    for (i, w) in weights(mr, cache, &high_f, &Method::Rtn, &highs)? {
+        o.weights[i] = Some(w);
+    }
+    if p.low_matmul.iter().any(Option::is_some) {
+        o.operands = p
+            .low_matmul
+            .iter()
+            .map(|l| l.map(|low| if low { low_f } else { high_f }))
+            .collect();
+    }
+    Ok(o)
+}
+
 /// Evaluates trial `t` of `c` with its plan (on `gpu` when given).
 #[allow(clippy::too_many_arguments)]
 fn trial(
@@ -485,33 +624,14 @@ fn trial(
 ) -> Result<TrialRow> {
     let t0 = Instant::now();
     let (seed, a, low_linear, memo_key) = (p.seed, &p.assignment, &p.low_linear, &p.memo_key);
-    let (low_f, high_f, method) = (c.low_format()?, c.high_format()?, c.method()?);
-    let n_lin = mr.model.linears.len();
+    let (low_f, high_f) = (c.low_format()?, c.high_format()?);
     let report = match mr.memo.get(memo_key) {
         Some(r) => {
             summary.reused += 1;
             r.clone()
         }
         None => {
-            let lows: Vec<usize> = (0..n_lin).filter(|&i| low_linear[i]).collect();
-            let highs: Vec<usize> = (0..n_lin).filter(|&i| !low_linear[i]).collect();
-            let mut o = Overrides {
-                weights: vec![None; n_lin],
-                operands: Vec::new(),
-            };
-            for (i, w) in weights(mr, cache, &low_f, &method, &lows)? {
-                o.weights[i] = Some(w);
-            }
-            for (i, w) in weights(mr, cache, &high_f, &Method::Rtn, &highs)? {
-                o.weights[i] = Some(w);
-            }
-            if c.granularity == Granularity::Matmul {
-                o.operands = p
-                    .low_matmul
-                    .iter()
-                    .map(|l| l.map(|low| if low { low_f } else { high_f }))
-                    .collect();
-            }
+            let o = overrides(c, &p, mr, cache)?;
             let r = match gpu {
                 Some(g) => compare_on_gpu(spec, mr, g, &o)?,
                 None => Evaluator::new(&mr.model, &mr.windows)?.compare_prefix(
@@ -559,5 +679,8 @@ fn trial(
         n_tokens: report.n_tokens,
         seconds: t0.elapsed().as_secs_f64(),
         assignment: a.bits(),
+        delta_nll_se: report.delta_nll_se,
+        kl_se: report.kl_se,
+        window_delta: report.window_delta.iter().map(|&d| d as f32).collect(),
     })
 }

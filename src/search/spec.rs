@@ -57,6 +57,279 @@ impl fmt::Display for Granularity {
     }
 }
 
+/// Which operands a low-precision site puts in the low format, the same rule at every
+/// granularity: the weights of the linear layers it covers and, with
+/// [`Operands::WeightsAndActivations`], the input activations of every matmul it covers. A
+/// layer site covers one linear (its matmul included); a block site covers its linears and its
+/// attention matmuls (Q·Kᵀ, attention·V); a matmul site covers one matmul. With weights only,
+/// the attention matmuls (no weights) are not sites; with activations, matmuls no site covers
+/// (the attention matmuls at layer granularity) run in the high format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Operands {
+    /// Weights only.
+    Weights,
+    /// Weights and the activation operands of every covered matmul.
+    WeightsAndActivations,
+}
+
+impl Operands {
+    /// Snake-case id.
+    pub fn id(self) -> &'static str {
+        match self {
+            Operands::Weights => "weights",
+            Operands::WeightsAndActivations => "weights_and_activations",
+        }
+    }
+
+    /// What sweeps did before the option existed: layer and block sites quantized weights,
+    /// matmul sites weights and activations.
+    pub fn legacy(g: Granularity) -> Self {
+        match g {
+            Granularity::Layer | Granularity::Block => Operands::Weights,
+            Granularity::Matmul => Operands::WeightsAndActivations,
+        }
+    }
+}
+
+impl fmt::Display for Operands {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.id())
+    }
+}
+
+/// How many tokens every trial scores: a fixed count, or as many as a target standard error of
+/// ΔL needs. For a target, the runner evaluates a pilot of `pilot_windows` windows on every
+/// configuration of the model at the spec's highest Qr (trial 0's assignment), takes the
+/// largest per-window standard deviation s of ΔL among them, and gives every trial of that
+/// model ⌈(s/se)²⌉ windows (at least the pilot's): one window set per model, so that every
+/// configuration of a model is compared on the same text. A model needing more than
+/// `max_tokens` is an error, not a silently weaker sweep.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Precision {
+    /// Target standard error of a trial's ΔL (nats/token).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub se: Option<f64>,
+    /// Scored tokens per trial (rounded up to whole windows).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<usize>,
+    /// Most scored tokens a trial may take.
+    #[serde(default = "Precision::default_max_tokens")]
+    pub max_tokens: usize,
+    /// Windows of the pilot (a target SE only).
+    #[serde(default = "Precision::default_pilot_windows")]
+    pub pilot_windows: usize,
+}
+
+impl Precision {
+    fn default_max_tokens() -> usize {
+        1 << 17
+    }
+
+    fn default_pilot_windows() -> usize {
+        32
+    }
+
+    /// Windows holding at least `tokens` scored tokens at `ctx` (ctx − 1 per window).
+    pub fn windows_for(tokens: usize, ctx: usize) -> usize {
+        tokens.div_ceil(ctx.saturating_sub(1).max(1))
+    }
+
+    /// Windows a pilot standard deviation `sd` (per-window ΔL) needs for this target, or an
+    /// error naming `model` when the cap is below it. None for a fixed token count.
+    pub fn windows_from_pilot(&self, sd: f64, ctx: usize, model: &str) -> Result<Option<usize>> {
+        let Some(se) = self.se else {
+            return Ok(None);
+        };
+        let cap = Self::windows_for(self.max_tokens, ctx).max(1);
+        let need = if sd.is_finite() {
+            ((sd / se).powi(2).ceil() as usize).max(self.pilot_windows)
+        } else {
+            return Err(Error::Input(format!(
+                "precision: the pilot of {model} gave no per-window spread (sd {sd})"
+            )));
+        };
+        if need > cap {
+            return Err(Error::Input(format!(
+                "precision: se {se} on {model} needs about {need} windows ({} tokens; pilot \
+                 per-window sd {sd:.5} over {} windows), above max_tokens {} ({cap} windows): \
+                 raise max_tokens or loosen se",
+                need * (ctx - 1),
+                self.pilot_windows,
+                self.max_tokens
+            )));
+        }
+        Ok(Some(need))
+    }
+
+    fn validate(&self, ctx: usize) -> Result<()> {
+        let per = ctx.saturating_sub(1).max(1);
+        match (self.se, self.tokens) {
+            (Some(_), Some(_)) => {
+                return Err(bad("precision: give `se` or `tokens`, not both"));
+            }
+            (None, None) => {
+                return Err(bad(
+                    "precision: give a target `se` (nats) or a `tokens` count",
+                ));
+            }
+            (Some(se), None) if !(se.is_finite() && se > 0.0) => {
+                return Err(bad(format!(
+                    "precision: se {se} must be a positive number of nats"
+                )));
+            }
+            (None, Some(t)) if t > self.max_tokens => {
+                return Err(bad(format!(
+                    "precision: tokens {t} exceeds max_tokens {}",
+                    self.max_tokens
+                )));
+            }
+            (None, Some(0)) => return Err(bad("precision: tokens must be at least 1")),
+            _ => {}
+        }
+        if self.max_tokens < per {
+            return Err(bad(format!(
+                "precision: max_tokens {} is less than one window ({per} scored tokens at ctx {ctx})",
+                self.max_tokens
+            )));
+        }
+        limits::WINDOWS
+            .named("precision windows (max_tokens / (ctx − 1))")
+            .check(Self::windows_for(self.max_tokens, ctx))
+            .map_err(|e| bad(e.to_string()))?;
+        if self.se.is_some()
+            && !(2..=Self::windows_for(self.max_tokens, ctx)).contains(&self.pilot_windows)
+        {
+            return Err(bad(format!(
+                "precision: pilot_windows {} must be at least 2 and within max_tokens ({} windows)",
+                self.pilot_windows,
+                Self::windows_for(self.max_tokens, ctx)
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Which per-configuration statistic of the trials a fit or figure uses by default.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Statistic {
+    /// Mean over trials (random assignments): what a random mixed-precision choice costs.
+    #[default]
+    Mean,
+    /// Median over trials.
+    Median,
+    /// Lowest over trials: what a random search of T trials finds (best of T).
+    Best,
+}
+
+impl Statistic {
+    /// Every statistic.
+    pub const ALL: [Statistic; 3] = [Statistic::Mean, Statistic::Median, Statistic::Best];
+
+    /// Snake-case id.
+    pub fn id(self) -> &'static str {
+        match self {
+            Statistic::Mean => "mean",
+            Statistic::Median => "median",
+            Statistic::Best => "best",
+        }
+    }
+
+    /// How a report says it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Statistic::Mean => "mean over trials",
+            Statistic::Median => "median over trials",
+            Statistic::Best => "best of T trials",
+        }
+    }
+}
+
+impl std::str::FromStr for Statistic {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        Statistic::ALL
+            .into_iter()
+            .find(|x| {
+                x.id().eq_ignore_ascii_case(s.trim())
+                    || (s.trim() == "min" && *x == Statistic::Best)
+            })
+            .ok_or_else(|| {
+                Error::Input(format!(
+                    "unknown statistic `{s}` (expected mean, median or best)"
+                ))
+            })
+    }
+}
+
+impl fmt::Display for Statistic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.id())
+    }
+}
+
+/// What a fit or figure measures the cost of quantization by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    /// ΔL = NLL(quantized) − NLL(base), nats/token.
+    #[default]
+    DeltaNll,
+    /// KL(base‖quantized) per token, nats (llama.cpp's KLD): positive, and far less noisy than
+    /// ΔL at small degradations.
+    Kl,
+}
+
+impl Metric {
+    /// Both metrics.
+    pub const ALL: [Metric; 2] = [Metric::DeltaNll, Metric::Kl];
+
+    /// Snake-case id.
+    pub fn id(self) -> &'static str {
+        match self {
+            Metric::DeltaNll => "delta_nll",
+            Metric::Kl => "kl",
+        }
+    }
+
+    /// Axis label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Metric::DeltaNll => "ΔL (nats/token)",
+            Metric::Kl => "KL(base‖quant) (nats/token)",
+        }
+    }
+
+    /// The per-configuration column of `search::export` holding `stat` of this metric.
+    pub fn column(self, stat: Statistic) -> &'static str {
+        match (self, stat) {
+            (Metric::DeltaNll, Statistic::Mean) => "delta_loss",
+            (Metric::DeltaNll, Statistic::Median) => "delta_nll_median",
+            (Metric::DeltaNll, Statistic::Best) => "delta_nll_best",
+            (Metric::Kl, Statistic::Mean) => "kl_mean",
+            (Metric::Kl, Statistic::Median) => "kl_median",
+            (Metric::Kl, Statistic::Best) => "kl_best",
+        }
+    }
+}
+
+impl std::str::FromStr for Metric {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "delta_nll" | "delta" | "dl" | "delta_loss" => Ok(Metric::DeltaNll),
+            "kl" | "kld" => Ok(Metric::Kl),
+            _ => Err(Error::Input(format!(
+                "unknown metric `{s}` (expected delta_nll or kl)"
+            ))),
+        }
+    }
+}
+
 /// Evaluation settings shared by every configuration.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -117,6 +390,17 @@ pub struct SweepSpec {
     pub seed: u64,
     /// Evaluation.
     pub eval: EvalSpec,
+    /// Tokens per trial (a fixed count or a target SE); without it every trial scores
+    /// `eval.windows` windows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub precision: Option<Precision>,
+    /// Operands of a low-precision site; without it, the rule of sweeps written before the
+    /// option ([`Operands::legacy`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operands: Option<Operands>,
+    /// The statistic over trials that fits and figures use unless told otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub statistic: Option<Statistic>,
 }
 
 impl Default for SweepSpec {
@@ -134,6 +418,9 @@ impl Default for SweepSpec {
             qr_tolerance: 0.05,
             seed: 0,
             eval: EvalSpec::default(),
+            precision: None,
+            operands: None,
+            statistic: None,
         }
     }
 }
@@ -210,7 +497,11 @@ fn bad(reason: impl Into<String>) -> Error {
 impl SweepSpec {
     /// Parses RON text (`what` names the file in errors).
     pub fn from_ron(text: &str, what: &str) -> Result<Self> {
-        ron::from_str(text).map_err(|e| bad(format!("{what}: {e}")))
+        // Optional fields are written bare (`precision: (se: 0.0005)`), `Some(…)` also reads.
+        ron::Options::default()
+            .with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME)
+            .from_str(text)
+            .map_err(|e| bad(format!("{what}: {e}")))
     }
 
     /// Reads and validates a spec file.
@@ -295,7 +586,24 @@ impl SweepSpec {
         if self.eval.windows == 0 || self.eval.ctx < 2 {
             return Err(bad("eval needs windows ≥ 1 and ctx ≥ 2"));
         }
+        if let Some(p) = &self.precision {
+            p.validate(self.eval.ctx)?;
+        }
         Ok(())
+    }
+
+    /// The operands rule of granularity `g`.
+    pub fn operands_for(&self, g: Granularity) -> Operands {
+        self.operands.unwrap_or_else(|| Operands::legacy(g))
+    }
+
+    /// Windows every trial scores when the count does not depend on a pilot (no precision, or
+    /// a token count), at context `ctx` (the spec's, capped by the model).
+    pub fn fixed_windows(&self, ctx: usize) -> Option<usize> {
+        match &self.precision {
+            None => Some(self.eval.windows),
+            Some(p) => p.tokens.map(|t| Precision::windows_for(t, ctx)),
+        }
     }
 
     /// Every configuration for the models already expanded in `models`, in sweep order.

@@ -23,7 +23,20 @@ use super::spec::{fnv1a, SweepSpec};
 use crate::error::{Error, Result};
 
 /// Schema version written by this build.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
+
+/// Schema 1 → 2: each trial's standard errors and per-window ΔL. Rows of schema 1 get the SE
+/// of ΔL from their 95 % bootstrap interval, (hi − lo)/3.92, and no KL SE or windows.
+const MIGRATE_1_TO_2: &str = "
+ALTER TABLE trials ADD COLUMN delta_nll_se REAL;
+ALTER TABLE trials ADD COLUMN kl_se REAL;
+ALTER TABLE trials ADD COLUMN window_delta BLOB;
+UPDATE trials SET delta_nll_se = (ci_hi - ci_lo) / 3.92 WHERE delta_nll_se IS NULL;
+INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', '2');
+INSERT OR REPLACE INTO meta (key, value) VALUES ('migrated_from_schema_1',
+  'delta_nll_se of earlier trials = (ci_hi - ci_lo) / 3.92 from their bootstrap interval; no kl_se, no window_delta');
+PRAGMA user_version = 2;
+";
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -39,7 +52,7 @@ CREATE TABLE IF NOT EXISTS trials (
   qr_weighting TEXT NOT NULL, bits_per_weight REAL NOT NULL, nll_base REAL NOT NULL,
   nll REAL NOT NULL, delta_nll REAL NOT NULL, ci_lo REAL NOT NULL, ci_hi REAL NOT NULL,
   kl_mean REAL NOT NULL, top1 REAL NOT NULL, n_tokens INTEGER NOT NULL, seconds REAL NOT NULL,
-  assignment TEXT NOT NULL,
+  assignment TEXT NOT NULL, delta_nll_se REAL, kl_se REAL, window_delta BLOB,
   PRIMARY KEY (config_key, trial_seed)
 );
 ";
@@ -93,6 +106,14 @@ pub struct TrialRow {
     pub seconds: f64,
     /// Low/high per site (`0`/`1`), in site order.
     pub assignment: String,
+    /// Standard error of ΔL over windows (NaN when not measured).
+    pub delta_nll_se: f64,
+    /// Standard error of the mean KL over windows (NaN when not measured).
+    pub kl_se: f64,
+    /// Mean ΔL per window, in window order (empty for trials of schema 1): paired comparisons
+    /// between the configurations of one model, which share windows.
+    #[serde(skip)]
+    pub window_delta: Vec<f32>,
 }
 
 /// One model evaluated by the sweep.
@@ -190,7 +211,7 @@ impl Store {
             }
         }
         let hash = format!("{:016x}", fnv1a(spec.canonical().as_bytes()));
-        if version == SCHEMA_VERSION {
+        if version >= 1 {
             let stored: Option<String> = s
                 .conn
                 .query_row("SELECT value FROM meta WHERE key = 'spec_hash'", [], |r| {
@@ -208,6 +229,16 @@ impl Store {
         s.conn
             .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
             .map_err(|e| db(path, e))?;
+        if version == 1 {
+            let tx = s.conn.unchecked_transaction().map_err(|e| db(path, e))?;
+            tx.execute_batch(MIGRATE_1_TO_2).map_err(|e| {
+                Error::checkpoint(
+                    path,
+                    format!("upgrading the results database (schema 1 → 2): {e}"),
+                )
+            })?;
+            tx.commit().map_err(|e| db(path, e))?;
+        }
         if version == 0 {
             let tx = s.conn.unchecked_transaction().map_err(|e| db(path, e))?;
             tx.execute_batch(SCHEMA).map_err(|e| db(path, e))?;
@@ -276,6 +307,17 @@ impl Store {
             .map_err(|e| db(p, e))?;
         rows.collect::<std::result::Result<_, _>>()
             .map_err(|e| db(p, e))
+    }
+
+    /// Sets one `meta` entry (e.g. `pilot:MODEL`, what a precision pilot measured).
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+                params![key, value],
+            )
+            .map_err(|e| db(&self.path, e))?;
+        Ok(())
     }
 
     /// Adds `devices` to the store's `devices` entry (`; `-separated, each listed once): what
@@ -366,6 +408,12 @@ impl Store {
                     n_tokens: r.get::<_, i64>(20)? as usize,
                     seconds: r.get(21)?,
                     assignment: r.get(22)?,
+                    delta_nll_se: r.get::<_, Option<f64>>(23)?.unwrap_or(f64::NAN),
+                    kl_se: r.get::<_, Option<f64>>(24)?.unwrap_or(f64::NAN),
+                    window_delta: r
+                        .get::<_, Option<Vec<u8>>>(25)?
+                        .map(|b| blob_f32(&b))
+                        .unwrap_or_default(),
                 })
             })
             .map_err(|e| db(p, e))?;
@@ -546,7 +594,7 @@ impl Store {
 fn insert_trial(conn: &Connection, t: &TrialRow) -> rusqlite::Result<usize> {
     conn.execute(
         "INSERT OR IGNORE INTO trials VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,
-         ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)",
+         ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)",
         params![
             t.config_key,
             t.trial_seed as i64,
@@ -570,9 +618,29 @@ fn insert_trial(conn: &Connection, t: &TrialRow) -> rusqlite::Result<usize> {
             t.top1,
             t.n_tokens as i64,
             t.seconds,
-            t.assignment
+            t.assignment,
+            finite(t.delta_nll_se),
+            finite(t.kl_se),
+            (!t.window_delta.is_empty()).then(|| f32_blob(&t.window_delta))
         ],
     )
+}
+
+/// NULL for a value that was not measured.
+fn finite(x: f64) -> Option<f64> {
+    x.is_finite().then_some(x)
+}
+
+/// Little-endian f32s.
+fn f32_blob(xs: &[f32]) -> Vec<u8> {
+    xs.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+/// The f32s of a little-endian blob (a trailing partial value is dropped).
+fn blob_f32(b: &[u8]) -> Vec<f32> {
+    b.chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
 }
 
 fn insert_feature(conn: &Connection, f: &FeatureRow, verb: &str) -> rusqlite::Result<usize> {

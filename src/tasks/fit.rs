@@ -142,6 +142,8 @@ pub struct FitRequest {
     pub exclude_sizes: Vec<f64>,
     /// Also fit the law with one C per low format (the baseline of the format-aware laws).
     pub per_format_c: bool,
+    /// Weight points by their standard errors when the data carries them.
+    pub weighted: bool,
 }
 
 impl FitRequest {
@@ -157,6 +159,7 @@ impl FitRequest {
             start: None,
             exclude_sizes: Vec::new(),
             per_format_c: false,
+            weighted: true,
         }
     }
 
@@ -199,6 +202,7 @@ pub fn without_sizes(data: &Dataset, sizes: &[f64]) -> Dataset {
     out.y.clear();
     out.family.clear();
     out.format.clear();
+    out.se.clear();
     for (i, r) in data.rows.iter().enumerate() {
         if keep(r) {
             out.rows.push(*r);
@@ -207,6 +211,7 @@ pub fn without_sizes(data: &Dataset, sizes: &[f64]) -> Dataset {
                 .push(data.family.get(i).cloned().unwrap_or_default());
             out.format
                 .push(data.format.get(i).cloned().unwrap_or_default());
+            out.se.push(data.se.get(i).copied().unwrap_or(f64::NAN));
         }
     }
     out
@@ -225,6 +230,7 @@ pub fn run(req: &FitRequest, ctx: &JobCtx) -> Result<FitOutcome> {
         seed: req.seed,
         start: req.start.clone(),
         cancel: Some(ctx.cancel_flag()),
+        weighted: req.weighted,
         ..FitOptions::default()
     };
     let in_file = |e: Error| match (&req.data, e) {

@@ -184,6 +184,12 @@ pub struct ParetoReport {
     pub params: Vec<ParamEstimate>,
     /// Points fitted.
     pub n_points: usize,
+    /// The statistic over trials fitted (`mean over trials`, …).
+    #[serde(default)]
+    pub statistic: String,
+    /// How the points were weighted.
+    #[serde(default)]
+    pub weighting: String,
     /// R² of ln ΔL.
     pub r2_log: f64,
     /// Held-out errors (leave one size, format, Qb out).
@@ -486,6 +492,8 @@ impl Prepared {
             formula: self.law.formula.clone(),
             params: self.fit.params.clone(),
             n_points: self.fit.n_points,
+            statistic: self.fit.statistic.clone(),
+            weighting: self.fit.weighting.clone(),
             r2_log: self.fit.r2_log,
             held_out: self.fit.held_out.clone(),
             flags: self.fit.flags.clone(),

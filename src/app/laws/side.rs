@@ -102,6 +102,13 @@ impl LawsPanel {
                 r.n_points,
                 r.bootstrap_resamples
             ));
+            ui.label(
+                RichText::new(format!(
+                    "target `{}` ({}); weights: {}",
+                    r.target, r.statistic, r.weighting
+                ))
+                .small(),
+            );
             for h in &r.held_out {
                 ui.label(format!(
                     "leave one {} out: median |rel. error| {:.1}%, p90 {:.1}%",
