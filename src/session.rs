@@ -146,6 +146,10 @@ pub struct LawsState {
     pub store_slice: Option<crate::laws::data::StoreSlice>,
     /// Which model family (architecture) of the store is fitted.
     pub store_family: FamilyChoice,
+    /// What a results store's points measure: ΔL or KL.
+    pub metric: crate::search::Metric,
+    /// Which statistic of a configuration's trials is fitted.
+    pub statistic: crate::search::Statistic,
     /// The last fit, restored without refitting.
     pub report: Option<FitReport>,
 }
@@ -167,6 +171,8 @@ impl Default for LawsState {
             budget: 0.05,
             store_slice: None,
             store_family: FamilyChoice::Auto,
+            metric: crate::search::Metric::DeltaNll,
+            statistic: crate::search::Statistic::Mean,
             report: None,
         }
     }

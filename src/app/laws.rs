@@ -80,17 +80,21 @@ fn bits(v: f64) -> u64 {
 impl LawsPanel {
     /// A panel restoring `st`; fits at once unless the session holds a fit.
     pub fn new(mut st: LawsState, waker: Waker) -> Self {
-        let (data, data_note, read, error) =
-            match load_source(&st.source, &mut st.store_slice, &mut st.store_family) {
-                Ok((d, n, s)) => (d, n, s, None),
-                Err(e) => {
-                    st.source = Source::Synthetic;
-                    st.report = None;
-                    let d = synthetic_data();
-                    let n = format!("synthetic: strong law, σ = 0.08 ({} points)", d.len());
-                    (d, n, None, Some(format!("cannot load the data: {e}")))
-                }
-            };
+        let (data, data_note, read, error) = match load_source(
+            &st.source,
+            &mut st.store_slice,
+            &mut st.store_family,
+            (st.metric, st.statistic),
+        ) {
+            Ok((d, n, s)) => (d, n, s, None),
+            Err(e) => {
+                st.source = Source::Synthetic;
+                st.report = None;
+                let d = synthetic_data();
+                let n = format!("synthetic: strong law, σ = 0.08 ({} points)", d.len());
+                (d, n, None, Some(format!("cannot load the data: {e}")))
+            }
+        };
         let st_is_demo = matches!(st.source, Source::Demo);
         let mut error = error;
         let law = if st.law_id == "formula" {
@@ -148,7 +152,7 @@ impl LawsPanel {
     pub fn open(&mut self, source: Source) {
         let mut slice = self.st.store_slice.clone();
         let mut family = FamilyChoice::Auto;
-        match load_source(&source, &mut slice, &mut family) {
+        match load_source(&source, &mut slice, &mut family, self.measure()) {
             Ok((d, note, read)) => {
                 self.st.source = source;
                 self.st.store_slice = slice;
@@ -181,6 +185,21 @@ impl LawsPanel {
         self.select(slice, family);
     }
 
+    /// What a results store's points measure.
+    pub fn measure(&self) -> super::laws_data::Measure {
+        (self.st.metric, self.st.statistic)
+    }
+
+    /// Fits another measure (ΔL or KL; mean, median or best of T) of the same slice.
+    pub fn set_measure(&mut self, (metric, stat): super::laws_data::Measure) {
+        self.st.metric = metric;
+        self.st.statistic = stat;
+        if let Some(slice) = self.st.store_slice.clone() {
+            let family = self.st.store_family.clone();
+            self.select(slice, family);
+        }
+    }
+
     /// Fits another model family of the loaded results store (the same slice).
     pub fn set_family(&mut self, family: FamilyChoice) {
         if let Some(slice) = self.st.store_slice.clone() {
@@ -192,7 +211,7 @@ impl LawsPanel {
         let Some(path) = self.store_path.clone() else {
             return;
         };
-        let d = match store_dataset(&path, &slice, family.only()) {
+        let d = match store_dataset(&path, &slice, family.only(), self.measure()) {
             Ok(d) => d,
             Err(e) => {
                 self.error = Some(format!("cannot read the slice: {e}"));
@@ -206,9 +225,10 @@ impl LawsPanel {
             .unwrap_or("results")
             .to_string();
         self.data_note = format!(
-            "{what}: {} ({} configurations)",
+            "{what}: {} ({} configurations; {})",
             selection_label(&slice, family.only()),
-            d.len()
+            d.len(),
+            super::laws_data::measure_label(self.measure())
         );
         self.st.store_slice = Some(slice);
         self.st.store_family = family;
@@ -530,6 +550,30 @@ impl LawsPanel {
                 if let Some(c) = chosen.filter(|c| *c != current) {
                     self.set_family(c);
                 }
+            }
+            let current = self.measure();
+            let mut chosen = None;
+            egui::ComboBox::from_id_salt("laws_measure")
+                .selected_text(super::laws_data::measure_label(current))
+                .show_ui(ui, |ui| {
+                    for metric in crate::search::Metric::ALL {
+                        for stat in crate::search::Statistic::ALL {
+                            let m = (metric, stat);
+                            let text = super::laws_data::measure_label(m);
+                            if ui.selectable_label(m == current, text).clicked() {
+                                chosen = Some(m);
+                            }
+                        }
+                    }
+                })
+                .response
+                .on_hover_text(
+                    "what each point is: ΔL or KL(base, quantized), and the mean of the random \
+                     assignments, their median, or the best of T (what a random search finds); \
+                     points are weighted by their standard errors",
+                );
+            if let Some(m) = chosen.filter(|m| *m != current) {
+                self.set_measure(m);
             }
         }
     }

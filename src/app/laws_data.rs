@@ -99,17 +99,37 @@ pub fn selection_label(slice: &StoreSlice, family: Option<&str>) -> String {
     }
 }
 
+/// What the points of a results store measure: a metric and a statistic over trials.
+pub type Measure = (crate::search::Metric, crate::search::Statistic);
+
+/// How the data line names a measure (`ΔL, mean over trials`).
+pub fn measure_label((metric, stat): Measure) -> String {
+    let m = match metric {
+        crate::search::Metric::DeltaNll => "ΔL",
+        crate::search::Metric::Kl => "KL",
+    };
+    format!("{m}, {}", stat.label())
+}
+
 /// One point per configuration of `slice` and `family` (all when None) of the store at `path`,
-/// read exactly as `quantscape fit PATH --where …` reads it (N, D, achieved Qr, Qb, bits per
-/// weight → mean ΔL; the model as the family label).
+/// read exactly as `quantscape fit PATH --where … --metric … --statistic …` reads it (N, D,
+/// achieved Qr, Qb, bits per weight → the measure's column, with its SE; the model as the
+/// family label).
 pub fn store_dataset(
     path: &Path,
     slice: &StoreSlice,
     family: Option<&str>,
+    (metric, stat): Measure,
 ) -> crate::Result<Dataset> {
     // A store without architectures labels its configurations `unknown`: an empty cell.
     let family = family.map(|f| if f == "unknown" { "" } else { f });
-    Dataset::from_path_where(path, None, Target::DeltaLoss, &slice.filters(family))
+    let column = metric.column(stat);
+    Dataset::from_path_where(
+        path,
+        Some(column),
+        Target::DeltaLoss,
+        &slice.filters(family),
+    )
 }
 
 /// A results store's file and what was read from it.
@@ -122,6 +142,7 @@ pub fn load_source(
     source: &Source,
     slice: &mut Option<StoreSlice>,
     family: &mut FamilyChoice,
+    measure: Measure,
 ) -> crate::Result<(Dataset, String, Option<OpenedStore>)> {
     let store = match source {
         Source::Demo if demo_store().is_file() => Some(demo_store()),
@@ -155,16 +176,17 @@ pub fn load_source(
             *family = default_family(summary, &families, &sl)
                 .map_or(FamilyChoice::All, FamilyChoice::Only);
         }
-        let d = store_dataset(&path, &sl, family.only())?;
+        let d = store_dataset(&path, &sl, family.only(), measure)?;
         let what = if matches!(source, Source::Demo) {
             "demo sweep".to_string()
         } else {
             path.display().to_string()
         };
         let note = format!(
-            "{what}: {} ({} configurations)",
+            "{what}: {} ({} configurations; {})",
             selection_label(&sl, family.only()),
-            d.len()
+            d.len(),
+            measure_label(measure)
         );
         return Ok((d, note, Some((path, loaded))));
     }

@@ -34,6 +34,8 @@ pub mod sweep_spec;
 pub mod table;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_measure;
 
 use std::path::PathBuf;
 use std::sync::Arc;

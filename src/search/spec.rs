@@ -299,7 +299,7 @@ impl Metric {
     pub fn label(self) -> &'static str {
         match self {
             Metric::DeltaNll => "ΔL (nats/token)",
-            Metric::Kl => "KL(base‖quant) (nats/token)",
+            Metric::Kl => "KL(base, quantized) (nats/token)",
         }
     }
 
