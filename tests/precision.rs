@@ -419,3 +419,50 @@ fn fits_name_their_statistic_and_weighting_and_read_kl() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("unknown statistic `mode`"));
 }
+
+#[test]
+fn analyze_tests_the_takeaways_on_a_store_and_refuses_bad_filters() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let text = spec_text("layer, block", "0.0, 0.5, 1.0", "precision: (tokens: 200),");
+    let o = run_sweep(dir, &text, "r.sqlite");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = qs(&["analyze", "r.sqlite", "--json"], dir);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let ids: Vec<&str> = v["takeaways"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["a", "b", "c1", "c2", "d", "power"]);
+    // Layer and block share the weights-only rule here: they are compared.
+    let d = &v["takeaways"][4];
+    assert!(d["groups"].as_u64().unwrap() > 0, "{d}");
+    assert!(d["test"].as_str().unwrap().contains("layer vs block"));
+    let o = qs(
+        &[
+            "analyze",
+            "r.sqlite",
+            "--where",
+            "low=mxint4",
+            "--metric",
+            "kl",
+        ],
+        dir,
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("| power |"));
+    for (bad, says) in [
+        (["--where", "colour=red"], "expected granularity"),
+        (["--where", "low=nf4"], "no trial matches"),
+        (["--metric", "ppl"], "unknown metric"),
+    ] {
+        let mut a = vec!["analyze", "r.sqlite"];
+        a.extend_from_slice(&bad);
+        let o = qs(&a, dir);
+        assert!(!o.status.success());
+        assert!(String::from_utf8_lossy(&o.stderr).contains(says), "{bad:?}");
+    }
+}

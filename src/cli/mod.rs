@@ -23,6 +23,7 @@ macro_rules! outln {
     };
 }
 
+mod analyze;
 mod calib;
 mod convert;
 mod corpus;
@@ -78,6 +79,8 @@ pub enum Command {
     Merge(sweep::MergeArgs),
     /// Export a results store as CSV (per trial and per configuration).
     Export(sweep::ExportArgs),
+    /// Test the papers' takeaways on a results store (held / not held / inconclusive).
+    Analyze(analyze::AnalyzeArgs),
     /// Drop models' trials, model rows and features from a results store (e.g. after retraining).
     Forget(sweep::ForgetArgs),
     /// List the built-in scaling laws with their parameters and bounds.
@@ -178,6 +181,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Sweep(a)) => sweep::run_sweep(&a),
         Some(Command::Merge(a)) => sweep::run_merge(&a),
         Some(Command::Export(a)) => sweep::run_export(&a),
+        Some(Command::Analyze(a)) => analyze::run(&a),
         Some(Command::Forget(a)) => sweep::run_forget(&a),
         Some(Command::Laws(a)) => laws::run_laws(&a),
         Some(Command::Fit(a)) => laws::run_fit(&a),

@@ -23,11 +23,13 @@ pub struct StoreContents {
     pub models: Vec<ModelRow>,
     /// Per-configuration summaries ([`summarize`]).
     pub summary: Vec<ConfigSummary>,
+    /// The spec the store was written for.
+    pub spec: super::SweepSpec,
 }
 
 /// Reads the store at `path` (an error naming the file when it is not a results store).
 pub fn read_store(path: &Path) -> Result<StoreContents> {
-    let (store, _) = Store::open_existing(path)?;
+    let (store, spec) = Store::open_existing(path)?;
     let trials = store.trials()?;
     let models = store.models()?;
     let summary = summarize(&trials, &models, &store.features()?);
@@ -35,6 +37,7 @@ pub fn read_store(path: &Path) -> Result<StoreContents> {
         trials,
         models,
         summary,
+        spec,
     })
 }
 

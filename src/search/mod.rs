@@ -7,6 +7,7 @@
 //! per-configuration CSV. Units: Qr is a fraction in [0, 1] of parameters (layer-/block-wise) or
 //! of MACs per token (matmul-wise); ΔL and NLL in nats per token; seconds of wall time.
 
+pub mod analysis;
 pub mod assign;
 pub mod cache;
 pub mod export;
