@@ -436,7 +436,7 @@ fn analyze_tests_the_takeaways_on_a_store_and_refuses_bad_filters() {
         .iter()
         .map(|t| t["id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, ["a", "b", "c1", "c2", "d", "power"]);
+    assert_eq!(ids, ["a", "b", "c1", "c2", "d", "e", "power"]);
     // Layer and block share the weights-only rule here: they are compared.
     let d = &v["takeaways"][4];
     assert!(d["groups"].as_u64().unwrap() > 0, "{d}");

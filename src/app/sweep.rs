@@ -1,10 +1,11 @@
 //! The Sweep view: run or resume a sweep spec into a results store as a job, and watch trials
-//! stream in — ΔL against achieved Qr per model for one (granularity, low format, Qb) slice, and
-//! the trial distribution per configuration (whiskers q10–q90, box q25–q75, median).
+//! stream in — ΔL (or KL, a toggle) against achieved Qr per model for one (granularity, low
+//! format, Qb) slice, and the trial distribution per configuration (whiskers q10–q90, box
+//! q25–q75, median).
 //!
 //! The store is re-read in a job every [`REFRESH_SECS`] while a sweep runs (SQLite WAL lets the
-//! reader and the writer work at once), and when a store is opened. ΔL in nats/token (log axis;
-//! trials with ΔL ≤ 0 are listed in the counts but cannot be drawn on it).
+//! reader and the writer work at once), and when a store is opened. ΔL and KL in nats/token
+//! (log axis; trials with a value ≤ 0 are listed in the counts but cannot be drawn on it).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -15,7 +16,7 @@ use super::plots::{colour, human, Figure, Mark};
 use crate::jobs::{Job, JobSlot, Waker};
 use crate::search::export::{read_store, StoreContents};
 use crate::search::runner::RunSummary;
-use crate::search::spec::{Shard, SweepSpec};
+use crate::search::spec::{Metric, Shard, SweepSpec};
 use crate::session::SweepState;
 
 /// Seconds between re-reads of the store while a sweep runs.
@@ -38,6 +39,24 @@ pub struct Slice {
     pub low: String,
     /// Qb as spelled.
     pub qb: String,
+    /// What the figures show per trial: ΔL or KL(base, quantized).
+    pub metric: Metric,
+}
+
+/// A trial's value of `metric`.
+fn value(t: &crate::search::TrialRow, metric: Metric) -> f64 {
+    match metric {
+        Metric::DeltaNll => t.delta_nll,
+        Metric::Kl => t.kl_mean,
+    }
+}
+
+/// The metric's name in titles.
+fn metric_name(metric: Metric) -> &'static str {
+    match metric {
+        Metric::DeltaNll => "ΔL",
+        Metric::Kl => "KL",
+    }
 }
 
 fn distinct(values: impl Iterator<Item = String>) -> Vec<String> {
@@ -58,13 +77,19 @@ fn model_order(l: &Loaded) -> Vec<(String, f64)> {
     m
 }
 
-/// ΔL against achieved Qr, one colour per model, for the slice.
+/// ΔL (or KL) against achieved Qr, one colour per model, for the slice.
 pub fn scatter_figure(l: &Loaded, s: &Slice) -> Figure {
     let mut f = Figure::new(
         "sweep_scatter",
-        &format!("{} · {} · Qb {}: ΔL per trial", s.granularity, s.low, s.qb),
+        &format!(
+            "{} · {} · Qb {}: {} per trial",
+            s.granularity,
+            s.low,
+            s.qb,
+            metric_name(s.metric)
+        ),
         "achieved Qr",
-        "ΔL (nats/token)",
+        s.metric.label(),
     );
     f.y_log = true;
     for (i, (model, n)) in model_order(l).iter().enumerate() {
@@ -77,8 +102,9 @@ pub fn scatter_figure(l: &Loaded, s: &Slice) -> Figure {
                     && t.low == s.low
                     && t.qb == s.qb
             })
-            .filter(|t| t.delta_nll > 0.0)
-            .map(|t| [t.qr_achieved, t.delta_nll.log10()])
+            .map(|t| (t.qr_achieved, value(t, s.metric)))
+            .filter(|&(_, v)| v > 0.0)
+            .map(|(q, v)| [q, v.log10()])
             .collect();
         f.push(
             &format!("N = {}", human(*n)),
@@ -90,14 +116,17 @@ pub fn scatter_figure(l: &Loaded, s: &Slice) -> Figure {
     f
 }
 
-/// Box plots of ΔL over the trials of each configuration in the slice, at x = target Qr (offset
-/// per model so the boxes sit side by side).
+/// Box plots of ΔL (or KL) over the trials of each configuration in the slice, at x = target
+/// Qr (offset per model so the boxes sit side by side).
 pub fn boxes_figure(l: &Loaded, s: &Slice) -> Figure {
     let mut f = Figure::new(
         "sweep_boxes",
-        "Trial distribution per configuration (q10–q90, q25–q75, median)",
+        &format!(
+            "{} over the trials of each configuration (q10–q90, q25–q75, median)",
+            metric_name(s.metric)
+        ),
         "target Qr",
-        "ΔL (nats/token)",
+        s.metric.label(),
     );
     f.y_log = true;
     let order = model_order(l);
@@ -109,33 +138,37 @@ pub fn boxes_figure(l: &Loaded, s: &Slice) -> Figure {
         let mut whiskers = Vec::new();
         let mut boxes = Vec::new();
         let mut medians = Vec::new();
-        let lg = |v: f64| if v > 0.0 { v.log10() } else { f64::NAN };
-        for cs in l.summary.iter().filter(|c| {
-            &c.model == model
-                && c.granularity == s.granularity
-                && c.low == s.low
-                && c.qb_spec == s.qb
+        let mut by_qr: std::collections::BTreeMap<u64, Vec<f64>> = Default::default();
+        for t in l.trials.iter().filter(|t| {
+            &t.model == model && t.granularity == s.granularity && t.low == s.low && t.qb == s.qb
         }) {
-            let x = cs.qr_target + x_off;
+            by_qr
+                .entry(t.qr_target.to_bits())
+                .or_default()
+                .push(value(t, s.metric));
+        }
+        for (q, mut v) in by_qr {
+            v.sort_by(f64::total_cmp);
+            let at = |p: f64| {
+                let x = crate::search::export::quantile(&v, p);
+                if x > 0.0 {
+                    x.log10()
+                } else {
+                    f64::NAN
+                }
+            };
+            let x = f64::from_bits(q) + x_off;
             let w = dx * 0.35;
-            whiskers.extend([
-                [x, lg(cs.delta_nll_q10)],
-                [x, lg(cs.delta_nll_q90)],
-                [f64::NAN, f64::NAN],
-            ]);
+            whiskers.extend([[x, at(0.1)], [x, at(0.9)], [f64::NAN, f64::NAN]]);
             boxes.extend([
-                [x - w, lg(cs.delta_nll_q25)],
-                [x + w, lg(cs.delta_nll_q25)],
-                [x + w, lg(cs.delta_nll_q75)],
-                [x - w, lg(cs.delta_nll_q75)],
-                [x - w, lg(cs.delta_nll_q25)],
+                [x - w, at(0.25)],
+                [x + w, at(0.25)],
+                [x + w, at(0.75)],
+                [x - w, at(0.75)],
+                [x - w, at(0.25)],
                 [f64::NAN, f64::NAN],
             ]);
-            medians.extend([
-                [x - w, lg(cs.delta_nll_median)],
-                [x + w, lg(cs.delta_nll_median)],
-                [f64::NAN, f64::NAN],
-            ]);
+            medians.extend([[x - w, at(0.5)], [x + w, at(0.5)], [f64::NAN, f64::NAN]]);
         }
         let name = format!("N = {}", human(*n));
         f.push(&name, Mark::Line(1.0), c, whiskers);
@@ -361,6 +394,7 @@ impl SweepPanel {
                     granularity: r.granularity.clone(),
                     low: r.low.clone(),
                     qb: r.qb.clone(),
+                    metric: self.slice.metric,
                 };
             }
         }
@@ -466,6 +500,13 @@ impl SweepPanel {
                         }
                     });
             }
+            for m in Metric::ALL {
+                ui.selectable_value(&mut self.slice.metric, m, metric_name(m))
+                    .on_hover_text(
+                        "per trial: ΔL = NLL(quantized) − NLL(base), or KL(base, quantized) per \
+                         token (positive, and far less noisy at small degradations)",
+                    );
+            }
         });
         let h = ui.available_height();
         ui.columns(2, |cols| {
@@ -531,6 +572,25 @@ mod tests {
         assert_eq!(m.map_or(0, |m| m.1.len()), full.len());
         let boxes = boxes_figure(&p.loaded, s);
         assert_eq!(boxes.series.len(), 3);
+        // KL: every trial of the slice has a positive KL, so every one is drawn, and the
+        // figures name it.
+        let kl = Slice {
+            metric: Metric::Kl,
+            ..s.clone()
+        };
+        let f = scatter_figure(&p.loaded, &kl);
+        let in_slice = p
+            .loaded
+            .trials
+            .iter()
+            .filter(|t| t.granularity == kl.granularity && t.low == kl.low && t.qb == kl.qb)
+            .filter(|t| t.kl_mean > 0.0)
+            .count();
+        assert_eq!(
+            f.series.iter().map(|x| x.points.len()).sum::<usize>(),
+            in_slice
+        );
+        assert!(f.title.contains("KL") && boxes_figure(&p.loaded, &kl).title.contains("KL"));
         assert!(load_store(&dir.path().join("missing.sqlite")).is_err());
 
         // The editor: reads the spec, checks every edit, refuses to save an invalid one, runs

@@ -19,6 +19,9 @@
 //!   with N (Spearman ρ < 0 per family and format).
 //! - (d) *finer granularity tolerates a higher Qr* (Cao, first version): at equal Qr, ΔL is
 //!   lower at the finer of two granularities (matmul < layer < block) of one operands rule.
+//! - (e) *at fixed N, more training tokens degrade more* (Kumar et al.): for checkpoints of one
+//!   family and size on adjacent token budgets D, same configuration, Qr > 0, the one trained
+//!   longer loses more.
 //! - Power: adjacent Qr levels of a curve differ significantly.
 //!
 //! Shapes: every count is over groups as described; an empty count means the store lacks the
@@ -46,6 +49,8 @@ struct Cell {
     /// Per-window value averaged over trials (empty when not stored, or for KL).
     windows: Vec<f64>,
     n_params: f64,
+    /// Training tokens D (NaN when unknown).
+    train_tokens: f64,
     family: String,
 }
 
@@ -172,6 +177,9 @@ fn cells(c: &StoreContents, metric: Metric) -> BTreeMap<Key, Cell> {
                 window_se,
                 windows,
                 n_params: m.map_or(f64::NAN, |m| m.n_params_non_embedding as f64),
+                train_tokens: m
+                    .and_then(|m| m.train_tokens)
+                    .map_or(f64::NAN, |d| d as f64),
                 family: m.map_or_else(String::new, |m| m.architecture.clone()),
             };
             (k, cell)
@@ -300,6 +308,27 @@ fn size_tally(cells: &Cells) -> Tally {
     size
 }
 
+/// (e) checkpoints of one family and size trained on adjacent token budgets, same
+/// configuration and Qr > 0: the one trained longer loses more.
+fn budget_tally(cells: &Cells) -> Tally {
+    let mut budget = Tally::default();
+    let mut by: BTreeMap<(String, u64, &str, &str, u64), Vec<&Cell>> = BTreeMap::new();
+    for (k, v) in cells {
+        if k.3 > 0 && v.train_tokens.is_finite() && v.n_params.is_finite() {
+            by.entry((v.family.clone(), v.n_params as u64, &k.1, &k.2, k.3))
+                .or_default()
+                .push(v);
+        }
+    }
+    for group in by.values_mut() {
+        group.sort_by(|a, b| a.train_tokens.total_cmp(&b.train_tokens));
+        for w in group.windows(2) {
+            budget.add_lower(z_of(w[0], w[1], false));
+        }
+    }
+    budget
+}
+
 /// (c) Qb 16 against Qb 128, and the ratio's trend in N.
 fn qb_tallies(cells: &Cells) -> (Tally, Tally) {
     // (c) Qb 16 < Qb 128 at Qr ≥ 0.6; the ratio at Qr = 1 against N.
@@ -384,6 +413,7 @@ pub fn analyze(c: &StoreContents, metric: Metric) -> Analysis {
     let size = size_tally(&cells);
     let (qb, shrink) = qb_tallies(&cells);
     let (gran, finer) = granularity_tally(&cells, &c.spec);
+    let budget = budget_tally(&cells);
     let label = match metric {
         Metric::DeltaNll => "ΔL",
         Metric::Kl => "KL",
@@ -420,6 +450,11 @@ pub fn analyze(c: &StoreContents, metric: Metric) -> Analysis {
                     finer.iter().map(|(f, co)| format!("{f} vs {co}")).collect::<Vec<_>>().join(", ")
                 }
             ),
+        ),
+        budget.verdict(
+            "e",
+            &format!("at fixed N, a checkpoint trained on more tokens loses more {label} (Kumar et al.)"),
+            "checkpoints of one family and size on adjacent token budgets, same configuration, Qr > 0".into(),
         ),
         power.verdict(
             "power",
