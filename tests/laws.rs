@@ -669,3 +669,49 @@ fn degenerate_fits_are_flagged_and_held_out_errors_cover_size_format_and_qb() {
     assert!(r.held_out.iter().all(|h| h.by != "format"));
     assert!(r.simpler.is_none());
 }
+
+/// Per-channel points (no block size) are left out of a fit whose law has Qb, each with the
+/// reason, and the nested law is compared on the same points.
+#[test]
+fn points_without_a_block_size_are_left_out_of_a_granularity_fit() {
+    let mut data = strong_data(0.01, 9);
+    let n = data.len();
+    for row in data.rows.iter_mut().take(7) {
+        row[Var::Qb.index()] = f64::NAN;
+    }
+    let opts = FitOptions {
+        bootstrap: 0,
+        ..FitOptions::default()
+    };
+    let r = fit(&law("unified-strong"), &data, &opts).unwrap();
+    assert_eq!(r.n_points, n - 7);
+    let no_qb: Vec<usize> = r
+        .excluded
+        .iter()
+        .filter(|(_, why)| why.contains("per-channel"))
+        .map(|(i, _)| *i)
+        .collect();
+    assert_eq!(no_qb, (0..7).collect::<Vec<_>>());
+    let weak_here = fit(
+        &law("unified-weak"),
+        &data.with_vars(&[Var::Qb]),
+        &FitOptions {
+            compare_simpler: false,
+            ..opts.clone()
+        },
+    )
+    .unwrap();
+    assert_eq!(weak_here.n_points, n - 7);
+    let s = r.simpler.expect("compared with unified-weak");
+    assert_eq!(s.r2_log.1, weak_here.r2_log);
+    // The weak law itself has no Qb: it uses every point.
+    assert_eq!(fit(&law("unified-weak"), &data, &opts).unwrap().n_points, n);
+    // A law whose variable no point has is still an error.
+    for row in data.rows.iter_mut() {
+        row[Var::Qb.index()] = f64::NAN;
+    }
+    let e = fit(&law("unified-strong"), &data, &opts)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("needs a finite Qb"), "{e}");
+}

@@ -152,7 +152,7 @@ fn fit_gives_the_same_report_in_the_cli_and_the_laws_view() {
     use quantscape::app::laws::LawsPanel;
     use quantscape::session::LawsState;
     let store = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/demo/demo.sqlite");
-    // The Laws view's default selection of the demo store: layer · mxfp4 · bf16 of qs-llama.
+    // The Laws view's default selection of the demo store: layer · mxint4 · bf16, qs-llama.
     let mut p = LawsPanel::new(
         LawsState {
             bootstrap: 8,
@@ -166,7 +166,7 @@ fn fit_gives_the_same_report_in_the_cli_and_the_laws_view() {
     });
     assert!(p.error.is_none(), "{:?}", p.error);
     let slice = p.st.store_slice.clone().unwrap();
-    let family = p.st.store_family.only().unwrap().to_string();
+    let family = p.st.store_family.only().map(str::to_string);
     let mut args = vec![
         "fit".to_string(),
         store.display().to_string(),
@@ -174,7 +174,7 @@ fn fit_gives_the_same_report_in_the_cli_and_the_laws_view() {
         "8".into(),
         "--json".into(),
     ];
-    for (col, val) in slice.filters(Some(&family)) {
+    for (col, val) in slice.filters(family.as_deref()) {
         args.push("--where".into());
         args.push(format!("{col}={val}"));
     }

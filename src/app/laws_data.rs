@@ -41,11 +41,19 @@ pub fn store_slices(summary: &[ConfigSummary]) -> Vec<StoreSlice> {
     v
 }
 
-/// The slice fitted by default: layer × mxfp4 × bf16 when present, else the first.
+/// The slice fitted by default: layer × mxint4 × bf16 when present (a format whose ΔL moves
+/// with Qb, so the granularity term has something to fit), else layer × mxfp4 × bf16, else the
+/// first.
 pub fn default_slice(summary: &[ConfigSummary]) -> Option<StoreSlice> {
     let all = store_slices(summary);
-    let want = StoreSlice::new("layer", "mxfp4", "bf16");
-    all.iter().find(|s| **s == want).or(all.first()).cloned()
+    ["mxint4", "mxfp4"]
+        .iter()
+        .find_map(|low| {
+            let want = StoreSlice::new("layer", low, "bf16");
+            all.iter().find(|s| **s == want)
+        })
+        .or(all.first())
+        .cloned()
 }
 
 /// A configuration's model family: its architecture (`unknown` when the store lacks it).

@@ -72,7 +72,21 @@ pub struct MapSlice {
     pub grid_n: usize,
 }
 
-/// The contour map: heatmap of log10 ΔL, labelled isolines, and the measured points on the
+/// "KL" when the dataset's target is a KL column, else "ΔL".
+pub fn target_symbol(data: &Dataset) -> &'static str {
+    symbol_of(&data.target_name)
+}
+
+/// "KL" for a KL column name (`kl_mean`, `kl_best`, …), else "ΔL".
+fn symbol_of(target: &str) -> &'static str {
+    if target.to_ascii_lowercase().starts_with("kl") {
+        "KL"
+    } else {
+        "ΔL"
+    }
+}
+
+/// The contour map: heatmap of log10 ΔL (or KL), labelled isolines, and the measured points on the
 /// slice coloured by |log residual| (< 0.1 green, else red; unfitted points green).
 pub fn map_figure(
     law: &Law,
@@ -100,11 +114,14 @@ pub fn map_figure(
         &base,
     )?;
     let levels = nice_levels(&g.values);
-    let iso = g.isolines(&levels, "ΔL = ").unwrap_or_default();
+    let sym = target_symbol(data);
+    let iso = g
+        .isolines(&levels, &format!("{sym} = "))
+        .unwrap_or_default();
     let mut f = Figure::new(
         "laws_map",
         &format!(
-            "{}: ΔL at {} = {}",
+            "{}: {sym} at {} = {}",
             law.id,
             third,
             fmt_value(third, third_value)
@@ -128,7 +145,7 @@ pub fn map_figure(
     let (px0, px1) = (plot_coord(xv, x0), plot_coord(xv, x1));
     let (py0, py1) = (plot_coord(yv, y0), plot_coord(yv, y1));
     f.heat = Some(Heat {
-        name: "log10 ΔL".into(),
+        name: format!("log10 {sym}"),
         values: vals,
         nx: g.xs.len(),
         origin: [px0, py0],
@@ -172,13 +189,14 @@ pub fn map_figure(
     Ok(f)
 }
 
-/// Measured against predicted ΔL (log–log) with the identity line.
+/// Measured against predicted ΔL (or KL; log–log) with the identity line.
 pub fn residual_figure(report: &FitReport) -> Figure {
+    let sym = symbol_of(&report.target);
     let mut f = Figure::new(
         "laws_residuals",
         &format!("{}: measured vs predicted", report.law),
-        "predicted ΔL",
-        "measured ΔL",
+        &format!("predicted {sym}"),
+        &format!("measured {sym}"),
     );
     f.x_log = true;
     f.y_log = true;

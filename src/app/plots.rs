@@ -133,16 +133,21 @@ impl Figure {
     /// when given).
     pub fn show(&self, ui: &mut Ui, height: Option<f32>) {
         let (x_log, y_log) = (self.x_log, self.y_log);
-        let mut plot = Plot::new(self.id.as_str())
-            .x_axis_label(self.x_label.as_str())
-            .y_axis_label(self.y_label.as_str())
-            .legend(Legend::default().position(if self.legend_top {
-                egui_plot::Corner::RightTop
-            } else {
-                egui_plot::Corner::RightBottom
-            }))
-            .x_axis_formatter(move |m, _| tick(m.value, x_log))
-            .y_axis_formatter(move |m, _| tick(m.value, y_log));
+        let mut plot =
+            Plot::new(self.id.as_str())
+                .x_axis_label(self.x_label.as_str())
+                .y_axis_label(self.y_label.as_str())
+                // Entries in the order the series were added (sizes ascending, formats as listed),
+                // not sorted by name ("N = 13.9K" would sort after "N = 100K").
+                .legend(Legend::default().follow_insertion_order(true).position(
+                    if self.legend_top {
+                        egui_plot::Corner::RightTop
+                    } else {
+                        egui_plot::Corner::RightBottom
+                    },
+                ))
+                .x_axis_formatter(move |m, _| tick(m.value, x_log))
+                .y_axis_formatter(move |m, _| tick(m.value, y_log));
         if let Some(h) = height {
             plot = plot.height(h);
         }

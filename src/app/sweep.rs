@@ -389,7 +389,15 @@ impl SweepPanel {
                 && r.qb == self.slice.qb
         });
         if !exists {
-            if let Some(r) = t.iter().find(|r| r.qr_target > 0.0).or(t.first()) {
+            // Layer-wise MXINT4 at its own block size when the store has it (the Laws view's
+            // default slice too), else the first trial with Qr > 0.
+            let preferred = t
+                .iter()
+                .find(|r| r.granularity == "layer" && r.low == "mxint4" && r.qr_target > 0.0);
+            if let Some(r) = preferred
+                .or_else(|| t.iter().find(|r| r.qr_target > 0.0))
+                .or(t.first())
+            {
                 self.slice = Slice {
                     granularity: r.granularity.clone(),
                     low: r.low.clone(),

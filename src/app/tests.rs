@@ -420,6 +420,26 @@ fn fits_in_the_background_and_refits_without_a_size() {
     assert_eq!(again.st.params, p.st.params);
 }
 
+/// The demo store with a copy of its rows relabelled as a second family of five sizes (qs-neox,
+/// `GPTNeoXForCausalLM`, N + 1, ΔL × 1.1): the shape of store the family choice is about.
+fn two_family_store(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("two_families.sqlite");
+    std::fs::copy(demo_store(), &path).unwrap();
+    let c = rusqlite::Connection::open(&path).unwrap();
+    c.execute_batch(
+        "INSERT INTO models SELECT replace(model, 'qs-llama', 'qs-neox'), path,
+             'GPTNeoXForCausalLM', n_params_non_embedding + 1, n_params_total + 1, train_tokens,
+             nll_base, n_windows, ctx FROM models;
+         INSERT INTO trials SELECT replace(config_key, 'qs-llama', 'qs-neox'), trial_seed,
+             trial_index, replace(model, 'qs-llama', 'qs-neox'), granularity, low, high, method,
+             qb, qr_target, qr_achieved, qr_weighting, bits_per_weight, nll_base, nll,
+             delta_nll * 1.1, ci_lo, ci_hi, kl_mean, top1, n_tokens, seconds, assignment,
+             delta_nll_se, kl_se, window_delta FROM trials;",
+    )
+    .unwrap();
+    path
+}
+
 #[test]
 fn the_bundled_demo_sweep_is_fitted_one_slice_at_a_time() {
     assert!(demo_store().is_file(), "assets/demo/demo.sqlite is bundled");
@@ -429,27 +449,42 @@ fn the_bundled_demo_sweep_is_fitted_one_slice_at_a_time() {
     };
     let mut p = LawsPanel::new(st, crate::jobs::no_waker());
     assert!(p.error.is_none(), "{:?}", p.error);
-    let want = StoreSlice::new("layer", "mxfp4", "bf16");
+    // The default slice is one whose ΔL moves with Qb.
+    let want = StoreSlice::new("layer", "mxint4", "bf16");
     assert_eq!(p.st.store_slice.as_ref(), Some(&want));
+    let count = |store: &[crate::search::export::ConfigSummary],
+                 slice: &StoreSlice,
+                 family: Option<&str>| {
+        store
+            .iter()
+            .filter(|c| StoreSlice::of(c) == *slice && family.is_none_or(|f| family_of(c) == f))
+            .count()
+    };
+    // One family (qs-llama, five sizes): all of it is fitted.
+    let demo = p.store.clone();
+    assert_eq!(p.st.store_family.only(), None);
+    assert_eq!(p.data().len(), count(&demo, &want, None));
+    assert!(p.sizes().len() >= 5, "every qs-llama size");
+    wait_fit(&mut p);
+    assert!(p.st.report.is_some());
+
     // Two families of five sizes each: one is fitted alone by default, the tie going to the
     // family of the first model by name (qs-llama), whatever its architecture is called.
+    let tmp = tempfile::tempdir().unwrap();
+    let two = two_family_store(tmp.path());
+    let st = LawsState {
+        bootstrap: 0,
+        source: Source::Csv(two.display().to_string()),
+        ..LawsState::default()
+    };
+    let mut p = LawsPanel::new(st, crate::jobs::no_waker());
+    assert!(p.error.is_none(), "{:?}", p.error);
     let llama = FamilyChoice::Only("LlamaForCausalLM".into());
     assert_eq!(p.st.store_family, llama);
     let store = p.store.clone();
-    let sizes = |f: &str| {
-        let mut m: Vec<&str> = store
-            .iter()
-            .filter(|c| family_of(c) == f && StoreSlice::of(c) == want)
-            .map(|c| c.model.as_str())
-            .collect();
-        m.sort();
-        m.dedup();
-        m.len()
-    };
-    assert_eq!(sizes("LlamaForCausalLM"), 5);
-    assert_eq!(sizes("GPTNeoXForCausalLM"), 5);
-    // Otherwise the family with the most sizes wins, whatever the names.
     let families = store_families(&store);
+    assert_eq!(families.len(), 2);
+    // Otherwise the family with the most sizes wins, whatever the names.
     let fewer_llama: Vec<_> = store
         .iter()
         .filter(|c| !c.model.contains("qs-llama-s0") && !c.model.contains("qs-llama-s1"))
@@ -459,31 +494,23 @@ fn the_bundled_demo_sweep_is_fitted_one_slice_at_a_time() {
         default_family(&fewer_llama, &families, &want).as_deref(),
         Some("GPTNeoXForCausalLM")
     );
-    let count = |slice: &StoreSlice, family: Option<&str>| {
-        store
-            .iter()
-            .filter(|c| StoreSlice::of(c) == *slice && family.is_none_or(|f| family_of(c) == f))
-            .count()
-    };
-    let n = count(&want, llama.only());
-    assert!(n > 0 && p.data().len() == n && n < count(&want, None));
-    assert!(p.sizes().len() >= 5, "every qs-llama size");
+    let n = count(&store, &want, llama.only());
+    assert!(n > 0 && p.data().len() == n && n < count(&store, &want, None));
     wait_fit(&mut p);
-    assert!(p.st.report.is_some());
     let other = store_slices(&p.store)
         .into_iter()
         .find(|s| *s != want)
         .unwrap();
     p.set_slice(other.clone());
     assert_eq!(p.st.store_family, llama, "the family stays");
-    assert_eq!(p.data().len(), count(&other, llama.only()));
+    assert_eq!(p.data().len(), count(&store, &other, llama.only()));
     wait_fit(&mut p);
     p.set_family(FamilyChoice::All);
-    assert_eq!(p.data().len(), count(&other, None));
+    assert_eq!(p.data().len(), count(&store, &other, None));
     wait_fit(&mut p);
     let neox = FamilyChoice::Only("GPTNeoXForCausalLM".into());
     p.set_family(neox.clone());
-    assert_eq!(p.data().len(), count(&other, neox.only()));
+    assert_eq!(p.data().len(), count(&store, &other, neox.only()));
     assert!(
         p.data_note().contains("GPTNeoXForCausalLM"),
         "{}",
@@ -646,13 +673,15 @@ fn commands_reach_the_views_that_take_them() {
     assert_eq!(h.state().shared().model_dir, Some(model));
 }
 
-/// On the demo store's default slice (layer · mxfp4 · bf16) the Qb term is not identified: the
-/// strong law's d runs to its bound. The view says so and offers the weak law.
+/// On the demo store's layer · mxfp4 · bf16 slice ΔL does not fall with Qb (the OCP scale rule
+/// clips block maxima), so the strong law's γ_c runs to its lower bound and d to its upper one.
+/// The view says so and offers the weak law.
 #[test]
 fn the_laws_view_flags_a_degenerate_fit_and_offers_the_simpler_law() {
     let mut h = harness(Session {
         laws: LawsState {
             bootstrap: 20,
+            store_slice: Some(StoreSlice::new("layer", "mxfp4", "bf16")),
             ..LawsState::default()
         },
         ..Session::default()
@@ -661,7 +690,9 @@ fn the_laws_view_flags_a_degenerate_fit_and_offers_the_simpler_law() {
     h.run_steps(2);
     let r = h.state().laws.st.report.clone().expect("a fit");
     assert!(
-        r.flags.iter().any(|f| f.param.as_deref() == Some("d")),
+        r.flags
+            .iter()
+            .any(|f| matches!(f.param.as_deref(), Some("d" | "gamma_c"))),
         "{:?}",
         r.flags
     );

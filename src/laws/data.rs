@@ -62,6 +62,32 @@ impl Dataset {
         self.rows.is_empty()
     }
 
+    /// The points where every one of `vars` is finite (all of them when none is missing).
+    pub fn with_vars(&self, vars: &[Var]) -> Self {
+        let keep: Vec<usize> = (0..self.rows.len())
+            .filter(|&i| vars.iter().all(|v| self.rows[i][v.index()].is_finite()))
+            .collect();
+        let pick = |v: &[String]| {
+            if v.len() == self.rows.len() {
+                keep.iter().map(|&i| v[i].clone()).collect()
+            } else {
+                v.to_vec()
+            }
+        };
+        Self {
+            rows: keep.iter().map(|&i| self.rows[i]).collect(),
+            y: keep.iter().map(|&i| self.y[i]).collect(),
+            family: pick(&self.family),
+            format: pick(&self.format),
+            target_name: self.target_name.clone(),
+            se: if self.se.len() == self.rows.len() {
+                keep.iter().map(|&i| self.se[i]).collect()
+            } else {
+                self.se.clone()
+            },
+        }
+    }
+
     /// Whether every point has a finite value of `var`.
     pub fn has(&self, var: Var) -> bool {
         !self.rows.is_empty() && self.rows.iter().all(|r| r[var.index()].is_finite())

@@ -222,9 +222,9 @@ type Excluded = Vec<(usize, String)>;
 /// data lacks one of the law's variables or has too few usable points.
 fn usable_points(law: &Law, data: &Dataset, space: Space) -> Result<(Vec<usize>, Excluded)> {
     for v in &law.vars {
-        if !data.has(*v) {
+        if !data.rows.iter().any(|r| r[v.index()].is_finite()) {
             return Err(Error::Input(format!(
-                "law {} needs a finite {v} for every point; the data has {}",
+                "law {} needs a finite {v}; the data has {}",
                 law.id,
                 present(data)
             )));
@@ -233,7 +233,18 @@ fn usable_points(law: &Law, data: &Dataset, space: Space) -> Result<(Vec<usize>,
     let mut keep = Vec::new();
     let mut excluded = Vec::new();
     for (i, &y) in data.y.iter().enumerate() {
-        if !y.is_finite() {
+        let missing = law
+            .vars
+            .iter()
+            .find(|v| !data.rows[i][v.index()].is_finite());
+        if let Some(v) = missing {
+            let why = if *v == Var::Qb {
+                "no finite Qb (per-channel scales: one block per row)".to_string()
+            } else {
+                format!("no finite {v}")
+            };
+            excluded.push((i, why));
+        } else if !y.is_finite() {
             excluded.push((i, "target is missing or not finite".to_string()));
         } else if space == Space::Log && y <= 0.0 {
             excluded.push((
@@ -511,7 +522,8 @@ fn compare_simpler(
         start: None,
         ..opts.clone()
     };
-    let r = fit(&weak, data, &o).ok()?;
+    // The same points: those the nested law could use but this one could not are left out.
+    let r = fit(&weak, &data.with_vars(&law.vars), &o).ok()?;
     let (aic, bic) = aic_bic(n, law.params.len(), rmse_log);
     let (aic_w, bic_w) = aic_bic(r.n_points, weak.params.len(), r.rmse_log);
     Some(SimplerComparison {

@@ -286,24 +286,41 @@ fn curve_tallies(cells: &Cells) -> (Tally, Tally) {
     (convex, power)
 }
 
-/// (b) size-adjacent models of one family.
-fn size_tally(cells: &Cells) -> Tally {
-    // (b) larger N loses less: size-adjacent models of a family, same curve and Qr > 0.
-    let mut size = Tally::default();
-    let mut by_curve: BTreeMap<(String, &str, &str, u64), Vec<&Cell>> = BTreeMap::new();
+/// Pairs of cells that share a family, a configuration, Qb and Qr > 0, and the quantity
+/// `fixed` (rounded to an integer; unknown values form one group), adjacent in `order`
+/// (ascending; cells where it is unknown are left out): (lower, higher).
+fn adjacent_pairs<'a>(
+    cells: &'a Cells,
+    fixed: impl Fn(&Cell) -> f64,
+    order: impl Fn(&Cell) -> f64,
+) -> Vec<(&'a Cell, &'a Cell)> {
+    let mut by: BTreeMap<(&str, u64, &str, &str, u64), Vec<&Cell>> = BTreeMap::new();
     for (k, v) in cells {
-        if k.3 > 0 {
-            by_curve
-                .entry((v.family.clone(), &k.1, &k.2, k.3))
+        let f = fixed(v);
+        let f = if f.is_finite() {
+            f.round() as u64
+        } else {
+            u64::MAX
+        };
+        if k.3 > 0 && order(v).is_finite() {
+            by.entry((&v.family, f, &k.1, &k.2, k.3))
                 .or_default()
                 .push(v);
         }
     }
-    for group in by_curve.values_mut() {
-        group.sort_by(|a, b| a.n_params.total_cmp(&b.n_params));
-        for w in group.windows(2) {
-            size.add_lower(z_of(w[1], w[0], false));
-        }
+    let mut pairs = Vec::new();
+    for group in by.values_mut() {
+        group.sort_by(|a, b| order(a).total_cmp(&order(b)));
+        pairs.extend(group.windows(2).map(|w| (w[0], w[1])));
+    }
+    pairs
+}
+
+/// (b) size-adjacent models of one family and token budget: the larger one loses less.
+fn size_tally(cells: &Cells) -> Tally {
+    let mut size = Tally::default();
+    for (small, large) in adjacent_pairs(cells, |c| c.train_tokens, |c| c.n_params) {
+        size.add_lower(z_of(large, small, false));
     }
     size
 }
@@ -312,19 +329,8 @@ fn size_tally(cells: &Cells) -> Tally {
 /// configuration and Qr > 0: the one trained longer loses more.
 fn budget_tally(cells: &Cells) -> Tally {
     let mut budget = Tally::default();
-    let mut by: BTreeMap<(String, u64, &str, &str, u64), Vec<&Cell>> = BTreeMap::new();
-    for (k, v) in cells {
-        if k.3 > 0 && v.train_tokens.is_finite() && v.n_params.is_finite() {
-            by.entry((v.family.clone(), v.n_params as u64, &k.1, &k.2, k.3))
-                .or_default()
-                .push(v);
-        }
-    }
-    for group in by.values_mut() {
-        group.sort_by(|a, b| a.train_tokens.total_cmp(&b.train_tokens));
-        for w in group.windows(2) {
-            budget.add_lower(z_of(w[0], w[1], false));
-        }
+    for (short, long) in adjacent_pairs(cells, |c| c.n_params, |c| c.train_tokens) {
+        budget.add_lower(z_of(short, long, false));
     }
     budget
 }
@@ -617,6 +623,13 @@ mod tests {
         }
         let r = analyze(&rev, Metric::DeltaNll);
         assert_eq!(r.takeaways[1].verdict, "not held", "{:#?}", r.takeaways[1]);
+        // (b) compares sizes only within one token budget: three budgets, no pairs.
+        let mut budgets = synthetic(1.0);
+        for (i, m) in budgets.models.iter_mut().enumerate() {
+            m.train_tokens = Some(1_000_000 << i);
+        }
+        let b = analyze(&budgets, Metric::DeltaNll);
+        assert_eq!(b.takeaways[1].groups, 0, "{:#?}", b.takeaways[1]);
     }
 
     #[test]
