@@ -715,3 +715,26 @@ fn points_without_a_block_size_are_left_out_of_a_granularity_fit() {
         .to_string();
     assert!(e.contains("needs a finite Qb"), "{e}");
 }
+
+/// D is the training budget: a results summary's scored-token count is not read as D (it was,
+/// when the summary named it `n_tokens`, and every D-dependent fit on a store lost its D), and
+/// two columns naming one variable are an error rather than a silent choice.
+#[test]
+fn d_is_the_training_budget_and_columns_never_alias() {
+    let csv = "n_params,train_tokens,n_scored_tokens,n_tokens,qr,delta_loss\n\
+               1e5,5e5,16510,16510,1,0.002\n\
+               1e5,2e6,16510,16510,1,0.02\n";
+    let d = Dataset::from_csv_reader(csv.as_bytes(), None, Target::DeltaLoss).unwrap();
+    assert_eq!(
+        d.rows.iter().map(|r| r[Var::D.index()]).collect::<Vec<_>>(),
+        [5e5, 2e6]
+    );
+    let e = Dataset::from_csv_reader(
+        "n_params,N,qr,delta_loss\n1e5,1e5,1,0.01\n".as_bytes(),
+        None,
+        Target::DeltaLoss,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("`n_params` and `N` both name N"), "{e}");
+}

@@ -81,7 +81,7 @@ fn a_token_count_fixes_every_trials_windows_and_each_trial_stores_its_se() {
     // The summary carries SEs of the mean, median and best, and the token count.
     let c = read_store(&dir.join("r.sqlite")).unwrap();
     let mid = c.summary.iter().find(|s| s.qr_target == 0.5).unwrap();
-    assert_eq!(mid.n_tokens, 310);
+    assert_eq!(mid.n_scored_tokens, 310);
     assert!(mid.delta_loss_se > 0.0 && mid.kl_mean_se > 0.0 && mid.delta_nll_best_se > 0.0);
     assert!(mid.delta_nll_best <= mid.delta_nll_median && mid.kl_best <= mid.kl_median);
     // `export` writes the SE columns.

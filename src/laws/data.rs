@@ -191,6 +191,16 @@ impl Dataset {
             })
             .filter_map(|(i, h)| Var::parse(h).map(|v| (i, v)))
             .collect();
+        // Two columns naming one variable would let the later one win silently.
+        for (k, &(i, v)) in var_cols.iter().enumerate() {
+            if let Some(&(j, _)) = var_cols[..k].iter().find(|(_, w)| *w == v) {
+                return Err(Error::Input(format!(
+                    "columns `{}` and `{}` both name {v}: keep one",
+                    headers.get(j).unwrap_or("?"),
+                    headers.get(i).unwrap_or("?")
+                )));
+            }
+        }
         let mut out = Dataset {
             target_name: headers.get(target_col).unwrap_or("y").to_string(),
             ..Default::default()

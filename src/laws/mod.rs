@@ -105,7 +105,8 @@ impl Var {
         let lower = name.trim().to_ascii_lowercase();
         Some(match lower.as_str() {
             "n" | "n_params" | "params" | "n_nonembed" | "non_embedding_params" => Var::N,
-            "d" | "tokens" | "n_tokens" | "train_tokens" => Var::D,
+            // Not `n_tokens`: result tables use it for the scored (evaluation) tokens.
+            "d" | "tokens" | "train_tokens" => Var::D,
             "qr" | "q_r" | "ratio" | "low_ratio" => Var::Qr,
             "qb" | "q_b" | "block" | "block_size" | "group" | "group_size" | "g" | "b" => Var::Qb,
             "p" | "precision" | "element_bits" => Var::P,

@@ -289,11 +289,11 @@ fn curve_tallies(cells: &Cells) -> (Tally, Tally) {
 /// Pairs of cells that share a family, a configuration, Qb and Qr > 0, and the quantity
 /// `fixed` (rounded to an integer; unknown values form one group), adjacent in `order`
 /// (ascending; cells where it is unknown are left out): (lower, higher).
-fn adjacent_pairs<'a>(
-    cells: &'a Cells,
+fn adjacent_pairs(
+    cells: &Cells,
     fixed: impl Fn(&Cell) -> f64,
     order: impl Fn(&Cell) -> f64,
-) -> Vec<(&'a Cell, &'a Cell)> {
+) -> Vec<(&Cell, &Cell)> {
     let mut by: BTreeMap<(&str, u64, &str, &str, u64), Vec<&Cell>> = BTreeMap::new();
     for (k, v) in cells {
         let f = fixed(v);

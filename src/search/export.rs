@@ -86,8 +86,8 @@ pub struct ConfigSummary {
     pub eps: f64,
     /// Trials stored.
     pub n_trials: usize,
-    /// Scored tokens per trial (the smallest among the trials).
-    pub n_tokens: usize,
+    /// Scored tokens per trial (the smallest among the trials). Not D: D is `train_tokens`.
+    pub n_scored_tokens: usize,
     /// Mean ΔL over the trials, the laws' default target (the one mean; the other columns are
     /// order statistics).
     pub delta_loss: f64,
@@ -297,7 +297,7 @@ pub fn summarize(
                     .copied()
                     .unwrap_or(f64::NAN),
                 n_trials: ts.len(),
-                n_tokens: ts.iter().map(|t| t.n_tokens).min().unwrap_or(0),
+                n_scored_tokens: ts.iter().map(|t| t.n_tokens).min().unwrap_or(0),
                 delta_loss: d.mean,
                 delta_loss_se: d.mean_se,
                 delta_nll_best: d.best,
