@@ -7,7 +7,7 @@
 //! `tests/architecture.rs`:
 //!
 //! `error` → `io`, `limits`, `jobs` → `codecs` → `model` → `gpu` → `eval` → `search` → `laws` →
-//! `landscape`, `train` → `tasks` → `session` → `app` (and the binary's `cli` on top).
+//! `landscape`, `train` → `tasks` → `session` → `figures` → `app` (and the binary's `cli` on top).
 //! Only `app` imports egui.
 //!
 //! [`codecs`] holds every block format (RTN, HQQ, GPTQ, AWQ; the CPU reference that every fast
@@ -19,7 +19,7 @@
 //! fits with bootstrap CIs and the random-forest predictor, [`landscape`] loss slices, Hessian
 //! probes and landscape features, [`train`] the bundled families' trainer, [`jobs`] background
 //! work, [`alloc`] the binaries' allocator tuning, [`io`] crash-safe writes, [`limits`] caps on every work size, [`session`] what the
-//! explorer saves, and `app` (feature `gui`) the explorer's seven views.
+//! explorer saves, [`figures`] every plot as data and as SVG/PNG/CSV (no egui), and `app` (feature `gui`) the explorer's seven views.
 
 pub mod alloc;
 #[cfg(feature = "gui")]
@@ -27,6 +27,7 @@ pub mod app;
 pub mod codecs;
 pub mod error;
 pub mod eval;
+pub mod figures;
 #[cfg(feature = "gpu")]
 pub mod gpu;
 pub mod io;

@@ -358,3 +358,146 @@ fn the_session_flag_opens_the_explorer_only() {
         stderr(&o)
     );
 }
+
+#[test]
+fn figures_writes_the_gallery_as_svg_png_and_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let store = root.join("assets/demo/demo.sqlite");
+    let out = dir.path().join("figs");
+    let o = qs(
+        &[
+            "figures",
+            store.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--format",
+            "svg,png,csv",
+            "--reference",
+            "bundled:qs-llama-s2-2M",
+            "--bootstrap",
+            "20",
+            "--quiet",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let ids = [
+        "delta_vs_qr",
+        "delta_vs_qb",
+        "delta_vs_n",
+        "sweep_trials",
+        "law_map",
+        "measured_vs_predicted",
+        "pareto",
+        "scale_overhead",
+    ];
+    for id in ids {
+        for ext in ["svg", "png", "csv"] {
+            let p = out.join(format!("{id}.{ext}"));
+            assert!(
+                p.is_file(),
+                "{} missing; stdout {}",
+                p.display(),
+                String::from_utf8_lossy(&o.stdout)
+            );
+        }
+        let png = std::fs::read(out.join(format!("{id}.png"))).unwrap();
+        assert!(png.starts_with(b"\x89PNG"));
+        // 860 × 540 CSS px at 150 dpi.
+        let w = u32::from_be_bytes(png[16..20].try_into().unwrap());
+        let h = u32::from_be_bytes(png[20..24].try_into().unwrap());
+        assert_eq!((w, h), (1344, 844), "{id}");
+    }
+    // The map: under 300 KB, the heatmap as one image, a colour bar with numeric labels, and a
+    // title naming law, slice, format and Qb.
+    let map = std::fs::read_to_string(out.join("law_map.svg")).unwrap();
+    assert!(map.len() < 300_000, "{} bytes", map.len());
+    assert_eq!(map.matches("<image").count(), 1);
+    assert!(map.contains("class=\"colour-bar\""));
+    let bar_labels = map
+        .lines()
+        .skip_while(|l| !l.contains("colour-bar"))
+        .filter(|l| {
+            l.contains("<text")
+                && l.split('>')
+                    .nth(2)
+                    .is_some_and(|t| t.starts_with(|c: char| c.is_ascii_digit()))
+        })
+        .count();
+    assert!(bar_labels >= 2, "colour bar labels: {bar_labels}");
+    assert!(
+        map.contains("unified-strong fitted · layer · mxint4 · bf16") && map.contains("Qb 32"),
+        "{}",
+        &map[..2000]
+    );
+    // Qb ticks are powers of two.
+    let qb = std::fs::read_to_string(out.join("delta_vs_qb.svg")).unwrap();
+    for t in [">8<", ">16<", ">32<", ">64<", ">128<", ">256<"] {
+        assert!(qb.contains(t), "Qb tick {t}");
+    }
+    // A second run refuses to replace the files; --force replaces them.
+    let again = |force: bool| {
+        let mut a = vec![
+            "figures",
+            store.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--format",
+            "svg",
+            "--reference",
+            "bundled:qs-llama-s2-2M",
+            "--bootstrap",
+            "20",
+            "--quiet",
+        ];
+        if force {
+            a.push("--force");
+        }
+        qs(&a, dir.path())
+    };
+    let o = again(false);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--force"));
+    assert!(again(true).status.success());
+}
+
+#[test]
+fn figures_refuses_bad_input_and_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let store = root.join("assets/demo/demo.sqlite");
+    // Bad input: nothing is created.
+    let none = dir.path().join("none");
+    for bad in [
+        vec!["figures", "missing.sqlite", "--out", none.to_str().unwrap()],
+        vec![
+            "figures",
+            store.to_str().unwrap(),
+            "--out",
+            none.to_str().unwrap(),
+            "--format",
+            "gif",
+        ],
+        vec![
+            "figures",
+            store.to_str().unwrap(),
+            "--out",
+            none.to_str().unwrap(),
+            "--size",
+            "10x10",
+        ],
+        vec![
+            "figures",
+            store.to_str().unwrap(),
+            "--out",
+            none.to_str().unwrap(),
+            "--dpi",
+            "2",
+        ],
+    ] {
+        let o = qs(&bad, dir.path());
+        assert_eq!(o.status.code(), Some(2), "{bad:?}: {}", stderr(&o));
+        assert!(!none.exists(), "{bad:?} left {}", none.display());
+    }
+}

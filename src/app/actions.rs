@@ -1,5 +1,6 @@
-//! The explorer's side effects behind [`Command`]s: exports (PNG via a screenshot of the plot
-//! area, SVG/CSV from the figure data, tables), and file dialogs run as jobs so the UI thread
+//! The explorer's side effects behind [`Command`]s: exports (PNG and SVG of the figure alone,
+//! as `quantscape figures` draws it — a screenshot of the plot area only where a view has no
+//! figure —, CSV of the figure data, tables), and file dialogs run as jobs so the UI thread
 //! never waits on them. Results arrive as notices.
 
 use std::path::PathBuf;
@@ -20,6 +21,14 @@ impl App {
             return;
         }
         let bytes = match kind {
+            // The figure alone, as a paper figure (the same renderer as `quantscape figures`);
+            // a view without a figure (a table) falls back to a screenshot of its plot area.
+            ExportKind::FigurePng if self.current_figure().is_some() => self
+                .current_figure()
+                .ok_or_else(|| crate::Error::Input("no figure on screen".into()))
+                .and_then(|f| {
+                    crate::figures::raster::figure_png(&f, crate::figures::svg::PAGE, 150.0)
+                }),
             ExportKind::FigurePng => {
                 let Some(rect) = self.plot_rect else {
                     self.notify("no plot on screen to render".into(), true);
@@ -40,10 +49,12 @@ impl App {
                         Ok(()) => Notice {
                             text: format!("exported {}", path.display()),
                             error: false,
+                            shown_at: None,
                         },
                         Err(e) => Notice {
                             text: format!("export failed: {e}"),
                             error: true,
+                            shown_at: None,
                         },
                     };
                     if let Ok(mut v) = shots.lock() {

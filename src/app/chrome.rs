@@ -35,6 +35,35 @@ impl App {
                         self.commands.push(Command::Pick(Purpose::Export(k)));
                     }
                 }
+                // Without a desktop portal or zenity the dialogs above cannot open: a visible
+                // path and one button per kind always work.
+                ui.separator();
+                ui.label("Save to (no dialog needed):");
+                ui.add(
+                    egui::TextEdit::singleline(&mut self.export_path)
+                        .desired_width(320.0)
+                        .hint_text("path/to/figure"),
+                )
+                .labelled_by(ui.label("save path").id);
+                ui.horizontal(|ui| {
+                    for (label, k) in [
+                        ("Save PNG", ExportKind::FigurePng),
+                        ("Save SVG", ExportKind::FigureSvg),
+                        ("Save CSV", ExportKind::FigureCsv),
+                        ("Save table", ExportKind::TableCsv),
+                    ] {
+                        if ui.button(label).clicked() {
+                            let path = std::path::PathBuf::from(self.export_path.trim())
+                                .with_extension(k.extension());
+                            self.commands.push(Command::Export {
+                                kind: k,
+                                path,
+                                overwrite: false,
+                            });
+                            ui.close();
+                        }
+                    }
+                });
             });
             ui.menu_button("View", |ui| {
                 if ui.button("Presenter mode (F5)").clicked() {
@@ -80,6 +109,17 @@ impl App {
                     self.confirm = None;
                 }
             });
+        }
+        // Information expires; errors wait for the user.
+        let now = ui.input(|i| i.time);
+        for n in &mut self.notices {
+            n.shown_at.get_or_insert(now);
+        }
+        self.notices
+            .retain(|n| n.error || n.shown_at.is_none_or(|t| now - t < super::NOTICE_SECS));
+        if self.notices.iter().any(|n| !n.error) {
+            ui.ctx()
+                .request_repaint_after(std::time::Duration::from_secs_f64(0.5));
         }
         let mut dismiss = None;
         for (i, n) in self.notices.iter().enumerate() {

@@ -63,29 +63,32 @@ pub fn bars_figure(configs: &[Config], reports: &[Report]) -> Figure {
         "configuration",
         "ΔL (nats/token)",
     );
+    // Filled bars named on the x axis, in the order of the legend; CI whiskers with caps.
+    let mut whiskers = Vec::new();
     for (i, (c, r)) in configs.iter().zip(reports).enumerate() {
         let x = i as f64;
-        let w = 0.3;
-        let y = r.delta_nll;
         f.push(
             &c.label(),
-            Mark::Line(2.0),
+            Mark::Bars(0.6),
             colour(i),
-            vec![
-                [x - w, 0.0],
-                [x - w, y],
-                [x + w, y],
-                [x + w, 0.0],
-                [x - w, 0.0],
-            ],
+            vec![[x, r.delta_nll]],
         );
-        f.push(
-            "95% CI",
-            Mark::Line(1.5),
-            [220, 220, 220],
-            vec![[x, r.delta_nll_ci95.lo], [x, r.delta_nll_ci95.hi]],
-        );
+        f.x_names.push((x, c.label()));
+        let (lo, hi, cap) = (r.delta_nll_ci95.lo, r.delta_nll_ci95.hi, 0.08);
+        whiskers.extend([
+            [x, lo],
+            [x, hi],
+            [f64::NAN, f64::NAN],
+            [x - cap, lo],
+            [x + cap, lo],
+            [f64::NAN, f64::NAN],
+            [x - cap, hi],
+            [x + cap, hi],
+            [f64::NAN, f64::NAN],
+        ]);
     }
+    f.push("95% CI", Mark::Line(1.5), [128, 128, 128], whiskers);
+    f.legend_top = true;
     f
 }
 

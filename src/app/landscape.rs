@@ -141,6 +141,7 @@ pub fn slice_figure(s: &Slice) -> Figure {
         origin: [a0, b0],
         size: [a1 - a0, b1 - b0],
         range: [lo, hi],
+        log_values: false,
     });
     f.push(
         "trained weights",

@@ -73,6 +73,17 @@ pub struct LawsPanel {
     waker: Waker,
 }
 
+/// The median of the positive measured values, to two significant digits.
+fn median_budget(y: &[f64]) -> Option<f64> {
+    let mut v: Vec<f64> = y
+        .iter()
+        .copied()
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .collect();
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).map(|m| side::snap_2sig(*m))
+}
+
 fn bits(v: f64) -> u64 {
     v.to_bits()
 }
@@ -137,6 +148,11 @@ impl LawsPanel {
             error,
             waker,
         };
+        // The default budget (0.05 nats) may lie above every measured ΔL, which leaves the
+        // budget curves flat; a default budget starts at the data's median instead.
+        if s.st.budget == LawsState::default().budget {
+            s.st.budget = median_budget(&s.data.y).unwrap_or(s.st.budget);
+        }
         if s.st
             .report
             .as_ref()
@@ -248,6 +264,17 @@ impl LawsPanel {
     /// What the points are (source, slice, family, count).
     pub fn data_note(&self) -> &str {
         &self.data_note
+    }
+
+    /// The slice fitted (`layer · mxint4 · bf16`, with the family when one is chosen), else the
+    /// source.
+    pub fn slice_label(&self) -> String {
+        match (&self.st.source, &self.st.store_slice) {
+            (Source::Demo | Source::Csv(_), Some(sel)) => {
+                selection_label(sel, self.st.store_family.only())
+            }
+            _ => self.source_note(),
+        }
     }
 
     /// What the law was fitted on, in a few words (the Hardware view's caption).
@@ -406,7 +433,7 @@ impl LawsPanel {
                 third_value: self.third_value(),
                 grid_n: self.grid_n,
             };
-            let f = map_figure(
+            let mut f = map_figure(
                 &self.law,
                 &self.st.params,
                 slice,
@@ -415,6 +442,16 @@ impl LawsPanel {
                 &self.sizes(),
             )
             .ok()?;
+            // Exports name what was fitted: law · slice · format (· family), then the Qb.
+            if let (Source::Demo | Source::Csv(_), Some(sel)) =
+                (&self.st.source, &self.st.store_slice)
+            {
+                f.title = format!(
+                    "{} · {}",
+                    f.title,
+                    selection_label(sel, self.st.store_family.only())
+                );
+            }
             self.map = Some((key, f));
         }
         self.map.as_ref().map(|m| &m.1)

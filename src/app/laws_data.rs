@@ -10,7 +10,7 @@ use std::path::Path;
 use super::session::{FamilyChoice, Source};
 pub use crate::laws::data::StoreSlice;
 use crate::laws::{grid_rows, synthesize, Dataset, Law, Target, Var};
-use crate::search::export::{read_store, ConfigSummary, StoreContents};
+use crate::search::export::{read_store, StoreContents};
 
 /// The bundled demo sweep's results store.
 pub fn demo_store() -> std::path::PathBuf {
@@ -33,79 +33,9 @@ pub fn strong() -> Law {
     Law::by_id("unified-strong").unwrap_or_else(|| Law::builtins().remove(0))
 }
 
-/// Every slice of a store's configurations, sorted.
-pub fn store_slices(summary: &[ConfigSummary]) -> Vec<StoreSlice> {
-    let mut v: Vec<_> = summary.iter().map(StoreSlice::of).collect();
-    v.sort();
-    v.dedup();
-    v
-}
-
-/// The slice fitted by default: layer × mxint4 × bf16 when present (a format whose ΔL moves
-/// with Qb, so the granularity term has something to fit), else layer × mxfp4 × bf16, else the
-/// first.
-pub fn default_slice(summary: &[ConfigSummary]) -> Option<StoreSlice> {
-    let all = store_slices(summary);
-    ["mxint4", "mxfp4"]
-        .iter()
-        .find_map(|low| {
-            let want = StoreSlice::new("layer", low, "bf16");
-            all.iter().find(|s| **s == want)
-        })
-        .or(all.first())
-        .cloned()
-}
-
-/// A configuration's model family: its architecture (`unknown` when the store lacks it).
-pub fn family_of(c: &ConfigSummary) -> &str {
-    c.architecture.as_deref().unwrap_or("unknown")
-}
-
-/// Every model family of a store's configurations, sorted.
-pub fn store_families(summary: &[ConfigSummary]) -> Vec<String> {
-    let mut v: Vec<String> = summary.iter().map(|c| family_of(c).to_string()).collect();
-    v.sort();
-    v.dedup();
-    v
-}
-
-/// The family fitted by default among `families` (the store's, sorted): all (None) when there
-/// is one; else the family with the most model sizes in `slice`, ties going to the family of
-/// the first model by name (so the order of the sweep's model names decides, not the
-/// architecture's spelling).
-pub fn default_family(
-    summary: &[ConfigSummary],
-    families: &[String],
-    slice: &StoreSlice,
-) -> Option<String> {
-    if families.len() < 2 {
-        return None;
-    }
-    let models = |f: &str| {
-        summary
-            .iter()
-            .filter(|c| family_of(c) == f && &StoreSlice::of(c) == slice)
-            .map(|c| c.model.as_str())
-            .collect::<std::collections::BTreeSet<_>>()
-    };
-    families
-        .iter()
-        .map(|f| (f, models(f)))
-        .max_by(|(_, a), (_, b)| {
-            a.len()
-                .cmp(&b.len())
-                .then_with(|| b.first().cmp(&a.first()))
-        })
-        .map(|(f, _)| f.clone())
-}
-
-/// What a store selection is called: `layer · mxfp4 · bf16` (`… · LlamaForCausalLM`).
-pub fn selection_label(slice: &StoreSlice, family: Option<&str>) -> String {
-    match family {
-        Some(f) => format!("{slice} · {f}"),
-        None => slice.to_string(),
-    }
-}
+pub use crate::figures::laws::{
+    default_family, default_slice, family_of, selection_label, store_families, store_slices,
+};
 
 /// What the points of a results store measure: a metric and a statistic over trials.
 pub type Measure = (crate::search::Metric, crate::search::Statistic);

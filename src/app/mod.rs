@@ -22,7 +22,7 @@ pub mod help;
 pub mod landscape;
 pub mod laws;
 pub mod laws_data;
-pub mod laws_figs;
+pub use crate::figures::laws as laws_figs;
 pub mod models;
 pub mod panel;
 pub mod plots;
@@ -126,14 +126,20 @@ pub enum Command {
     },
 }
 
-/// A dismissible message.
+/// A dismissible message. Information expires [`NOTICE_SECS`] after it is first shown; an
+/// error stays until dismissed.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Notice {
     /// Text.
     pub text: String,
     /// Error (red) or information.
     pub error: bool,
+    /// When it was first drawn (egui time, seconds); None until then.
+    pub shown_at: Option<f64>,
 }
+
+/// Seconds an information notice stays on screen.
+pub const NOTICE_SECS: f64 = 6.0;
 
 /// The running explorer.
 pub struct App {
@@ -161,6 +167,9 @@ pub struct App {
     confirm: Option<(ExportKind, PathBuf)>,
     shots: Arc<std::sync::Mutex<Vec<Notice>>>,
     plot_rect: Option<egui::Rect>,
+    /// The Export menu's save path (for machines without a file dialog): a file path whose
+    /// extension is set by the kind exported.
+    pub export_path: String,
     /// Model size on presenter mode's slider (its own: it does not move the Hardware target).
     pub presenter_n: f64,
     waker: Waker,
@@ -196,6 +205,11 @@ impl App {
             confirm: None,
             shots: Arc::default(),
             plot_rect: None,
+            export_path: std::env::current_dir()
+                .unwrap_or_default()
+                .join("quantscape-figure")
+                .display()
+                .to_string(),
             waker,
         };
         if session.presenter {
@@ -239,7 +253,11 @@ impl App {
     }
 
     fn notify(&mut self, text: String, error: bool) {
-        self.notices.push(Notice { text, error });
+        self.notices.push(Notice {
+            text,
+            error,
+            shown_at: None,
+        });
     }
 
     /// Every panel, in tab order.
@@ -307,6 +325,13 @@ impl App {
             Command::TogglePresenter => {
                 self.presenter = !self.presenter;
                 ctx.set_zoom_factor(if self.presenter { 1.5 } else { 1.0 });
+                // Projectors wash out dark themes: presenter mode is light; leaving restores
+                // the chosen theme.
+                ctx.set_theme(if self.presenter || !self.dark {
+                    egui::Theme::Light
+                } else {
+                    egui::Theme::Dark
+                });
             }
             Command::ToggleTheme => {
                 self.dark = !self.dark;

@@ -30,6 +30,10 @@ pub struct FittedLaw {
     pub qr: f64,
     /// Qb.
     pub qb: f64,
+    /// Bootstrap parameter vectors of the fit (empty for what-if parameters): the band.
+    pub bootstrap: Vec<Vec<f64>>,
+    /// The slice fitted: granularity · format · high (· family), or the source.
+    pub slice: String,
 }
 
 /// What the panels offer one another, rebuilt every frame.
@@ -99,6 +103,16 @@ impl Panel for super::laws::LawsPanel {
             sizes: self.sizes(),
             qr: self.st.qr,
             qb: self.st.qb,
+            bootstrap: if self.st.what_if {
+                Vec::new()
+            } else {
+                self.st
+                    .report
+                    .as_ref()
+                    .map(|r| r.bootstrap_params.clone())
+                    .unwrap_or_default()
+            },
+            slice: self.slice_label(),
         });
     }
     fn poll(&mut self, _: &egui::Context) {

@@ -1,134 +1,24 @@
-//! Figures as data: every plot of the explorer is first computed as a [`Figure`] (heatmap,
-//! lines, points, text labels, in plot coordinates), then drawn by egui_plot here, or written as
-//! SVG/CSV by [`super::export`]. Drawing never computes; the same data feeds screen and files.
-//!
-//! Coordinates: an axis marked log stores log10 of the value (ticks are labelled with the value);
-//! CSV exports convert back. Colours are sRGB triples. Heatmap values are row-major, bottom row
-//! first (y ascending), `nx` per row, already in the colour scale's units.
+//! Drawing [`Figure`]s (computed in [`crate::figures`], no drawing there) with egui_plot: the
+//! heatmap as one cached texture, lines broken at non-finite points, dots, labels, a legend in
+//! insertion order. The same figures are written as SVG/PNG/CSV by [`crate::figures::svg`] and
+//! [`crate::figures::raster`].
 
 use std::hash::{Hash, Hasher};
 
 use egui::{Color32, RichText, TextureHandle, Ui};
-use egui_plot::{Legend, Line, Plot, PlotImage, PlotPoint, PlotPoints, Points, Text};
+use egui_plot::{
+    Bar, BarChart, GridInput, GridMark, HoverPosition, Legend, Line, Plot, PlotImage, PlotPoint,
+    PlotPoints, Points, Text,
+};
 
-/// How a series is drawn.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Mark {
-    /// A polyline of the given width (points).
-    Line(f32),
-    /// Dots of the given radius (points).
-    Dots(f32),
-}
-
-/// One named series.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Series {
-    /// Legend name (series of the same name share one legend entry).
-    pub name: String,
-    /// Line or dots.
-    pub mark: Mark,
-    /// sRGB colour.
-    pub rgb: [u8; 3],
-    /// Points in plot coordinates.
-    pub points: Vec<[f64; 2]>,
-}
-
-/// A heatmap under the series.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Heat {
-    /// Legend name (what the colour means).
-    pub name: String,
-    /// Values, row-major from the bottom row; NaN cells are left blank.
-    pub values: Vec<f64>,
-    /// Cells per row.
-    pub nx: usize,
-    /// Lower-left corner in plot coordinates.
-    pub origin: [f64; 2],
-    /// Width and height in plot coordinates.
-    pub size: [f64; 2],
-    /// Colour scale range.
-    pub range: [f64; 2],
-}
-
-/// A text label placed in plot coordinates.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Label {
-    /// Position.
-    pub at: [f64; 2],
-    /// Text.
-    pub text: String,
-}
-
-/// A complete plot.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Figure {
-    /// Stable id (egui id, export file stem).
-    pub id: String,
-    /// Title (SVG header).
-    pub title: String,
-    /// X axis label.
-    pub x_label: String,
-    /// Y axis label.
-    pub y_label: String,
-    /// X stores log10 of the value.
-    pub x_log: bool,
-    /// Y stores log10 of the value.
-    pub y_log: bool,
-    /// Optional heatmap drawn first.
-    pub heat: Option<Heat>,
-    /// Series drawn in order over the heatmap.
-    pub series: Vec<Series>,
-    /// Text labels drawn last.
-    pub labels: Vec<Label>,
-    /// The on-screen legend goes top right (falling curves) instead of bottom right.
-    pub legend_top: bool,
-}
+use crate::figures::svg::{pow2_text, value_text};
+pub use crate::figures::{
+    colour, finite_pieces, human, nice_levels, tick, viridis, Figure, Heat, Label, Mark, Series,
+    PALETTE, VIRIDIS_RGB,
+};
+use crate::figures::{log_marks, pow2_marks};
 
 impl Figure {
-    /// An empty figure with axes.
-    pub fn new(id: &str, title: &str, x_label: &str, y_label: &str) -> Self {
-        Self {
-            id: id.into(),
-            title: title.into(),
-            x_label: x_label.into(),
-            y_label: y_label.into(),
-            ..Self::default()
-        }
-    }
-
-    /// Adds a series.
-    pub fn push(&mut self, name: &str, mark: Mark, rgb: [u8; 3], points: Vec<[f64; 2]>) {
-        self.series.push(Series {
-            name: name.into(),
-            mark,
-            rgb,
-            points,
-        });
-    }
-
-    /// Bounds of everything drawn: ([x0, y0], [x1, y1]); None when nothing is finite.
-    pub fn bounds(&self) -> Option<([f64; 2], [f64; 2])> {
-        let mut lo = [f64::INFINITY; 2];
-        let mut hi = [f64::NEG_INFINITY; 2];
-        let mut add = |p: [f64; 2]| {
-            if p[0].is_finite() && p[1].is_finite() {
-                for k in 0..2 {
-                    lo[k] = lo[k].min(p[k]);
-                    hi[k] = hi[k].max(p[k]);
-                }
-            }
-        };
-        if let Some(h) = &self.heat {
-            add(h.origin);
-            add([h.origin[0] + h.size[0], h.origin[1] + h.size[1]]);
-        }
-        self.series
-            .iter()
-            .flat_map(|s| &s.points)
-            .for_each(|p| add(*p));
-        (lo[0] <= hi[0] && lo[1] <= hi[1]).then_some((lo, hi))
-    }
-
     /// Draws the figure with egui_plot into the remaining space (at most `height` points tall
     /// when given).
     pub fn show(&self, ui: &mut Ui, height: Option<f32>) {
@@ -151,6 +41,95 @@ impl Figure {
         if let Some(h) = height {
             plot = plot.height(h);
         }
+        // Block-size axes are ticked at powers of two.
+        let pow2 = |g: GridInput| -> Vec<GridMark> {
+            pow2_marks(g.bounds.0, g.bounds.1)
+                .into_iter()
+                .map(|value| GridMark {
+                    value,
+                    step_size: std::f64::consts::LOG10_2,
+                })
+                .collect()
+        };
+        // Other log axes: decades, else 1-2-5 values, labelled with values (never 3.162).
+        let log125 = |g: GridInput| -> Vec<GridMark> {
+            log_marks(g.bounds.0, g.bounds.1)
+                .into_iter()
+                .map(|value| GridMark {
+                    value,
+                    step_size: if value.fract() == 0.0 { 1.0 } else { 0.3 },
+                })
+                .collect()
+        };
+        if self.x_log && !self.x_base2 {
+            plot = plot
+                .x_grid_spacer(log125)
+                .x_axis_formatter(|m, _| value_text(10f64.powf(m.value)));
+        }
+        if self.y_log && !self.y_base2 {
+            plot = plot
+                .y_grid_spacer(log125)
+                .y_axis_formatter(|m, _| value_text(10f64.powf(m.value)));
+        }
+        if self.x_base2 {
+            plot = plot
+                .x_grid_spacer(pow2)
+                .x_axis_formatter(|m, _| pow2_text(m.value));
+        }
+        if self.y_base2 {
+            plot = plot
+                .y_grid_spacer(pow2)
+                .y_axis_formatter(|m, _| pow2_text(m.value));
+        }
+        // Categorical x (a bar per configuration): the names, not 0, 1, 2…
+        if !self.x_names.is_empty() {
+            let names = self.x_names.clone();
+            plot = plot
+                .x_grid_spacer(move |_| {
+                    names
+                        .iter()
+                        .map(|(value, _)| GridMark {
+                            value: *value,
+                            step_size: 1.0,
+                        })
+                        .collect()
+                })
+                .x_axis_formatter(|m, _| {
+                    self.x_names
+                        .iter()
+                        .find(|(v, _)| (v - m.value).abs() < 1e-9)
+                        .map(|(_, n)| n.clone())
+                        .unwrap_or_default()
+                });
+        }
+        // Hovering reads the axes in data units and the heatmap's value under the cursor.
+        let ctx = ui.ctx().clone();
+        plot = plot.label_formatter(move |pos| {
+            let text = match pos {
+                HoverPosition::NearDataPoint {
+                    plot_name,
+                    position,
+                    ..
+                } => self.readout(position.x, position.y, Some(plot_name)),
+                HoverPosition::Elsewhere { position } => self.readout(position.x, position.y, None),
+            };
+            ctx.data_mut(|d| d.insert_temp(readout_id(&self.id), text.clone()));
+            Some(text)
+        });
+        // A heatmap gets a colour bar on the right, labelled with values.
+        if let Some(h) = &self.heat {
+            plot = plot.width((ui.available_width() - COLOUR_BAR_W).max(120.0));
+            ui.horizontal_top(|ui| {
+                let rect = self.draw(ui, plot);
+                colour_bar(ui, h, rect);
+            });
+        } else {
+            self.draw(ui, plot);
+        }
+    }
+
+    /// Draws the plot; returns its frame.
+    fn draw(&self, ui: &mut Ui, plot: Plot<'_>) -> egui::Rect {
         let texture = self.heat.as_ref().map(|h| heat_texture(ui, &self.id, h));
         plot.show(ui, |p| {
             if let (Some(h), Some(tex)) = (&self.heat, &texture) {
@@ -176,6 +155,20 @@ impl Figure {
                             );
                         }
                     }
+                    Mark::Bars(w) => {
+                        let bars: Vec<Bar> = s
+                            .points
+                            .iter()
+                            .filter(|q| q[0].is_finite() && q[1].is_finite())
+                            .map(|q| {
+                                Bar::new(q[0], q[1])
+                                    .width(f64::from(w))
+                                    .fill(c)
+                                    .stroke(egui::Stroke::new(0.5, Color32::BLACK))
+                            })
+                            .collect();
+                        p.bar_chart(BarChart::new(s.name.as_str(), bars).color(c));
+                    }
                     Mark::Dots(r) => {
                         let pts: Vec<[f64; 2]> = s
                             .points
@@ -195,20 +188,79 @@ impl Figure {
                 p.text(Text::new(
                     "labels",
                     PlotPoint::new(l.at[0], l.at[1]),
-                    RichText::new(l.text.as_str()).color(Color32::WHITE).small(),
+                    RichText::new(l.text.as_str())
+                        .color(Color32::WHITE)
+                        .size(13.0),
                 ));
             }
-        });
+        })
+        .response
+        .rect
     }
 }
 
-/// Runs of consecutive finite points (each at least one point long).
-pub fn finite_pieces(points: &[[f64; 2]]) -> Vec<Vec<[f64; 2]>> {
-    points
-        .split(|p| !(p[0].is_finite() && p[1].is_finite()))
-        .filter(|s| !s.is_empty())
-        .map(<[[f64; 2]]>::to_vec)
-        .collect()
+fn readout_id(figure: &str) -> egui::Id {
+    egui::Id::unique(("quantscape_readout", figure))
+}
+
+/// The last hover readout shown on figure `id` (what the tooltip said), if any.
+pub fn last_readout(ctx: &egui::Context, id: &str) -> Option<String> {
+    ctx.data(|d| d.get_temp::<String>(readout_id(id)))
+}
+
+/// Width of the colour bar beside a heatmap (points).
+const COLOUR_BAR_W: f32 = 84.0;
+
+/// The heatmap's colour scale as a vertical gradient beside the plot frame `plot`, with tick
+/// labels in the quantity's units (values, not exponents) and its name on top.
+fn colour_bar(ui: &mut Ui, h: &Heat, plot: egui::Rect) {
+    let (rect, _) = ui.allocate_exact_size(
+        egui::vec2(COLOUR_BAR_W, plot.height()),
+        egui::Sense::hover(),
+    );
+    let bar = egui::Rect::from_min_max(
+        egui::pos2(rect.left() + 8.0, rect.top() + 24.0),
+        egui::pos2(rect.left() + 22.0, rect.bottom() - 28.0),
+    );
+    let painter = ui.painter_at(rect);
+    let mut mesh = egui::Mesh::default();
+    let stops = VIRIDIS_RGB.len() - 1;
+    for (i, c) in VIRIDIS_RGB.iter().enumerate() {
+        let y = bar.bottom() - bar.height() * i as f32 / stops as f32;
+        let col = Color32::from_rgb(c[0], c[1], c[2]);
+        mesh.colored_vertex(egui::pos2(bar.left(), y), col);
+        mesh.colored_vertex(egui::pos2(bar.right(), y), col);
+        if i > 0 {
+            let k = (2 * i) as u32;
+            mesh.add_triangle(k - 2, k - 1, k);
+            mesh.add_triangle(k - 1, k + 1, k);
+        }
+    }
+    painter.add(egui::Shape::mesh(mesh));
+    let stroke = ui.visuals().widgets.noninteractive.fg_stroke;
+    painter.rect_stroke(bar, 0.0, stroke, egui::StrokeKind::Outside);
+    let font = egui::FontId::proportional(12.0);
+    for (at, text) in h.bar_ticks() {
+        let y = bar.bottom() - bar.height() * at as f32;
+        painter.line_segment(
+            [egui::pos2(bar.right(), y), egui::pos2(bar.right() + 4.0, y)],
+            stroke,
+        );
+        painter.text(
+            egui::pos2(bar.right() + 6.0, y),
+            egui::Align2::LEFT_CENTER,
+            text,
+            font.clone(),
+            stroke.color,
+        );
+    }
+    painter.text(
+        egui::pos2(bar.left(), rect.top() + 4.0),
+        egui::Align2::LEFT_TOP,
+        h.name.strip_prefix("log10 ").unwrap_or(&h.name),
+        font,
+        stroke.color,
+    );
 }
 
 /// The heatmap as a texture, cached in egui's memory under the figure id and re-uploaded only
@@ -249,164 +301,4 @@ fn heat_texture(ui: &Ui, id: &str, h: &Heat) -> TextureHandle {
         .load_texture(format!("{id}_heat"), image, egui::TextureOptions::NEAREST);
     ui.ctx().data_mut(|d| d.insert_temp(mem, (key, t.clone())));
     t
-}
-
-/// Up to 7 isoline levels at 1-2-5 steps spanning the positive values.
-pub fn nice_levels(values: &[f64]) -> Vec<f64> {
-    let (lo, hi) = values
-        .iter()
-        .filter(|v| v.is_finite() && **v > 0.0)
-        .fold((f64::INFINITY, 0f64), |(a, b), v| (a.min(*v), b.max(*v)));
-    if !(lo.is_finite() && hi > lo) {
-        return Vec::new();
-    }
-    let mut out = Vec::new();
-    let (e0, e1) = (lo.log10().floor() as i32, hi.log10().ceil() as i32);
-    for e in e0..=e1 {
-        for m in [1.0, 2.0, 5.0] {
-            let v = m * 10f64.powi(e);
-            if v > lo && v < hi {
-                out.push(v);
-            }
-        }
-    }
-    while out.len() > 7 {
-        out = out.into_iter().step_by(2).collect();
-    }
-    out
-}
-
-/// Series colours (sRGB), distinguishable on dark and light backgrounds.
-pub const PALETTE: [[u8; 3]; 9] = [
-    [90, 160, 240],
-    [240, 170, 60],
-    [120, 210, 120],
-    [220, 110, 200],
-    [230, 90, 80],
-    [160, 130, 230],
-    [90, 200, 200],
-    [200, 200, 90],
-    [180, 180, 180],
-];
-
-/// The `i`-th series colour (cycling).
-pub fn colour(i: usize) -> [u8; 3] {
-    PALETTE[i % PALETTE.len()]
-}
-
-/// The viridis palette at six stops (dark blue → green → yellow), sRGB.
-pub const VIRIDIS_RGB: [[u8; 3]; 6] = [
-    [68, 1, 84],
-    [65, 68, 135],
-    [42, 120, 142],
-    [34, 168, 132],
-    [122, 209, 81],
-    [253, 231, 37],
-];
-
-/// The palette colour of `t` in [0, 1] (linear between stops), as egui's heatmap draws it.
-pub fn viridis(t: f64) -> [u8; 3] {
-    let t = if t.is_finite() {
-        t.clamp(0.0, 1.0)
-    } else {
-        0.0
-    };
-    let x = t * (VIRIDIS_RGB.len() - 1) as f64;
-    let i = (x.floor() as usize).min(VIRIDIS_RGB.len() - 2);
-    let f = x - i as f64;
-    let (a, b) = (VIRIDIS_RGB[i], VIRIDIS_RGB[i + 1]);
-    std::array::from_fn(|k| {
-        (f64::from(a[k]) + f * (f64::from(b[k]) - f64::from(a[k]))).round() as u8
-    })
-}
-
-/// Tick label: on a log axis `t` is log10 of the value and only integer and half decades are
-/// labelled; on a linear axis the value itself.
-pub fn tick(t: f64, log: bool) -> String {
-    if !log {
-        return trim_number(t);
-    }
-    if (t * 2.0 - (t * 2.0).round()).abs() < 1e-6 {
-        // "10M", "316.2K": no trailing zeros on ticks.
-        let h = human(10f64.powf(t));
-        let split = h.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(h.len());
-        let (num, unit) = h.split_at(split);
-        let num = if num.contains('.') {
-            num.trim_end_matches('0').trim_end_matches('.')
-        } else {
-            num
-        };
-        format!("{num}{unit}")
-    } else {
-        String::new()
-    }
-}
-
-fn trim_number(v: f64) -> String {
-    // Three decimals, or three significant digits below 0.01 (log axes reach 10⁻⁴ and less).
-    let decimals = if v != 0.0 && v.abs() < 0.01 {
-        ((2.0 - v.abs().log10().floor()) as usize).min(15)
-    } else {
-        3
-    };
-    let s = format!("{v:.decimals$}");
-    let s = s.trim_end_matches('0').trim_end_matches('.');
-    if s == "-0" {
-        "0".into()
-    } else {
-        s.into()
-    }
-}
-
-/// A count in K/M/B/T units ("213.6K", "7.00B").
-pub fn human(n: f64) -> String {
-    let a = n.abs();
-    if a >= 1e12 {
-        format!("{:.2}T", n / 1e12)
-    } else if a >= 1e9 {
-        format!("{:.2}B", n / 1e9)
-    } else if a >= 1e6 {
-        format!("{:.2}M", n / 1e6)
-    } else if a >= 1e3 {
-        format!("{:.1}K", n / 1e3)
-    } else {
-        trim_number(n)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn levels_ticks_and_palette() {
-        assert_eq!(nice_levels(&[0.013, 0.9]), vec![0.02, 0.05, 0.1, 0.2, 0.5]);
-        assert!(nice_levels(&[]).is_empty());
-        assert_eq!(tick(5.0, true), "100K");
-        assert_eq!(tick(7.0, true), "10M");
-        assert_eq!(tick(4.5, true), "31.6K");
-        assert_eq!(tick(5.25, true), "");
-        assert_eq!(tick(0.25, false), "0.25");
-        // Small values keep three significant digits (ΔL axes reach 10⁻⁴).
-        assert_eq!(tick(-3.5, true), "0.000316");
-        assert_eq!(tick(-4.0, true), "0.0001");
-        assert_eq!(tick(-2.0, true), "0.01");
-        assert_eq!(tick(-0.0004, false), "-0.0004");
-        assert_eq!(human(7e9), "7.00B");
-        assert_eq!(viridis(0.0), VIRIDIS_RGB[0]);
-        assert_eq!(viridis(1.0), VIRIDIS_RGB[5]);
-        assert_eq!(viridis(0.1), [67, 35, 110]);
-        let nan = [f64::NAN, 0.0];
-        let pieces = finite_pieces(&[nan, [1.0, 1.0], [2.0, 2.0], nan, nan, [3.0, 3.0], nan]);
-        assert_eq!(pieces, vec![vec![[1.0, 1.0], [2.0, 2.0]], vec![[3.0, 3.0]]]);
-        let mut f = Figure::new("f", "t", "x", "y");
-        assert!(f.bounds().is_none());
-        f.push(
-            "a",
-            Mark::Dots(2.0),
-            [0, 0, 0],
-            vec![[1.0, 2.0], [f64::NAN, 0.0], [3.0, -1.0]],
-        );
-        assert_eq!(f.bounds(), Some(([1.0, -1.0], [3.0, 2.0])));
-    }
 }

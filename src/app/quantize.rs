@@ -22,8 +22,8 @@ use crate::tasks::quantize::{QuantizeReport, QuantizeRequest, HIST_BINS};
 pub use crate::tasks::Device;
 
 /// Block sizes offered.
-pub const QB_CHOICES: [&str; 9] = [
-    "8", "16", "32", "64", "128", "256", "1024", "channel", "tensor",
+pub const QB_CHOICES: [&str; 10] = [
+    "8", "16", "32", "64", "128", "256", "512", "1024", "channel", "tensor",
 ];
 
 /// One quantized tensor (the quantize task's per-tensor report).
@@ -79,13 +79,13 @@ pub fn grid_figure(t: &TensorResult, format_label: &str) -> Figure {
     );
     let w = 2.0 * t.absmax / HIST_BINS as f64;
     let top = t.histogram.iter().copied().max().unwrap_or(1) as f64;
-    let mut pts = Vec::with_capacity(2 * HIST_BINS);
-    for (i, c) in t.histogram.iter().enumerate() {
-        let x0 = -t.absmax + w * i as f64;
-        pts.push([x0, *c as f64]);
-        pts.push([x0 + w, *c as f64]);
-    }
-    f.push("weights", Mark::Line(1.5), [90, 160, 240], pts);
+    let pts: Vec<[f64; 2]> = t
+        .histogram
+        .iter()
+        .enumerate()
+        .map(|(i, c)| [-t.absmax + w * (i as f64 + 0.5), *c as f64])
+        .collect();
+    f.push("weights", Mark::Bars(w as f32), [90, 160, 240], pts);
     let mut grid = Vec::with_capacity(3 * t.grid.len());
     for g in &t.grid {
         let x = f64::from(*g);
@@ -301,6 +301,12 @@ impl QuantizePanel {
                     for p in PRESET_NAMES {
                         if ui.selectable_label(self.spelling == p, p).clicked() {
                             self.spelling = p.to_string();
+                            // A preset brings its native block size (NVFP4: 16).
+                            if let Some(crate::codecs::BlockSize::Elements(n)) =
+                                crate::codecs::Format::preset(p).map(|f| f.block)
+                            {
+                                self.qb = n.to_string();
+                            }
                         }
                     }
                 });
@@ -433,14 +439,13 @@ mod tests {
             p.engine.ran_on
         );
         assert_eq!(cpu, p.results.iter().map(|r| r.stats).collect::<Vec<_>>());
-        // E2M1 has 8 magnitudes: at most 15 distinct values in one block.
+        // E2M1 has 8 magnitudes: the full grid of a block is 15 values (±0 once), symmetric,
+        // whatever values the block's weights happen to use.
         for r in &p.results {
-            assert!(
-                !r.grid.is_empty() && r.grid.len() <= 15,
-                "{}: {}",
-                r.name,
-                r.grid.len()
-            );
+            assert_eq!(r.grid.len(), 15, "{}: {:?}", r.name, r.grid);
+            for (a, b) in r.grid.iter().zip(r.grid.iter().rev()) {
+                assert_eq!(*a, -*b, "{}: {:?}", r.name, r.grid);
+            }
             assert!((r.bits_per_weight - (4.0 + 8.0 / 16.0)).abs() < 0.1);
         }
         p.sort = SortBy::Mse;

@@ -239,11 +239,7 @@ fn exports_write_files_and_never_overwrite_without_asking() {
     assert_eq!(std::fs::read_to_string(&csv).unwrap(), "mine");
     answer(&mut h, "Replace");
     assert!(std::fs::read_to_string(&csv).unwrap().starts_with("series"));
-    // PNG: rendered by the harness's wgpu renderer when an adapter exists.
-    if h.render().is_err() {
-        eprintln!("skipped the PNG export: no wgpu adapter");
-        return;
-    }
+    // PNG: the figure alone at 150 dpi (860 × 540 CSS px), not a screenshot: no adapter needed.
     let png = dir.path().join("map.png");
     h.state_mut().push(Command::Export {
         kind: ExportKind::FigurePng,
@@ -252,13 +248,11 @@ fn exports_write_files_and_never_overwrite_without_asking() {
     });
     step_until(&mut h, "the PNG export", |_| png.exists());
     let img = image::open(&png).unwrap().to_rgba8();
-    assert!(
-        img.width() > 400 && img.height() > 300,
-        "{:?}",
-        img.dimensions()
-    );
+    assert_eq!(img.dimensions(), (1344, 844));
     let first = *img.get_pixel(img.width() / 2, img.height() / 2);
     assert!(img.pixels().any(|p| *p != first), "the PNG is blank");
+    // The top-left corner is the page (white), not the explorer's dark chrome.
+    assert_eq!(img.get_pixel(2, 2).0, [255, 255, 255, 255]);
 }
 
 #[test]
@@ -590,7 +584,10 @@ fn every_ui_character_has_a_glyph() {
         include_str!("chrome.rs"),
         include_str!("actions.rs"),
         include_str!("laws.rs"),
-        include_str!("laws_figs.rs"),
+        include_str!("../figures/laws.rs"),
+        include_str!("../figures/gallery.rs"),
+        include_str!("../figures/sweep.rs"),
+        include_str!("../figures/hardware.rs"),
         include_str!("laws_data.rs"),
         include_str!("help.rs"),
         include_str!("models.rs"),
@@ -701,4 +698,100 @@ fn the_laws_view_flags_a_degenerate_fit_and_offers_the_simpler_law() {
     h.run_steps(2);
     step_until(&mut h, "the weak fit", |a| !a.laws.fitting());
     assert_eq!(h.state().laws.law().id, "unified-weak");
+}
+
+#[test]
+fn hovering_the_map_reads_the_value_under_the_cursor() {
+    let mut h = harness(quick());
+    step_until(&mut h, "the first fit", |a| {
+        a.laws.st.report.is_some() && !a.laws.fitting()
+    });
+    h.run_steps(2);
+    let rect = h.state().plot_rect.expect("the central panel is drawn");
+    // Hover a few points of the central panel until one lands on the map.
+    let mut seen = None;
+    for fx in [0.5, 0.4, 0.6, 0.3] {
+        for fy in [0.5, 0.4, 0.6] {
+            let pos = egui::pos2(
+                rect.left() + rect.width() * fx,
+                rect.top() + rect.height() * fy,
+            );
+            h.hover_at(pos);
+            h.run_steps(2);
+            if let Some(t) = super::plots::last_readout(&h.ctx, "laws_map") {
+                seen = Some(t);
+                break;
+            }
+        }
+        if seen.is_some() {
+            break;
+        }
+    }
+    let text = seen.expect("no readout on the map");
+    // Axes in data units and the heatmap's value (not its log10).
+    assert!(text.contains("N = ") && text.contains("Qr = "), "{text}");
+    let dl = text
+        .split("ΔL = ")
+        .nth(1)
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("no ΔL value in {text:?}"));
+    assert!(dl > 0.0 && dl < 10.0, "{text}");
+}
+
+#[test]
+fn export_without_a_dialog_uses_the_visible_save_path() {
+    let mut h = harness(quick());
+    step_until(&mut h, "the first fit", |a| {
+        a.laws.st.report.is_some() && !a.laws.fitting()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("map-figure");
+    h.state_mut().export_path = target.display().to_string();
+    h.get_by_label("Export").click();
+    h.run_steps(2);
+    assert!(
+        h.query_by_label("save path").is_some(),
+        "the path field is shown"
+    );
+    h.get_by_label("Save SVG").click();
+    let svg = target.with_extension("svg");
+    step_until(&mut h, "the SVG export", |_| svg.exists());
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(
+        text.contains("class=\"colour-bar\""),
+        "the map's colour bar"
+    );
+}
+
+#[test]
+fn presenter_mode_shows_the_map_and_the_curve_with_a_band() {
+    let mut s = quick();
+    s.laws.bootstrap = 40;
+    let mut h = harness(s);
+    step_until(&mut h, "the first fit", |a| {
+        a.laws.st.report.is_some() && !a.laws.fitting()
+    });
+    h.state_mut().push(Command::TogglePresenter);
+    h.run_steps(3);
+    assert!(h.state().presenter());
+    // The prediction with its 95 % band in big type.
+    assert!(h.query_by_label_contains("95 % [").is_some());
+    let shared = h.state().shared();
+    let l = shared.law.as_ref().unwrap();
+    assert!(l.bootstrap.len() >= 20);
+    let f = super::presenter::curve(l, 1e9, 1.0, 32.0);
+    assert_eq!(
+        f.series
+            .iter()
+            .filter(|s| s.name.starts_with("95 % band"))
+            .count(),
+        2
+    );
+    // The band brackets the law.
+    let [lo, hi] = super::presenter::band(l, 1e9, 1.0, 32.0).unwrap();
+    let mid = super::presenter::predicted(l, 1e9, 1.0, 32.0);
+    assert!(lo <= mid && mid <= hi, "{lo} {mid} {hi}");
+    // The map is on screen beside it (its figure is computed for the frame).
+    assert!(h.state_mut().laws.map_figure().is_some());
 }

@@ -29,6 +29,7 @@ mod convert;
 mod corpus;
 mod eval;
 mod features;
+mod figures;
 mod formats;
 mod heldout;
 mod hessian;
@@ -92,6 +93,9 @@ pub enum Command {
     /// Format × block-size table at a target N from the format-aware law: bits per weight,
     /// predicted ΔL with its band, Pareto front.
     Pareto(pareto::ParetoArgs),
+    /// The standard figures of a results store as SVG/PNG/CSV (no display needed): ΔL vs Qr,
+    /// Qb and N, the trials, the law map, measured vs predicted, the Pareto front, overheads.
+    Figures(figures::FiguresArgs),
     /// Loss along the quantization direction and random directions (1-D or 2-D slices).
     Landscape(landscape::LandscapeArgs),
     /// Hessian probes: top eigenvalue, trace (per layer), curvature and ΔL prediction along u.
@@ -187,6 +191,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Fit(a)) => laws::run_fit(&a),
         Some(Command::Predict(a)) => laws::run_predict(&a),
         Some(Command::Pareto(a)) => pareto::run(&a),
+        Some(Command::Figures(a)) => figures::run(&a),
         Some(Command::Landscape(a)) => landscape::run(&a),
         Some(Command::Hessian(a)) => hessian::run(&a),
         Some(Command::Features(a)) => features::run_features(&a),

@@ -144,6 +144,77 @@ fn max_block_grid(w: &[f32], q: &[f32], cols: usize, block: BlockSize) -> Vec<f3
     grid
 }
 
+/// Every value the RTN codec can give in the block of `w`'s largest |w| (`[rows, cols]`), not
+/// only the values its weights happen to use: probe rows that keep the block's extremes (so its
+/// scale, zero point and NVFP4's tensor scale are the block's own) and fill the rest with values
+/// spread uniformly and log-uniformly over the block's range — symmetric around 0 for formats
+/// without a zero point, [min, max] of the block otherwise — quantized with the same format.
+/// Falls back to the used values ([`max_block_grid`]) if the probe cannot be quantized.
+fn full_block_grid(w: &[f32], q: &[f32], cols: usize, format: &Format) -> Vec<f32> {
+    let used = || max_block_grid(w, q, cols, format.block);
+    let Some((imax, &wmax)) = w
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| v.is_finite())
+        .max_by(|a, b| a.1.abs().total_cmp(&b.1.abs()))
+    else {
+        return used();
+    };
+    if wmax == 0.0 || cols == 0 {
+        return used();
+    }
+    let blen = format.block.block_len(cols).max(1);
+    let (r, c) = (imax / cols, imax % cols);
+    let start = r * cols + (c / blen) * blen;
+    let block = &w[start..(start + blen).min((r + 1) * cols)];
+    let (bmin, bmax) = block
+        .iter()
+        .filter(|v| v.is_finite())
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), v| {
+            (a.min(*v), b.max(*v))
+        });
+    let asym = format.zero != crate::codecs::ZeroPoint::None;
+    let (lo, hi) = if asym {
+        (bmin, bmax)
+    } else {
+        (-wmax.abs(), wmax.abs())
+    };
+    // Row heads keep the scale: the max-|w| element, and for affine formats the other extreme.
+    let mut head = vec![wmax];
+    if asym {
+        head.push(if wmax == bmax { bmin } else { bmax });
+    }
+    if blen <= head.len() {
+        return used();
+    }
+    let mut probes: Vec<f32> = (0..=4096)
+        .map(|i| lo + (hi - lo) * i as f32 / 4096.0)
+        .collect();
+    let amax = lo.abs().max(hi.abs());
+    for k in 0..(40 * 16) {
+        let m = amax * 2f32.powf(-(k as f32) / 16.0);
+        probes.extend([m, -m]);
+    }
+    probes.retain(|v| *v >= lo && *v <= hi);
+    let per_row = blen - head.len();
+    let n_rows = probes.len().div_ceil(per_row);
+    let mut probe = Vec::with_capacity(n_rows * blen);
+    for chunk in probes.chunks(per_row) {
+        probe.extend_from_slice(&head);
+        probe.extend_from_slice(chunk);
+        probe.resize(probe.len() + per_row - chunk.len(), wmax);
+    }
+    match crate::codecs::fake_quant(&probe, n_rows, blen, format, &Method::Rtn) {
+        Ok(pq) => {
+            let mut grid: Vec<f32> = pq.into_iter().filter(|v| v.is_finite()).collect();
+            grid.sort_by(f32::total_cmp);
+            grid.dedup();
+            grid
+        }
+        Err(_) => used(),
+    }
+}
+
 fn transpose(w: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     let mut t = vec![0.0; w.len()];
     for r in 0..rows {
@@ -255,7 +326,13 @@ fn quantize_tensor(
         }
     };
     let (histogram, absmax) = histogram(&w);
-    let grid = max_block_grid(&w, &q, cols_k, format.block);
+    // RTN's grid is known in full; calibrated and HQQ scales are the block's own, so their grid
+    // is the values the block uses.
+    let grid = if matches!(req.method, Method::Rtn) {
+        full_block_grid(&w, &q, cols_k, format)
+    } else {
+        max_block_grid(&w, &q, cols_k, format.block)
+    };
     let report = TensorReport {
         name: name.to_string(),
         shape: entry.shape.clone(),

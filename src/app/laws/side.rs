@@ -30,7 +30,11 @@ impl LawsPanel {
                 .custom_formatter(|v, _| human(v)),
             _ => egui::Slider::new(&mut self.st.qr, 0.0..=1.0),
         };
-        ui.add(slider.text(label)).on_hover_text(help);
+        if ui.add(slider.text(label)).on_hover_text(help).changed() {
+            // Block sizes snap to powers of two; N to two significant digits.
+            self.st.qb = snap_pow2(self.st.qb);
+            self.st.n = snap_2sig(self.st.n);
+        }
         ui.add(
             egui::Slider::new(&mut self.st.budget, 0.001..=1.0)
                 .logarithmic(true)
@@ -72,8 +76,16 @@ impl LawsPanel {
                 ui.label(&spec.name).on_hover_text(param_help(&spec.name));
                 if let Some(v) = self.st.params.get_mut(i) {
                     if self.st.what_if {
+                        // A drag value, 0.5 % of the value per point: a 30-point drag moves a
+                        // parameter by ~15 %, not by 20× as a ±3×|v| slider did.
                         let (lo, hi) = slider_range(*v, spec.lower, spec.upper);
-                        ui.add(egui::Slider::new(v, lo..=hi).max_decimals(4));
+                        let speed = (v.abs() * 0.005).max(1e-4);
+                        ui.add(
+                            egui::DragValue::new(v)
+                                .range(lo..=hi)
+                                .speed(speed)
+                                .max_decimals(4),
+                        );
                     } else {
                         ui.label(num(*v));
                     }
@@ -127,6 +139,25 @@ fn num(v: f64) -> String {
         format!("{v:.3e}")
     } else {
         format!("{v:.4}")
+    }
+}
+
+/// The nearest power of two (in log space) of a block size.
+pub fn snap_pow2(qb: f64) -> f64 {
+    if qb.is_finite() && qb > 0.0 {
+        2f64.powf(qb.log2().round())
+    } else {
+        qb
+    }
+}
+
+/// `n` rounded to two significant digits (1.2M, 35K).
+pub fn snap_2sig(n: f64) -> f64 {
+    if n.is_finite() && n > 0.0 {
+        let mag = 10f64.powf(n.log10().floor() - 1.0);
+        (n / mag).round() * mag
+    } else {
+        n
     }
 }
 

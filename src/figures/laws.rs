@@ -6,10 +6,10 @@
 //! Units: ΔL in nats/token; N in parameters (log10 on the plot); Qb in elements (log10); Qr in
 //! [0, 1]. The heatmap shows log10 ΔL so that decades get equal colour.
 
-use super::plots::{nice_levels, Figure, Heat, Label, Mark};
-use super::session::Plane;
+use super::{nice_levels, Figure, Heat, Label, Mark};
 use crate::laws::grid::{evaluate, Axis};
 use crate::laws::{Dataset, FitReport, Law, Row, Var, EMPTY_ROW};
+use crate::session::Plane;
 use crate::Result;
 
 /// Grid samples per map axis (default).
@@ -131,6 +131,8 @@ pub fn map_figure(
     );
     f.x_log = xv.is_log_scale();
     f.y_log = yv.is_log_scale();
+    f.x_base2 = xv == Var::Qb;
+    f.y_base2 = yv == Var::Qb;
     let vals: Vec<f64> = g
         .values
         .iter()
@@ -151,6 +153,7 @@ pub fn map_figure(
         origin: [px0, py0],
         size: [px1 - px0, py1 - py0],
         range: [vmin, vmax],
+        log_values: true,
     });
     for l in &iso {
         for (k, line) in l.lines.iter().enumerate() {
@@ -299,9 +302,90 @@ pub fn budget_figures(
 /// A variable's value as the slider shows it.
 pub fn fmt_value(var: Var, v: f64) -> String {
     match var {
-        Var::N => super::plots::human(v),
+        Var::N => super::human(v),
         Var::Qb => format!("{v:.0}"),
         _ => format!("{v:.2}"),
+    }
+}
+
+/// Every slice of a store's configurations, sorted.
+pub fn store_slices(
+    summary: &[crate::search::export::ConfigSummary],
+) -> Vec<crate::laws::data::StoreSlice> {
+    let mut v: Vec<_> = summary
+        .iter()
+        .map(crate::laws::data::StoreSlice::of)
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// The slice fitted by default: layer × mxint4 × bf16 when present (a format whose ΔL moves
+/// with Qb, so the granularity term has something to fit), else layer × mxfp4 × bf16, else the
+/// first.
+pub fn default_slice(
+    summary: &[crate::search::export::ConfigSummary],
+) -> Option<crate::laws::data::StoreSlice> {
+    let all = store_slices(summary);
+    ["mxint4", "mxfp4"]
+        .iter()
+        .find_map(|low| {
+            let want = crate::laws::data::StoreSlice::new("layer", low, "bf16");
+            all.iter().find(|s| **s == want)
+        })
+        .or(all.first())
+        .cloned()
+}
+
+/// A configuration's model family: its architecture (`unknown` when the store lacks it).
+pub fn family_of(c: &crate::search::export::ConfigSummary) -> &str {
+    c.architecture.as_deref().unwrap_or("unknown")
+}
+
+/// Every model family of a store's configurations, sorted.
+pub fn store_families(summary: &[crate::search::export::ConfigSummary]) -> Vec<String> {
+    let mut v: Vec<String> = summary.iter().map(|c| family_of(c).to_string()).collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// The family fitted by default among `families` (the store's, sorted): all (None) when there
+/// is one; else the family with the most model sizes in `slice`, ties going to the family of
+/// the first model by name (so the order of the sweep's model names decides, not the
+/// architecture's spelling).
+pub fn default_family(
+    summary: &[crate::search::export::ConfigSummary],
+    families: &[String],
+    slice: &crate::laws::data::StoreSlice,
+) -> Option<String> {
+    if families.len() < 2 {
+        return None;
+    }
+    let models = |f: &str| {
+        summary
+            .iter()
+            .filter(|c| family_of(c) == f && &crate::laws::data::StoreSlice::of(c) == slice)
+            .map(|c| c.model.as_str())
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    families
+        .iter()
+        .map(|f| (f, models(f)))
+        .max_by(|(_, a), (_, b)| {
+            a.len()
+                .cmp(&b.len())
+                .then_with(|| b.first().cmp(&a.first()))
+        })
+        .map(|(f, _)| f.clone())
+}
+
+/// What a store selection is called: `layer · mxfp4 · bf16` (`… · LlamaForCausalLM`).
+pub fn selection_label(slice: &crate::laws::data::StoreSlice, family: Option<&str>) -> String {
+    match family {
+        Some(f) => format!("{slice} · {f}"),
+        None => slice.to_string(),
     }
 }
 
