@@ -320,7 +320,11 @@ mod tests {
         assert!(p.reports[2].kl_mean < p.reports[0].kl_mean);
         let (h, rows) = p.table();
         assert_eq!((h.len(), rows.len()), (6, 3));
-        assert_eq!(p.current_figure().series.len(), 6);
+        // A bar per configuration, named on the axis, and one series of capped whiskers.
+        let fig = p.current_figure();
+        assert_eq!(fig.series.len(), 3 + 1);
+        assert_eq!(fig.x_names.len(), 3);
+        assert!(fig.series[..3].iter().all(|s| s.mark == Mark::Bars(0.6)));
         assert_eq!(p.engine.ran_on, "CPU reference");
         // The GPU device (or its named CPU fallback) gives the same figures to fp32 rounding.
         let cpu = p.reports.clone();

@@ -289,7 +289,7 @@ mod tests {
                 .any(|c| a.text == format!("{} {}", c.format, c.qb)));
             for b in &fig.labels[..i] {
                 assert!(
-                    (a.at[0] - b.at[0]).abs() >= 0.12 * span(0)
+                    (a.at[0] - b.at[0]).abs() >= 0.2 * span(0)
                         || (a.at[1] - b.at[1]).abs() >= 0.05 * span(1),
                     "{} overlaps {}",
                     a.text,

@@ -30,10 +30,11 @@ impl Figure {
                 // Entries in the order the series were added (sizes ascending, formats as listed),
                 // not sorted by name ("N = 13.9K" would sort after "N = 100K").
                 .legend(Legend::default().follow_insertion_order(true).position(
-                    if self.legend_top {
-                        egui_plot::Corner::RightTop
-                    } else {
-                        egui_plot::Corner::RightBottom
+                    match (self.legend_top, self.legend_left) {
+                        (true, false) => egui_plot::Corner::RightTop,
+                        (false, false) => egui_plot::Corner::RightBottom,
+                        (true, true) => egui_plot::Corner::LeftTop,
+                        (false, true) => egui_plot::Corner::LeftBottom,
                     },
                 ))
                 .x_axis_formatter(move |m, _| tick(m.value, x_log))
@@ -134,8 +135,9 @@ impl Figure {
         plot.show(ui, |p| {
             if let (Some(h), Some(tex)) = (&self.heat, &texture) {
                 // One textured quad (uploaded when the values change), not a shape per cell.
+                // Unnamed: the colour bar says what the colours mean, not a legend dot.
                 p.image(PlotImage::new(
-                    h.name.as_str(),
+                    "",
                     tex.id(),
                     PlotPoint::new(h.origin[0] + h.size[0] / 2.0, h.origin[1] + h.size[1] / 2.0),
                     [h.size[0] as f32, h.size[1] as f32],
@@ -186,7 +188,7 @@ impl Figure {
             }
             for l in &self.labels {
                 p.text(Text::new(
-                    "labels",
+                    "",
                     PlotPoint::new(l.at[0], l.at[1]),
                     RichText::new(l.text.as_str())
                         .color(Color32::WHITE)

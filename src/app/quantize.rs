@@ -439,10 +439,15 @@ mod tests {
             p.engine.ran_on
         );
         assert_eq!(cpu, p.results.iter().map(|r| r.stats).collect::<Vec<_>>());
-        // E2M1 has 8 magnitudes: the full grid of a block is 15 values (±0 once), symmetric,
-        // whatever values the block's weights happen to use.
+        // E2M1 has 8 magnitudes: at most 15 values (±0 once) in a block, and the grid shown is
+        // every one the block's range reaches, symmetric, whatever values its weights use.
         for r in &p.results {
-            assert_eq!(r.grid.len(), 15, "{}: {:?}", r.name, r.grid);
+            assert!(
+                r.grid.len() >= 11 && r.grid.len() <= 15 && r.grid.len() % 2 == 1,
+                "{}: {:?}",
+                r.name,
+                r.grid
+            );
             for (a, b) in r.grid.iter().zip(r.grid.iter().rev()) {
                 assert_eq!(*a, -*b, "{}: {:?}", r.name, r.grid);
             }

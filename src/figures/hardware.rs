@@ -41,6 +41,7 @@ pub fn tradeoff_figure(r: &ParetoReport, measured: Option<&(String, Vec<[f64; 2]
         "predicted ΔL (nats/token)",
     );
     f.y_log = true;
+    // The top right holds the fewest points (the measured ones sit below the front there).
     f.legend_top = true;
     let pt = |c: &ParetoRow| [c.bits_per_weight, c.delta_loss.log10()];
     for row in r.rows.iter().filter(|c| c.delta_loss > 0.0) {
@@ -76,7 +77,7 @@ pub fn tradeoff_figure(r: &ParetoReport, measured: Option<&(String, Vec<[f64; 2]
         f.push(name, Mark::Dots(3.5), colour(i), pts);
     }
     // Front points labelled `format Qb`, skipping a label that would sit on one already placed
-    // (within 12 % of the x range and 5 % of the y range, about a label's size on the page):
+    // (within 20 % of the x range and 5 % of the y range, about a label's size on the page):
     // neighbours on the front are read off the table.
     let all: Vec<[f64; 2]> = r
         .rows
@@ -92,7 +93,7 @@ pub fn tradeoff_figure(r: &ParetoReport, measured: Option<&(String, Vec<[f64; 2]
             });
         (hi - lo).max(1e-9)
     };
-    let (min_dx, min_dy) = (0.12 * span(0), 0.05 * span(1));
+    let (min_dx, min_dy) = (0.2 * span(0), 0.05 * span(1));
     let mut placed: Vec<[f64; 2]> = Vec::new();
     for c in front.iter().filter(|c| c.delta_loss > 0.0) {
         let at = pt(c);

@@ -95,6 +95,9 @@ pub struct Figure {
     /// Names of categorical x positions (a bar chart's configurations): x ticks at these
     /// positions are labelled with the names instead of numbers.
     pub x_names: Vec<(f64, String)>,
+    /// The on-screen legend goes to the left corner (with `legend_top`: top left, else bottom
+    /// left), where a falling front leaves room.
+    pub legend_left: bool,
     /// The on-screen legend goes top right (falling curves) instead of bottom right.
     pub legend_top: bool,
 }
