@@ -23,22 +23,21 @@ impl Figure {
     /// when given).
     pub fn show(&self, ui: &mut Ui, height: Option<f32>) {
         let (x_log, y_log) = (self.x_log, self.y_log);
-        let mut plot =
-            Plot::new(self.id.as_str())
-                .x_axis_label(self.x_label.as_str())
-                .y_axis_label(self.y_label.as_str())
-                // Entries in the order the series were added (sizes ascending, formats as listed),
-                // not sorted by name ("N = 13.9K" would sort after "N = 100K").
-                .legend(Legend::default().follow_insertion_order(true).position(
-                    match (self.legend_top, self.legend_left) {
-                        (true, false) => egui_plot::Corner::RightTop,
-                        (false, false) => egui_plot::Corner::RightBottom,
-                        (true, true) => egui_plot::Corner::LeftTop,
-                        (false, true) => egui_plot::Corner::LeftBottom,
-                    },
-                ))
-                .x_axis_formatter(move |m, _| tick(m.value, x_log))
-                .y_axis_formatter(move |m, _| tick(m.value, y_log));
+        let mut plot = Plot::new(self.id.as_str())
+            .x_axis_label(self.x_label.as_str())
+            .y_axis_label(self.y_label.as_str())
+            // Entries in the order the series were added (sizes ascending, formats as listed),
+            // not sorted by name ("N = 13.9K" would sort after "N = 100K").
+            .legend(Legend::default().follow_insertion_order(true).position(
+                match (self.legend_top, self.legend_left) {
+                    (true, false) => egui_plot::Corner::RightTop,
+                    (false, false) => egui_plot::Corner::RightBottom,
+                    (true, true) => egui_plot::Corner::LeftTop,
+                    (false, true) => egui_plot::Corner::LeftBottom,
+                },
+            ))
+            .x_axis_formatter(move |m, _| tick(m.value, x_log))
+            .y_axis_formatter(move |m, _| tick(m.value, y_log));
         if let Some(h) = height {
             plot = plot.height(h);
         }
@@ -85,7 +84,9 @@ impl Figure {
         // Categorical x (a bar per configuration): the names, not 0, 1, 2…
         if !self.x_names.is_empty() {
             let names = self.x_names.clone();
+            // No vertical grid lines: they would run through the bars' whiskers.
             plot = plot
+                .show_grid([false, true])
                 .x_grid_spacer(move |_| {
                     names
                         .iter()

@@ -126,6 +126,8 @@ pub fn boxes_figure(l: &Loaded, s: &Slice) -> Figure {
                 .or_default()
                 .push(value(t, s.metric));
         }
+        // The target Qr levels name the x axis (the boxes sit beside them).
+        let by_qr_levels: Vec<f64> = by_qr.keys().map(|q| f64::from_bits(*q)).collect();
         for (q, mut v) in by_qr {
             v.sort_by(f64::total_cmp);
             let at = |p: f64| {
@@ -149,10 +151,16 @@ pub fn boxes_figure(l: &Loaded, s: &Slice) -> Figure {
             ]);
             medians.extend([[x - w, at(0.5)], [x + w, at(0.5)], [f64::NAN, f64::NAN]]);
         }
+        for x in by_qr_levels.iter() {
+            if !f.x_names.iter().any(|(v, _)| v == x) {
+                f.x_names.push((*x, format!("{x}")));
+            }
+        }
         let name = format!("N = {}", human(*n));
         f.push(&name, Mark::Line(1.0), c, whiskers);
         f.push(&name, Mark::Line(1.5), c, boxes);
         f.push(&name, Mark::Line(2.5), c, medians);
     }
+    f.x_names.sort_by(|a, b| a.0.total_cmp(&b.0));
     f
 }
