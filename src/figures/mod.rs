@@ -290,12 +290,22 @@ pub fn sequential(i: usize, k: usize) -> [u8; 3] {
     } else {
         0.0
     };
-    let x = t.clamp(0.0, 1.0) * (SEQUENTIAL_RGB.len() - 1) as f64;
-    let j = (x.floor() as usize).min(SEQUENTIAL_RGB.len() - 2);
-    let f = x - j as f64;
-    let (a, b) = (SEQUENTIAL_RGB[j], SEQUENTIAL_RGB[j + 1]);
-    std::array::from_fn(|c| {
-        (f64::from(a[c]) + f * (f64::from(b[c]) - f64::from(a[c]))).round() as u8
+    lerp_stops(&SEQUENTIAL_RGB, t)
+}
+
+/// The colour at `t` in [0, 1] of a palette linear between its stops (non-finite t: the first).
+fn lerp_stops(stops: &[[u8; 3]], t: f64) -> [u8; 3] {
+    let t = if t.is_finite() {
+        t.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    let x = t * (stops.len() - 1) as f64;
+    let i = (x.floor() as usize).min(stops.len() - 2);
+    let f = x - i as f64;
+    let (a, b) = (stops[i], stops[i + 1]);
+    std::array::from_fn(|k| {
+        (f64::from(a[k]) + f * (f64::from(b[k]) - f64::from(a[k]))).round() as u8
     })
 }
 
@@ -311,18 +321,7 @@ pub const VIRIDIS_RGB: [[u8; 3]; 6] = [
 
 /// The palette colour of `t` in [0, 1] (linear between stops), as egui's heatmap draws it.
 pub fn viridis(t: f64) -> [u8; 3] {
-    let t = if t.is_finite() {
-        t.clamp(0.0, 1.0)
-    } else {
-        0.0
-    };
-    let x = t * (VIRIDIS_RGB.len() - 1) as f64;
-    let i = (x.floor() as usize).min(VIRIDIS_RGB.len() - 2);
-    let f = x - i as f64;
-    let (a, b) = (VIRIDIS_RGB[i], VIRIDIS_RGB[i + 1]);
-    std::array::from_fn(|k| {
-        (f64::from(a[k]) + f * (f64::from(b[k]) - f64::from(a[k]))).round() as u8
-    })
+    lerp_stops(&VIRIDIS_RGB, t)
 }
 
 /// Tick label: on a log axis `t` is log10 of the value and only integer and half decades are
@@ -332,16 +331,8 @@ pub fn tick(t: f64, log: bool) -> String {
         return trim_number(t);
     }
     if (t * 2.0 - (t * 2.0).round()).abs() < 1e-6 {
-        // "10M", "316.2K": no trailing zeros on ticks.
-        let h = human(10f64.powf(t));
-        let split = h.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(h.len());
-        let (num, unit) = h.split_at(split);
-        let num = if num.contains('.') {
-            num.trim_end_matches('0').trim_end_matches('.')
-        } else {
-            num
-        };
-        format!("{num}{unit}")
+        // "10M", "31.6K", "0.000316": no trailing zeros, never an exponent.
+        svg::value_text(10f64.powf(t))
     } else {
         String::new()
     }
