@@ -443,17 +443,9 @@ impl App {
         }
         egui::Panel::top("top").show(ui, |ui| self.top_bar(ui));
         if !self.notices.is_empty() || self.confirm.is_some() {
-            // Toasts in the top-right corner (rows grow downwards, so none moves when one
-            // above it is added), above everything else.
-            egui::Area::new(egui::Id::unique("notices"))
-                .anchor(egui::Align2::RIGHT_TOP, [-10.0, 36.0])
-                .order(egui::Order::Foreground)
-                .show(&ctx, |ui| {
-                    egui::Frame::popup(ui.style()).show(ui, |ui| {
-                        ui.set_max_width(560.0);
-                        self.notices_ui(ui);
-                    });
-                });
+            // A band under the menu bar: it pushes the view down while it is shown instead of
+            // covering its first rows (table headers), and information expires.
+            egui::Panel::top("notices").show(ui, |ui| self.notices_ui(ui));
         }
         let shared = self.shared();
         let mut commands = Vec::new();
