@@ -109,9 +109,13 @@ pub fn run(a: &FiguresArgs) -> anyhow::Result<ExitCode> {
         }
     }
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    // Every file is written before anything is printed: a closed stdout (`| head`) must not
+    // stop the gallery half-written.
     for (p, bytes) in &files {
         quantscape::io::write_atomic(p, bytes)
             .with_context(|| format!("writing {}", p.display()))?;
+    }
+    for (p, bytes) in &files {
         outln!("{} ({} KB)", p.display(), bytes.len().div_ceil(1024));
     }
     for (id, why) in &g.skipped {

@@ -254,8 +254,10 @@ fn fit_figures(
                 &sizes,
             )?;
             map.title = format!(
-                "{} fitted · {label} · Qb {qb} · R² (log) {:.3} · mean over trials",
-                fit.law.id, fit.report.r2_log
+                "{} fitted · {label} · Qb {qb} · R² (log) {:.3} · mean over trials{}",
+                fit.law.id,
+                fit.report.r2_log,
+                at_bound_note(&fit.law, &fit.report)
             );
             map.id = "law_map".into();
             out.figures.push(map);
@@ -388,4 +390,28 @@ fn format_figures(
     out.figures.push(f);
 
     big_n
+}
+
+/// " · CI of d, gamma_c reaches a bound" when a parameter's estimate or bootstrap interval
+/// touches its bound (within 1 % of the bound's magnitude, at least 1e-6): such a parameter is
+/// not identified by the data, and the figure says so instead of presenting the map as a result.
+fn at_bound_note(law: &crate::laws::Law, report: &crate::laws::FitReport) -> String {
+    let near = |v: f64, b: f64| b.is_finite() && (v - b).abs() <= (0.01 * b.abs()).max(1e-6);
+    let names: Vec<&str> = law
+        .params
+        .iter()
+        .zip(&report.params)
+        .filter(|(spec, p)| {
+            [Some(p.value), p.ci_low, p.ci_high]
+                .into_iter()
+                .flatten()
+                .any(|v| near(v, spec.lower) || near(v, spec.upper))
+        })
+        .map(|(spec, _)| spec.name.as_str())
+        .collect();
+    if names.is_empty() {
+        String::new()
+    } else {
+        format!(" · CI of {} reaches a bound", names.join(", "))
+    }
 }
