@@ -3,6 +3,10 @@
 //! as a ratio. Uses all cores (rayon), like the library. Target (issue #3): ratio >= 0.5 for
 //! mxfp4, mxint8 and int4_asym on a 2-core machine.
 //!
+//! Each row is measured twice in the same run: with the element loops compiled for the build's
+//! baseline (`portable`, x86-64: SSE2) and for the instruction set the library picks at run time
+//! (`codecs::isa`, AVX2 where the CPU has it); the ratio to memcpy is the latter's.
+//!
 //! Set `QS_BENCH_MB` to change the buffer size (default 64 MiB of f32, well beyond the caches)
 //! and `QS_BENCH_ONLY=mxfp4,nvfp4` to run some presets only.
 
@@ -12,7 +16,8 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use quantscape::codecs::{fake_quant_into, BlockSize, Format, Method, PRESET_NAMES};
+use quantscape::codecs::isa::Isa;
+use quantscape::codecs::{fake_quant_into_isa, BlockSize, Format, Method, PRESET_NAMES};
 use rayon::prelude::*;
 
 fn best_secs(reps: usize, mut f: impl FnMut()) -> f64 {
@@ -58,9 +63,14 @@ fn main() {
         rayon::current_num_threads(),
         gb / memcpy
     );
+    let isa = Isa::detect();
     println!(
-        "{:<12} {:>10} {:>10} {:>8}",
-        "preset", "block", "GB/s", "x memcpy"
+        "{:<12} {:>10} {:>10} {:>10} {:>8}",
+        "preset",
+        "block",
+        "portable",
+        isa.name(),
+        "x memcpy"
     );
     let only = std::env::var("QS_BENCH_ONLY").unwrap_or_default();
     for name in PRESET_NAMES {
@@ -77,14 +87,20 @@ fn main() {
         };
         for b in blocks {
             let f = p.with_block(b);
-            let secs = best_secs(3, || {
-                fake_quant_into(&w, rows, cols, &f, &Method::Rtn, &mut out).expect("fake-quant");
-                black_box(&out);
-            });
+            let mut time = |isa: Isa| {
+                best_secs(3, || {
+                    fake_quant_into_isa(isa, &w, rows, cols, &f, &Method::Rtn, &mut out)
+                        .expect("fake-quant");
+                    black_box(&out);
+                })
+            };
+            let portable = time(Isa::Portable);
+            let secs = time(isa);
             println!(
-                "{:<12} {:>10} {:>10.2} {:>8.2}",
+                "{:<12} {:>10} {:>10.2} {:>10.2} {:>8.2}",
                 name,
                 b.id(),
+                gb / portable,
                 gb / secs,
                 memcpy / secs
             );

@@ -572,3 +572,88 @@ proptest! {
         }
     }
 }
+
+/// The element loops compiled for AVX2 (chosen at run time) give the baseline build's result
+/// bit for bit: every preset, every rounding rule, block sizes 1, 7, 32, per channel and per
+/// tensor, RTN and HQQ, on values spanning subnormals to overflow with exact ties, ±0, NaN and
+/// ±Inf blocks, and rows that end in a partial block.
+#[test]
+fn every_instruction_set_gives_the_same_bits() {
+    use quantscape::codecs::isa::Isa;
+    use quantscape::codecs::fake_quant_into_isa;
+    if !Isa::Avx2.supported() {
+        eprintln!("this CPU has no AVX2: only the portable path runs here");
+    }
+    let (rows, cols) = (6, 131);
+    let mut w = log_uniform(rows * cols, -140.0, 20.0, 11);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(12);
+    for (i, v) in w.iter_mut().enumerate() {
+        match i % 23 {
+            // Exact ties and grid points of small formats at scale 1.
+            0 => *v = f32::from(rng.random_range(-64i16..64)) * 0.125,
+            1 => *v = 0.0,
+            2 => *v = -0.0,
+            3 => *v = rng.random_range(-1.0f32..1.0),
+            _ => {}
+        }
+    }
+    // Non-finite values in row 4 only: its blocks become NaN blocks, the others do not.
+    w[4 * cols + 5] = f32::NAN;
+    w[4 * cols + 70] = f32::INFINITY;
+    w[4 * cols + 100] = f32::NEG_INFINITY;
+    let mut checked = 0;
+    for name in PRESET_NAMES {
+        let base = Format::parse(name).unwrap();
+        let blocks = if base.scale.is_some() {
+            vec![BlockSize::Elements(1), BlockSize::Elements(7), BlockSize::Elements(32),
+                 BlockSize::PerChannel, BlockSize::PerTensor]
+        } else {
+            vec![base.block]
+        };
+        for b in blocks {
+            for r in Rounding::ALL {
+                let mut f = base.with_block(b);
+                f.rounding = r;
+                let mut methods = vec![Method::Rtn];
+                if f.scale.is_some() && b == BlockSize::Elements(32) && r == Rounding::Even {
+                    methods.push(Method::Hqq(HqqParams::default()));
+                }
+                for m in &methods {
+                    let mut a = vec![0.0; w.len()];
+                    let mut v = vec![0.0; w.len()];
+                    fake_quant_into_isa(Isa::Portable, &w, rows, cols, &f, m, &mut a).unwrap();
+                    fake_quant_into_isa(Isa::Avx2, &w, rows, cols, &f, m, &mut v).unwrap();
+                    for (i, (x, y)) in a.iter().zip(&v).enumerate() {
+                        assert!(same_bits(*x, *y), "{f} {m}: element {i} (input {:e}): portable {x:e}, avx2 {y:e}", w[i]);
+                    }
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked > 200, "{checked} cases");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(3000))]
+
+    /// The lane-parallel block statistics equal the element-by-element scan bit for bit: the
+    /// first of ±0 is kept, non-finite values are left out of the extremes and mark the block.
+    #[test]
+    fn block_stats_equal_the_sequential_scan(seed in 0u64..1_000_000, len in 0usize..80, mix in 0u8..8) {
+        use quantscape::codecs::BlockStats;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let xs: Vec<f32> = (0..len).map(|_| match rng.random_range(0u8..16) {
+            0 if mix & 1 != 0 => 0.0,
+            1 if mix & 1 != 0 => -0.0,
+            2 if mix & 2 != 0 => f32::NAN,
+            3 if mix & 4 != 0 => if rng.random_bool(0.5) { f32::INFINITY } else { f32::NEG_INFINITY },
+            4 => f32::from_bits(rng.random_range(1u32..0x80_0000)) * if rng.random_bool(0.5) { 1.0 } else { -1.0 },
+            _ => rng.random_range(-3.0f32..3.0) * if mix & 1 != 0 { 0.0 } else { 1.0 },
+        }).collect();
+        let (a, b) = (BlockStats::of(&xs), BlockStats::of_sequential(&xs));
+        prop_assert_eq!(a.finite, b.finite);
+        prop_assert!(a.amax.to_bits() == b.amax.to_bits() && a.min.to_bits() == b.min.to_bits()
+            && a.max.to_bits() == b.max.to_bits(), "{:?} vs {:?} on {:?}", a, b, xs);
+    }
+}

@@ -112,6 +112,7 @@ impl Kernel {
         Some(if g > 0.0 && g.is_finite() { g } else { 1.0 })
     }
 
+    #[inline]
     fn nan_params(&self) -> BlockParams {
         BlockParams {
             scale_code: self.format.scale.map_or(0, ScaleType::nan_code),
@@ -125,6 +126,7 @@ impl Kernel {
     }
 
     /// Round-to-nearest parameters for a block with stats `st`.
+    #[inline]
     pub fn params_rtn(&self, st: &BlockStats, global: Option<f32>) -> BlockParams {
         let Some(scale) = self.format.scale else {
             return BlockParams {
@@ -234,6 +236,7 @@ impl Kernel {
     }
 
     /// Parameters from stored codes (what dequantization sees).
+    #[inline]
     pub fn params_from_codes(
         &self,
         scale_code: u32,
@@ -409,7 +412,7 @@ impl Kernel {
     }
 
     /// Fused fake-quant of one block: `out[i] = dequant(code(xs[i]))`.
-    #[inline]
+    #[inline(always)]
     pub fn fake_block(&self, xs: &[f32], p: &BlockParams, out: &mut [f32]) {
         if p.nan {
             out.iter_mut().for_each(|o| *o = f32::NAN);

@@ -8,7 +8,7 @@
 //! Layout: `minifloat` (ExMy codec), `element` (element types), `scale` (scale types and E8M0
 //! rules), `rounding`, `format` (Format, presets, spelling, bits per weight), `kernel` (block
 //! parameters, element loops), `tensor` (quantize / dequantize / fake-quant of a matrix),
-//! `hqq`, `gptq` and `awq` (calibrated methods, given H), `pack` (bit packing), `stats` (MSE, SQNR), `method`.
+//! `isa` (run-time choice of AVX2 for the element loops), `hqq`, `gptq` and `awq` (calibrated methods, given H), `pack` (bit packing), `stats` (MSE, SQNR), `method`.
 //!
 //! Shapes and units: weights are row-major `rows × cols` f32 with blocks along `cols` (the
 //! reduction dimension K); bits are per weight; SQNR in dB.
@@ -19,6 +19,7 @@ pub mod element;
 pub mod format;
 pub mod gptq;
 pub mod hqq;
+pub mod isa;
 pub mod kernel;
 mod linalg;
 pub mod method;
@@ -41,5 +42,6 @@ pub use rounding::{Overflow, Rounding};
 pub use scale::{E8m0Rule, ScaleType};
 pub use stats::{energy_ratio, relative_error, rtn_error_energy, ErrorStats};
 pub use tensor::{
-    dequantize, dequantize_into, fake_quant, fake_quant_into, quantize, QuantizedTensor,
+    dequantize, dequantize_into, fake_quant, fake_quant_into, fake_quant_into_isa, quantize,
+    QuantizedTensor,
 };

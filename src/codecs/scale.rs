@@ -137,6 +137,7 @@ impl ScaleType {
     }
 
     /// Decodes a stored scale code to its f32 value (NaN for NaN codes).
+    #[inline]
     pub fn decode(self, code: u32) -> f32 {
         match self {
             ScaleType::E8m0 { .. } => {
@@ -154,6 +155,7 @@ impl ScaleType {
     }
 
     /// The NaN code of this scale type (marks a block holding NaN/Inf input).
+    #[inline]
     pub fn nan_code(self) -> u32 {
         match self {
             ScaleType::E8m0 { .. } => E8M0_NAN,
@@ -166,6 +168,7 @@ impl ScaleType {
 
     /// Rounds a positive finite raw scale to this (non-E8M0) type and returns its code.
     /// Overflow saturates to the largest finite value; E4M3 clamps to [2^−6, 448] first.
+    #[inline]
     pub fn encode_value(self, raw: f32) -> u32 {
         match self {
             ScaleType::E8m0 { .. } => {
@@ -203,6 +206,7 @@ pub const E4M3_MIN_SCALE: f32 = 0.015_625;
 /// The unbiased E8M0 exponent for a block with largest finite magnitude `amax`, or `None` when
 /// the exponent overflows (block becomes NaN). `elem_emax` is `ElementType::emax`,
 /// `elem_mbits` is `ElementType::mantissa_bits`, `elem_max` is `ElementType::max_value`.
+#[inline]
 pub fn e8m0_exponent(
     rule: E8m0Rule,
     amax: f32,
@@ -258,6 +262,7 @@ pub fn e8m0_exponent(
 }
 
 /// ceil(log2(x)) for finite positive x, exact.
+#[inline]
 fn ceil_log2(x: f32) -> i32 {
     let f = floor_log2(x);
     let bits = x.to_bits();

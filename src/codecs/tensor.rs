@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::format::{BlockSize, Format, ZeroPoint};
 use super::hqq;
+use super::isa::{self, Isa};
 use super::kernel::{BlockParams, BlockStats, Kernel};
 use super::method::Method;
 use super::pack::{BitReader, BitWriter, PackedCodes};
@@ -132,9 +133,13 @@ fn plan(k: &Kernel, w: &[f32], rows: usize, cols: usize, method: &Method) -> Res
 }
 
 impl Plan {
-    #[inline]
+    #[inline(always)]
     fn params(&self, k: &Kernel, row: usize, b: usize, bpr: usize, xs: &[f32]) -> BlockParams {
         match self {
+            // Casts (no scale) need no statistics: skip the pass over the block.
+            Plan::Fused { global } if k.format.scale.is_none() => {
+                k.params_rtn(&BlockStats::EMPTY, *global)
+            }
             Plan::Fused { global } => k.params_rtn(&BlockStats::of(xs), *global),
             Plan::Table {
                 params, per_tensor, ..
@@ -165,6 +170,21 @@ pub fn fake_quant_into(
     method: &Method,
     out: &mut [f32],
 ) -> Result<()> {
+    fake_quant_into_isa(Isa::detect(), w, rows, cols, format, method, out)
+}
+
+/// [`fake_quant_into`] with the element loops compiled for `isa` (when this CPU has it; else
+/// the baseline). The result is the same bit for bit on every instruction set; this entry
+/// point exists so tests and benchmarks can compare them.
+pub fn fake_quant_into_isa(
+    isa: Isa,
+    w: &[f32],
+    rows: usize,
+    cols: usize,
+    format: &Format,
+    method: &Method,
+    out: &mut [f32],
+) -> Result<()> {
     check_shape("fake_quant", w.len(), rows, cols)?;
     check_shape("fake_quant (output)", out.len(), rows, cols)?;
     if w.is_empty() {
@@ -178,13 +198,44 @@ pub fn fake_quant_into(
         .zip(w.par_chunks(cols))
         .enumerate()
         .with_min_len(min_rows(cols))
-        .for_each(|(row, (o, x))| {
-            for (b, (xb, ob)) in x.chunks(blen).zip(o.chunks_mut(blen)).enumerate() {
-                let p = plan.params(&k, row, b, bpr, xb);
-                k.fake_block(xb, &p, ob);
-            }
+        .for_each(|(row, (out, w))| {
+            isa::run(
+                isa,
+                FakeRow {
+                    k: &k,
+                    plan: &plan,
+                    row,
+                    bpr,
+                    blen,
+                    w,
+                    out,
+                },
+            );
         });
     Ok(())
+}
+
+/// One row of [`fake_quant_into_isa`], compiled once per instruction set.
+struct FakeRow<'a> {
+    k: &'a Kernel,
+    plan: &'a Plan,
+    row: usize,
+    bpr: usize,
+    blen: usize,
+    w: &'a [f32],
+    out: &'a mut [f32],
+}
+
+impl isa::Body for FakeRow<'_> {
+    type Out = ();
+    #[inline(always)]
+    fn run(self) {
+        let blocks = self.w.chunks(self.blen).zip(self.out.chunks_mut(self.blen));
+        for (b, (xb, ob)) in blocks.enumerate() {
+            let p = self.plan.params(self.k, self.row, b, self.bpr, xb);
+            self.k.fake_block(xb, &p, ob);
+        }
+    }
 }
 
 /// Fake-quantizes `w` into a new vector. See [`fake_quant_into`].

@@ -70,7 +70,7 @@ impl Kernel {
 /// For v in binade e the grid step is 2^(max(e, emin) − M); t = v / step is exact and below
 /// 2^(M+2), so `(t + 1.5·2^23) − 1.5·2^23` rounds it to nearest even exactly; `copysign` keeps
 /// −0. Bit-identical to the integer path (tests compare both against the oracles).
-#[inline(never)]
+#[inline(always)]
 pub(super) fn fake_float_rne(
     mf: Minifloat,
     maxv: f32,
@@ -108,7 +108,7 @@ pub(super) fn fake_float_rne(
 /// subtracting 0.75 (whose ulp is 2^−24); a finite value that rounds past the largest finite one
 /// saturates or becomes ±Inf by the overflow rule. Then, only when the block holds a NaN or ±Inf
 /// (one vectorized check), those elements take the code path.
-#[inline(never)]
+#[inline(always)]
 pub(super) fn fake_cast16(mf: Minifloat, overflow: Overflow, xs: &[f32], out: &mut [f32]) {
     let max = mf.max_value();
     let saturate = overflow == Overflow::Saturate;
@@ -155,7 +155,7 @@ pub(super) fn fake_cast16(mf: Minifloat, overflow: Overflow, xs: &[f32], out: &m
 /// rule picks t_{k+1}). Each boundary therefore is one f32 threshold L_k, the largest f32 that
 /// stays below it: v > L_k. The loop is 15 compares and selects per element, no search and no
 /// table gather, so it vectorizes; NaN passes no boundary (code 0), as in the reference.
-#[inline(never)]
+#[inline(always)]
 pub(super) fn fake_nf4(rounding: Rounding, xs: &[f32], p: &BlockParams, out: &mut [f32]) {
     let (to_elem, zero, mul, pow2) = (p.to_elem, p.zero, p.mul, p.pow2);
     let values: [u32; 16] = NF4_TABLE.map(|v| ((v - zero) * mul).to_bits());
