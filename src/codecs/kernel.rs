@@ -126,7 +126,7 @@ impl Kernel {
     }
 
     /// Round-to-nearest parameters for a block with stats `st`.
-    #[inline]
+    #[inline(always)]
     pub fn params_rtn(&self, st: &BlockStats, global: Option<f32>) -> BlockParams {
         let Some(scale) = self.format.scale else {
             return BlockParams {
@@ -169,16 +169,17 @@ impl Kernel {
                 let lo = if st.min < 0.0 { st.min } else { 0.0 };
                 let hi = if st.max > 0.0 { st.max } else { 0.0 };
                 let raw = (hi - lo) / self.qmax as f32;
-                let s = scale.decode(scale.encode_value(raw));
+                let s_code = scale.encode_value(raw);
+                let s = scale.decode(s_code);
                 let z = if s > 0.0 {
-                    self.format
-                        .rounding
-                        .round_to_int((-lo / s).min(1e9))
-                        .clamp(0, self.qmax)
+                    // −lo / s ≥ 0; limiting it to qmax + 1 first changes nothing after the
+                    // clamp to qmax, and keeps it where the branch-free rounding is exact.
+                    let v = (-lo / s).min(self.qmax as f32 + 1.0);
+                    (self.format.rounding.round_small(v) as i32).clamp(0, self.qmax)
                 } else {
                     0
                 };
-                self.params_from_codes(scale.encode_value(raw), z as u32, global)
+                self.params_from_codes(s_code, z as u32, global)
             }
             ZeroPoint::Float(zt) => {
                 // HQQ convention: min/max of the block, float zero = −min / s.
@@ -236,7 +237,7 @@ impl Kernel {
     }
 
     /// Parameters from stored codes (what dequantization sees).
-    #[inline]
+    #[inline(always)]
     pub fn params_from_codes(
         &self,
         scale_code: u32,

@@ -54,6 +54,20 @@ impl Rounding {
         }
     }
 
+    /// Rounds `v` (|v| ≤ 2^22) to an integer by this rule, branch-free, as an f32 (never −0).
+    /// Equal to [`Rounding::round_to_int`] on that range: adding and subtracting 1.5·2^23
+    /// rounds to nearest even exactly there; `round` (ties away) and `trunc` are exact.
+    #[inline(always)]
+    pub fn round_small(self, v: f32) -> f32 {
+        const MAGIC: f32 = 12_582_912.0; // 1.5 · 2^23
+        // `+ 0.0` turns −0 into +0.
+        match self {
+            Rounding::Even => (v + MAGIC) - MAGIC,
+            Rounding::Away => v.round() + 0.0,
+            Rounding::Zero => v.trunc() + 0.0,
+        }
+    }
+
     /// Rounds `v` to an integer by this rule. `|v|` must be below 2^30 (callers clamp first).
     #[inline(always)]
     pub fn round_to_int(self, v: f32) -> i32 {

@@ -137,7 +137,7 @@ impl ScaleType {
     }
 
     /// Decodes a stored scale code to its f32 value (NaN for NaN codes).
-    #[inline]
+    #[inline(always)]
     pub fn decode(self, code: u32) -> f32 {
         match self {
             ScaleType::E8m0 { .. } => {
@@ -168,7 +168,7 @@ impl ScaleType {
 
     /// Rounds a positive finite raw scale to this (non-E8M0) type and returns its code.
     /// Overflow saturates to the largest finite value; E4M3 clamps to [2^−6, 448] first.
-    #[inline]
+    #[inline(always)]
     pub fn encode_value(self, raw: f32) -> u32 {
         match self {
             ScaleType::E8m0 { .. } => {
@@ -206,7 +206,7 @@ pub const E4M3_MIN_SCALE: f32 = 0.015_625;
 /// The unbiased E8M0 exponent for a block with largest finite magnitude `amax`, or `None` when
 /// the exponent overflows (block becomes NaN). `elem_emax` is `ElementType::emax`,
 /// `elem_mbits` is `ElementType::mantissa_bits`, `elem_max` is `ElementType::max_value`.
-#[inline]
+#[inline(always)]
 pub fn e8m0_exponent(
     rule: E8m0Rule,
     amax: f32,
@@ -262,7 +262,7 @@ pub fn e8m0_exponent(
 }
 
 /// ceil(log2(x)) for finite positive x, exact.
-#[inline]
+#[inline(always)]
 fn ceil_log2(x: f32) -> i32 {
     let f = floor_log2(x);
     let bits = x.to_bits();

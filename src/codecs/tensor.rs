@@ -92,8 +92,18 @@ pub(crate) fn blocks_per_row(format: &Format, cols: usize) -> usize {
 }
 
 pub(crate) fn tensor_stats(w: &[f32], cols: usize) -> BlockStats {
+    /// The statistics of one chunk, compiled once per instruction set.
+    struct Stats<'a>(&'a [f32]);
+    impl isa::Body for Stats<'_> {
+        type Out = BlockStats;
+        #[inline(always)]
+        fn run(self) -> BlockStats {
+            BlockStats::of(self.0)
+        }
+    }
+    let isa = Isa::detect();
     w.par_chunks(cols.max(1) * min_rows(cols))
-        .map(BlockStats::of)
+        .map(|c| isa::run(isa, Stats(c)))
         .reduce(|| BlockStats::EMPTY, BlockStats::merge)
 }
 

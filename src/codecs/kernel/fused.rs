@@ -107,7 +107,7 @@ pub(super) fn fake_float_rne(
 /// 13 dropped bits and subnormal ones (|x| < 2^−14) to a multiple of 2^−24 by adding and
 /// subtracting 0.75 (whose ulp is 2^−24); a finite value that rounds past the largest finite one
 /// saturates or becomes ±Inf by the overflow rule. Then, only when the block holds a NaN or ±Inf
-/// (one vectorized check), those elements take the code path.
+/// (the pass tracks the largest |x| bits), those elements take the code path.
 #[inline(always)]
 pub(super) fn fake_cast16(mf: Minifloat, overflow: Overflow, xs: &[f32], out: &mut [f32]) {
     let max = mf.max_value();
@@ -122,24 +122,29 @@ pub(super) fn fake_cast16(mf: Minifloat, overflow: Overflow, xs: &[f32], out: &m
         max.to_bits(),
     );
     let over_to = if saturate { max_bits } else { 0x7f80_0000 };
+    // The largest |x| bits ride along in the same pass: at or above +Inf's bits the block
+    // holds a NaN or ±Inf, which the code path then redoes.
+    let mut abs_max = 0u32;
     if mf == Minifloat::BF16 {
-        map_block(xs, out, |x| {
+        for (o, &x) in out.iter_mut().zip(xs) {
             let a = x.to_bits() & 0x7fff_ffff;
+            abs_max = abs_max.max(a);
             let r = a.wrapping_add(0x7fff + ((a >> 16) & 1)) & 0xffff_0000;
             let r = if r >= over_bits { over_to } else { r };
-            f32::from_bits(r | (x.to_bits() & 0x8000_0000))
-        });
+            *o = f32::from_bits(r | (x.to_bits() & 0x8000_0000));
+        }
     } else {
-        map_block(xs, out, |x| {
+        for (o, &x) in out.iter_mut().zip(xs) {
             let a = x.to_bits() & 0x7fff_ffff;
+            abs_max = abs_max.max(a);
             let normal = a.wrapping_add(0xfff + ((a >> 13) & 1)) & 0xffff_e000;
             let sub = ((f32::from_bits(a) + 0.75) - 0.75).to_bits();
             let r = if a < 0x3880_0000 { sub } else { normal };
             let r = if r >= over_bits { over_to } else { r };
-            f32::from_bits(r | (x.to_bits() & 0x8000_0000))
-        });
+            *o = f32::from_bits(r | (x.to_bits() & 0x8000_0000));
+        }
     }
-    if xs.iter().any(|x| !x.is_finite()) {
+    if abs_max >= 0x7f80_0000 {
         for (o, &x) in out.iter_mut().zip(xs) {
             if !x.is_finite() {
                 *o = mf.decode(mf.encode(x, Rounding::Even, overflow));
@@ -229,14 +234,6 @@ pub(super) fn nf4_limits(rounding: Rounding) -> [f32; 15] {
     })
 }
 
-/// `out[i] = f(xs[i])`, written so the loop vectorizes (equal lengths, no bounds checks).
-#[inline(always)]
-fn map_block(xs: &[f32], out: &mut [f32], f: impl Fn(f32) -> f32) {
-    for (o, &x) in out.iter_mut().zip(xs) {
-        *o = f(x);
-    }
-}
-
 /// `v` limited to [lo, hi] (lo < hi) as two vectorizable min/max instructions: `f32::clamp`
 /// carries an assertion that kept the loops scalar. Equal to `v.clamp(lo, hi)` for finite `v`
 /// except that a zero at a zero bound may come back with either sign, which every caller
@@ -247,16 +244,13 @@ fn clamp(v: f32, lo: f32, hi: f32) -> f32 {
 }
 
 /// `v` (|v| ≤ 2^22, already clamped) rounded to an integer by rule `R` (0 even, 1 away, 2
-/// toward zero), as an f32 (never −0). Equal to [`Rounding::round_to_int`] on that range:
-/// adding and subtracting 1.5·2^23 rounds to nearest even exactly below 2^22 (and gives +0 for
-/// (−0.5, 0]); `round` is ties-away and `trunc` toward zero, both exact.
+/// toward zero), as an f32 (never −0): [`Rounding::round_small`] with the rule fixed at
+/// compile time.
 #[inline(always)]
 fn round_int<const R: u8>(v: f32) -> f32 {
-    const MAGIC: f32 = 12_582_912.0; // 1.5 · 2^23
-                                     // `+ 0.0` turns −0 into +0: the code of a value rounded to zero decodes to +0.
     match R {
-        0 => (v + MAGIC) - MAGIC,
-        1 => v.round() + 0.0,
-        _ => v.trunc() + 0.0,
+        0 => Rounding::Even.round_small(v),
+        1 => Rounding::Away.round_small(v),
+        _ => Rounding::Zero.round_small(v),
     }
 }
