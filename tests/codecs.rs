@@ -579,8 +579,8 @@ proptest! {
 /// ±Inf blocks, and rows that end in a partial block.
 #[test]
 fn every_instruction_set_gives_the_same_bits() {
-    use quantscape::codecs::isa::Isa;
     use quantscape::codecs::fake_quant_into_isa;
+    use quantscape::codecs::isa::Isa;
     if !Isa::Avx2.supported() {
         eprintln!("this CPU has no AVX2: only the portable path runs here");
     }
@@ -605,8 +605,13 @@ fn every_instruction_set_gives_the_same_bits() {
     for name in PRESET_NAMES {
         let base = Format::parse(name).unwrap();
         let blocks = if base.scale.is_some() {
-            vec![BlockSize::Elements(1), BlockSize::Elements(7), BlockSize::Elements(32),
-                 BlockSize::PerChannel, BlockSize::PerTensor]
+            vec![
+                BlockSize::Elements(1),
+                BlockSize::Elements(7),
+                BlockSize::Elements(32),
+                BlockSize::PerChannel,
+                BlockSize::PerTensor,
+            ]
         } else {
             vec![base.block]
         };
@@ -624,7 +629,11 @@ fn every_instruction_set_gives_the_same_bits() {
                     fake_quant_into_isa(Isa::Portable, &w, rows, cols, &f, m, &mut a).unwrap();
                     fake_quant_into_isa(Isa::Avx2, &w, rows, cols, &f, m, &mut v).unwrap();
                     for (i, (x, y)) in a.iter().zip(&v).enumerate() {
-                        assert!(same_bits(*x, *y), "{f} {m}: element {i} (input {:e}): portable {x:e}, avx2 {y:e}", w[i]);
+                        assert!(
+                            same_bits(*x, *y),
+                            "{f} {m}: element {i} (input {:e}): portable {x:e}, avx2 {y:e}",
+                            w[i]
+                        );
                     }
                     checked += 1;
                 }

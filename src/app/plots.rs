@@ -87,9 +87,12 @@ impl Figure {
             // No vertical grid lines: they would run through the bars' whiskers.
             plot = plot
                 .show_grid([false, true])
-                .x_grid_spacer(move |_| {
+                .x_grid_spacer(move |g| {
+                    // Only names inside the shown range: egui_plot draws a mark just outside
+                    // it at the axis's end, where it reads as a stray label.
                     names
                         .iter()
+                        .filter(|(value, _)| (g.bounds.0..=g.bounds.1).contains(value))
                         .map(|(value, _)| GridMark {
                             value: *value,
                             step_size: 1.0,
@@ -146,7 +149,15 @@ impl Figure {
             }
             // egui_plot must never see a non-finite coordinate: lines break there (a NaN
             // point separates pieces of one series), dots are dropped.
-            for s in &self.series {
+            // A legend in a bottom corner stacks upwards (egui_plot lays it out bottom-up), so
+            // the series go in reverse there and the legend still reads top-down in the
+            // figure's order (sizes ascending).
+            let series: Vec<&Series> = if self.legend_top {
+                self.series.iter().collect()
+            } else {
+                self.series.iter().rev().collect()
+            };
+            for s in series {
                 let c = Color32::from_rgb(s.rgb[0], s.rgb[1], s.rgb[2]);
                 match s.mark {
                     Mark::Line(w) => {

@@ -60,7 +60,7 @@ impl Rounding {
     #[inline(always)]
     pub fn round_small(self, v: f32) -> f32 {
         const MAGIC: f32 = 12_582_912.0; // 1.5 · 2^23
-        // `+ 0.0` turns −0 into +0.
+                                         // `+ 0.0` turns −0 into +0.
         match self {
             Rounding::Even => (v + MAGIC) - MAGIC,
             Rounding::Away => v.round() + 0.0,

@@ -257,7 +257,7 @@ fn fit_figures(
                 "{} fitted · {label} · Qb {qb} · R² (log) {:.3} · mean over trials{}",
                 fit.law.id,
                 fit.report.r2_log,
-                at_bound_note(&fit.law, &fit.report)
+                at_bound_note(&fit.report)
             );
             map.id = "law_map".into();
             out.figures.push(map);
@@ -392,26 +392,22 @@ fn format_figures(
     big_n
 }
 
-/// " · CI of d, gamma_c reaches a bound" when a parameter's estimate or bootstrap interval
-/// touches its bound (within 1 % of the bound's magnitude, at least 1e-6): such a parameter is
-/// not identified by the data, and the figure says so instead of presenting the map as a result.
-fn at_bound_note(law: &crate::laws::Law, report: &crate::laws::FitReport) -> String {
-    let near = |v: f64, b: f64| b.is_finite() && (v - b).abs() <= (0.01 * b.abs()).max(1e-6);
-    let names: Vec<&str> = law
-        .params
+/// The map title's note naming the parameters the fit flags as not results (at a bound, a CI
+/// reaching a bound, or a CI over most of the range: `laws::diagnose::parameter_flags`).
+fn at_bound_note(report: &crate::laws::FitReport) -> String {
+    let mut names: Vec<&str> = report
+        .flags
         .iter()
-        .zip(&report.params)
-        .filter(|(spec, p)| {
-            [Some(p.value), p.ci_low, p.ci_high]
-                .into_iter()
-                .flatten()
-                .any(|v| near(v, spec.lower) || near(v, spec.upper))
-        })
-        .map(|(spec, _)| spec.name.as_str())
+        .filter(|f| matches!(f.kind.as_str(), "at_bound" | "ci_at_bound" | "unidentified"))
+        .filter_map(|f| f.param.as_deref())
         .collect();
+    names.dedup();
     if names.is_empty() {
         String::new()
     } else {
-        format!(" · CI of {} reaches a bound", names.join(", "))
+        format!(
+            " · {} not identified (at or reaching a bound)",
+            names.join(", ")
+        )
     }
 }

@@ -6,6 +6,7 @@
 //! Bits per weight = Qr·bpw_low(Qb) + (1 − Qr)·16 (the rest kept in bf16), where bpw_low(Qb) =
 //! element bits + (scale bits + zero bits)/Qb ([`crate::codecs::Format::bits_per_weight_at`]).
 
+use super::svg::value_text;
 use super::{colour, human, Figure, Label, Mark};
 use crate::codecs::Format;
 use crate::search::export::ConfigSummary;
@@ -75,6 +76,22 @@ pub fn tradeoff_figure(r: &ParetoReport, measured: Option<&(String, Vec<[f64; 2]
             .map(pt)
             .collect();
         f.push(name, Mark::Dots(3.5), colour(i), pts);
+    }
+    // A hover on a point names its block size and ΔL with the band.
+    for c in r.rows.iter().filter(|c| c.delta_loss > 0.0) {
+        let band =
+            c.ci.map(|[lo, hi]| format!(" [{}, {}]", value_text(lo), value_text(hi)))
+                .unwrap_or_default();
+        f.notes.push((
+            pt(c),
+            format!(
+                "{} Qb {} · ΔL {}{band}{}",
+                c.format,
+                c.qb,
+                value_text(c.delta_loss),
+                if c.pareto { " · on the front" } else { "" }
+            ),
+        ));
     }
     // Front points labelled `format Qb`, skipping a label that would sit on one already placed
     // (within 20 % of the x range and 5 % of the y range, about a label's size on the page):

@@ -100,6 +100,9 @@ pub struct Figure {
     pub legend_left: bool,
     /// The on-screen legend goes top right (falling curves) instead of bottom right.
     pub legend_top: bool,
+    /// What a hover on a data point adds to the readout, by the point's plot coordinates
+    /// (the Pareto figure's "Qb 32 · ΔL 0.012 [0.010, 0.015]").
+    pub notes: Vec<([f64; 2], String)>,
 }
 
 impl Figure {
@@ -169,6 +172,17 @@ impl Figure {
             if let Some(v) = h.value_at(x, y) {
                 let name = h.name.strip_prefix("log10 ").unwrap_or(&h.name);
                 parts.push(format!("{name} = {}", val(v, h.log_values)));
+            }
+        }
+        if near.is_some() {
+            // The note of the point under the cursor (hover positions are the point's own).
+            let tol = 1e-9 * (1.0 + x.abs().max(y.abs()));
+            if let Some((_, note)) = self
+                .notes
+                .iter()
+                .find(|(p, _)| (p[0] - x).abs() <= tol && (p[1] - y).abs() <= tol)
+            {
+                parts.push(note.clone());
             }
         }
         let text = parts.join(" · ");

@@ -126,8 +126,13 @@ pub fn boxes_figure(l: &Loaded, s: &Slice) -> Figure {
                 .or_default()
                 .push(value(t, s.metric));
         }
-        // The target Qr levels name the x axis (the boxes sit beside them).
-        let by_qr_levels: Vec<f64> = by_qr.keys().map(|q| f64::from_bits(*q)).collect();
+        // The target Qr levels that have a box name the x axis (the boxes sit beside them);
+        // a level whose values are all 0 (Qr 0: the base model) has none on a log axis.
+        let by_qr_levels: Vec<f64> = by_qr
+            .iter()
+            .filter(|(_, v)| v.iter().any(|x| *x > 0.0))
+            .map(|(q, _)| f64::from_bits(*q))
+            .collect();
         for (q, mut v) in by_qr {
             v.sort_by(f64::total_cmp);
             let at = |p: f64| {
