@@ -8,7 +8,8 @@
 //! (`codecs::isa`, AVX2 where the CPU has it); the ratio to memcpy is the latter's.
 //!
 //! Set `QS_BENCH_MB` to change the buffer size (default 64 MiB of f32, well beyond the caches)
-//! and `QS_BENCH_ONLY=mxfp4,nvfp4` to run some presets only.
+//! `QS_BENCH_ONLY=mxfp4,nvfp4` to run some presets only and `QS_BENCH_BLOCK=32` (or
+//! `channel`) one block size.
 
 // A benchmark aborts on error: that is its report.
 #![allow(clippy::expect_used)]
@@ -80,11 +81,14 @@ fn main() {
         let Some(p) = Format::preset(name) else {
             continue;
         };
-        let blocks: Vec<BlockSize> = if p.scale.is_some() {
+        let mut blocks: Vec<BlockSize> = if p.scale.is_some() {
             vec![BlockSize::Elements(32), BlockSize::PerChannel]
         } else {
             vec![p.block]
         };
+        if let Ok(only) = std::env::var("QS_BENCH_BLOCK") {
+            blocks.retain(|b| b.id() == only);
+        }
         for b in blocks {
             let f = p.with_block(b);
             let mut time = |isa: Isa| {

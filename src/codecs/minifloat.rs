@@ -209,9 +209,11 @@ impl Minifloat {
                 } else {
                     (mant | (1 << m), exp_field as i32 - self.bias())
                 };
-                // sig < 2^11 and the exponent lies within f64's range: exact, then exact in f32
-                // because validated formats fit f32 (subnormals down to 2^-133 included).
-                (f64::from(sig) * 2f64.powi(e - m as i32)) as f32
+                // sig < 2^11 and the exponent lies within f64's normal range: exact, then exact
+                // in f32 because validated formats fit f32 (subnormals down to 2^-133
+                // included). 2^k is built from its bits (`powi` is a libm call per decode).
+                let k = e - m as i32;
+                (f64::from(sig) * f64::from_bits(((k + 1023) as u64) << 52)) as f32
             }
         };
         if negative {
