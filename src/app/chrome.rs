@@ -93,6 +93,21 @@ impl App {
         });
     }
 
+    /// Drops information notices shown for `NOTICE_SECS` (errors wait for the user) and asks
+    /// for a repaint while some remain. Runs before the band is laid out, so the frame in which
+    /// the last notice expires draws no empty band.
+    pub(super) fn expire_notices(&mut self, ctx: &egui::Context) {
+        let now = ctx.input(|i| i.time);
+        for n in &mut self.notices {
+            n.shown_at.get_or_insert(now);
+        }
+        self.notices
+            .retain(|n| n.error || n.shown_at.is_none_or(|t| now - t < super::NOTICE_SECS));
+        if self.notices.iter().any(|n| !n.error) {
+            ctx.request_repaint_after(std::time::Duration::from_secs_f64(0.5));
+        }
+    }
+
     pub(super) fn notices_ui(&mut self, ui: &mut Ui) {
         if let Some((kind, path)) = self.confirm.clone() {
             ui.horizontal(|ui| {
@@ -109,17 +124,6 @@ impl App {
                     self.confirm = None;
                 }
             });
-        }
-        // Information expires; errors wait for the user.
-        let now = ui.input(|i| i.time);
-        for n in &mut self.notices {
-            n.shown_at.get_or_insert(now);
-        }
-        self.notices
-            .retain(|n| n.error || n.shown_at.is_none_or(|t| now - t < super::NOTICE_SECS));
-        if self.notices.iter().any(|n| !n.error) {
-            ui.ctx()
-                .request_repaint_after(std::time::Duration::from_secs_f64(0.5));
         }
         let mut dismiss = None;
         for (i, n) in self.notices.iter().enumerate() {

@@ -442,6 +442,7 @@ impl App {
             return;
         }
         egui::Panel::top("top").show(ui, |ui| self.top_bar(ui));
+        self.expire_notices(ui.ctx());
         if !self.notices.is_empty() || self.confirm.is_some() {
             // A band under the menu bar: it pushes the view down while it is shown instead of
             // covering its first rows (table headers), and information expires.

@@ -79,6 +79,8 @@ pub fn family_figure(rows: &[FamilyRow]) -> Figure {
         "eval loss (nats/token, Persuasion)",
     );
     f.x_log = true;
+    // Losses fall with N: the top right is empty, the bottom right is where the lines end.
+    f.legend_top = true;
     let mut keys: Vec<(String, u64)> = rows
         .iter()
         .map(|r| (r.report.family.clone(), r.report.budget_tokens))

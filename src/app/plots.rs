@@ -198,14 +198,27 @@ impl Figure {
                     }
                 }
             }
+            // Labels start at their point (above right of it), as in the SVG; near the right
+            // edge they end there instead, and none runs off the left edge.
+            let x_split = self
+                .bounds()
+                .map_or(f64::INFINITY, |(lo, hi)| lo[0] + 0.8 * (hi[0] - lo[0]));
             for l in &self.labels {
-                p.text(Text::new(
-                    "",
-                    PlotPoint::new(l.at[0], l.at[1]),
-                    RichText::new(l.text.as_str())
-                        .color(Color32::WHITE)
-                        .size(13.0),
-                ));
+                let anchor = if l.at[0] > x_split {
+                    egui::Align2::RIGHT_BOTTOM
+                } else {
+                    egui::Align2::LEFT_BOTTOM
+                };
+                p.text(
+                    Text::new(
+                        "",
+                        PlotPoint::new(l.at[0], l.at[1]),
+                        RichText::new(l.text.as_str())
+                            .color(Color32::WHITE)
+                            .size(13.0),
+                    )
+                    .anchor(anchor),
+                );
             }
         })
         .response
