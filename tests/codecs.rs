@@ -647,7 +647,8 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(3000))]
 
     /// The lane-parallel block statistics equal the element-by-element scan bit for bit: the
-    /// first of ±0 is kept, non-finite values are left out of the extremes and mark the block.
+    /// first of ±0 is kept, non-finite values are left out of the extremes and mark the block;
+    /// the |x|-only scan gives the same amax and finiteness.
     #[test]
     fn block_stats_equal_the_sequential_scan(seed in 0u64..1_000_000, len in 0usize..80, mix in 0u8..8) {
         use quantscape::codecs::BlockStats;
@@ -664,5 +665,7 @@ proptest! {
         prop_assert_eq!(a.finite, b.finite);
         prop_assert!(a.amax.to_bits() == b.amax.to_bits() && a.min.to_bits() == b.min.to_bits()
             && a.max.to_bits() == b.max.to_bits(), "{:?} vs {:?} on {:?}", a, b, xs);
+        let c = BlockStats::abs_of(&xs);
+        prop_assert!(c.amax.to_bits() == b.amax.to_bits() && c.finite == b.finite, "{:?} vs {:?}", c, b);
     }
 }

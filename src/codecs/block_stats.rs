@@ -69,6 +69,37 @@ impl BlockStats {
         Self::of_sequential(xs)
     }
 
+    /// Only the largest finite |x| and whether all are finite (`min`/`max` are left at
+    /// [`BlockStats::EMPTY`]'s): what a format without a zero point chooses its scale from.
+    /// One integer max per element in eight lanes; equal to [`BlockStats::of`]'s `amax` and
+    /// `finite`.
+    #[inline(always)]
+    pub fn abs_of(xs: &[f32]) -> Self {
+        const LANES: usize = 8;
+        let mut amax_l = [0u32; LANES];
+        let mut chunks = xs.chunks_exact(LANES);
+        for c in &mut chunks {
+            for j in 0..LANES {
+                amax_l[j] = amax_l[j].max(c[j].to_bits() & 0x7fff_ffff);
+            }
+        }
+        for (j, &x) in chunks.remainder().iter().enumerate() {
+            amax_l[j] = amax_l[j].max(x.to_bits() & 0x7fff_ffff);
+        }
+        let amax_bits = amax_l.iter().fold(0, |a, &b| a.max(b));
+        if amax_bits < 0x7f80_0000 {
+            return BlockStats {
+                amax: f32::from_bits(amax_bits),
+                ..BlockStats::EMPTY
+            };
+        }
+        BlockStats {
+            amax: Self::of_sequential(xs).amax,
+            finite: false,
+            ..BlockStats::EMPTY
+        }
+    }
+
     /// The element-by-element scan [`BlockStats::of`] must equal: strict comparisons keep the
     /// first of equal values (+0 or −0), and a NaN or ±Inf is left out of the extremes and
     /// marks the block.

@@ -150,6 +150,10 @@ impl Plan {
             Plan::Fused { global } if k.format.scale.is_none() => {
                 k.params_rtn(&BlockStats::EMPTY, *global)
             }
+            // Without a zero point the scale depends on max |x| alone.
+            Plan::Fused { global } if k.format.zero == ZeroPoint::None => {
+                k.params_rtn(&BlockStats::abs_of(xs), *global)
+            }
             Plan::Fused { global } => k.params_rtn(&BlockStats::of(xs), *global),
             Plan::Table {
                 params, per_tensor, ..
