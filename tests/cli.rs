@@ -359,28 +359,30 @@ fn the_session_flag_opens_the_explorer_only() {
     );
 }
 
+/// `figures STORE --out OUT` followed by `extra`.
+fn figures_args<'a>(store: &'a str, out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut a = vec!["figures", store, "--out", out];
+    a.extend_from_slice(extra);
+    a
+}
+
 #[test]
 fn figures_writes_the_gallery_as_svg_png_and_csv() {
     let dir = tempfile::tempdir().unwrap();
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let store = root.join("assets/demo/demo.sqlite");
     let out = dir.path().join("figs");
-    let o = qs(
-        &[
-            "figures",
-            store.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--format",
-            "svg,png,csv",
-            "--reference",
-            "bundled:qs-llama-s2-2M",
-            "--bootstrap",
-            "20",
-            "--quiet",
-        ],
-        dir.path(),
-    );
+    let (store_s, out_s) = (store.to_str().unwrap(), out.to_str().unwrap());
+    let common = [
+        "--reference",
+        "bundled:qs-llama-s2-2M",
+        "--bootstrap",
+        "20",
+        "--quiet",
+    ];
+    let mut first = vec!["--format", "svg,png,csv"];
+    first.extend(common);
+    let o = qs(&figures_args(store_s, out_s, &first), dir.path());
     assert!(o.status.success(), "{}", stderr(&o));
     let ids = [
         "delta_vs_qr",
@@ -438,23 +440,12 @@ fn figures_writes_the_gallery_as_svg_png_and_csv() {
     }
     // A second run refuses to replace the files; --force replaces them.
     let again = |force: bool| {
-        let mut a = vec![
-            "figures",
-            store.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--format",
-            "svg",
-            "--reference",
-            "bundled:qs-llama-s2-2M",
-            "--bootstrap",
-            "20",
-            "--quiet",
-        ];
+        let mut extra = vec!["--format", "svg"];
+        extra.extend(common);
         if force {
-            a.push("--force");
+            extra.push("--force");
         }
-        qs(&a, dir.path())
+        qs(&figures_args(store_s, out_s, &extra), dir.path())
     };
     let o = again(false);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
@@ -469,32 +460,12 @@ fn figures_refuses_bad_input_and_leaves_nothing() {
     let store = root.join("assets/demo/demo.sqlite");
     // Bad input: nothing is created.
     let none = dir.path().join("none");
+    let (store_s, none_s) = (store.to_str().unwrap(), none.to_str().unwrap());
     for bad in [
-        vec!["figures", "missing.sqlite", "--out", none.to_str().unwrap()],
-        vec![
-            "figures",
-            store.to_str().unwrap(),
-            "--out",
-            none.to_str().unwrap(),
-            "--format",
-            "gif",
-        ],
-        vec![
-            "figures",
-            store.to_str().unwrap(),
-            "--out",
-            none.to_str().unwrap(),
-            "--size",
-            "10x10",
-        ],
-        vec![
-            "figures",
-            store.to_str().unwrap(),
-            "--out",
-            none.to_str().unwrap(),
-            "--dpi",
-            "2",
-        ],
+        figures_args("missing.sqlite", none_s, &[]),
+        figures_args(store_s, none_s, &["--format", "gif"]),
+        figures_args(store_s, none_s, &["--size", "10x10"]),
+        figures_args(store_s, none_s, &["--dpi", "2"]),
     ] {
         let o = qs(&bad, dir.path());
         assert_eq!(o.status.code(), Some(2), "{bad:?}: {}", stderr(&o));

@@ -20,15 +20,22 @@ impl App {
             self.confirm = Some((kind, path));
             return;
         }
+        // Built once: the PNG, SVG and CSV exports all draw from it.
+        let figure = matches!(
+            kind,
+            ExportKind::FigurePng | ExportKind::FigureSvg | ExportKind::FigureCsv
+        )
+        .then(|| self.current_figure())
+        .flatten();
+        let no_figure = || crate::Error::Input("no figure on screen".into());
         let bytes = match kind {
             // The figure alone, as a paper figure (the same renderer as `quantscape figures`);
             // a view without a figure (a table) falls back to a screenshot of its plot area.
-            ExportKind::FigurePng if self.current_figure().is_some() => self
-                .current_figure()
-                .ok_or_else(|| crate::Error::Input("no figure on screen".into()))
-                .and_then(|f| {
+            ExportKind::FigurePng if figure.is_some() => {
+                figure.ok_or_else(no_figure).and_then(|f| {
                     crate::figures::raster::figure_png(&f, crate::figures::svg::PAGE, 150.0)
-                }),
+                })
+            }
             ExportKind::FigurePng => {
                 let Some(rect) = self.plot_rect else {
                     self.notify("no plot on screen to render".into(), true);
@@ -65,15 +72,13 @@ impl App {
                 ctx.send_viewport_cmd(egui::ViewportCommand::Screenshot(cb));
                 return;
             }
-            ExportKind::FigureSvg => self
-                .current_figure()
-                .ok_or_else(|| crate::Error::Input("no figure on screen".into()))
+            ExportKind::FigureSvg => figure
+                .ok_or_else(no_figure)
                 .and_then(|f| export::figure_svg(&f))
                 .map(String::into_bytes),
-            ExportKind::FigureCsv => self
-                .current_figure()
+            ExportKind::FigureCsv => figure
                 .map(|f| export::figure_csv(&f).into_bytes())
-                .ok_or_else(|| crate::Error::Input("no figure on screen".into())),
+                .ok_or_else(no_figure),
             ExportKind::TableCsv => {
                 let (h, rows) = self.current_table();
                 let h: Vec<&str> = h.iter().map(String::as_str).collect();
