@@ -26,20 +26,28 @@ impl Figure {
         let mut plot = Plot::new(self.id.as_str())
             .x_axis_label(self.x_label.as_str())
             .y_axis_label(self.y_label.as_str())
+            .x_axis_formatter(move |m, _| tick(m.value, x_log))
+            .y_axis_formatter(move |m, _| tick(m.value, y_log));
+        if self.heat.is_none() {
             // Entries in the order the series were added (sizes ascending, formats as listed),
             // not sorted by name ("N = 13.9K" would sort after "N = 100K").
-            .legend(Legend::default().follow_insertion_order(true).position(
+            plot = plot.legend(Legend::default().follow_insertion_order(true).position(
                 match (self.legend_top, self.legend_left) {
                     (true, false) => egui_plot::Corner::RightTop,
                     (false, false) => egui_plot::Corner::RightBottom,
                     (true, true) => egui_plot::Corner::LeftTop,
                     (false, true) => egui_plot::Corner::LeftBottom,
                 },
-            ))
-            .x_axis_formatter(move |m, _| tick(m.value, x_log))
-            .y_axis_formatter(move |m, _| tick(m.value, y_log));
-        if let Some(h) = height {
-            plot = plot.height(h);
+            ));
+        }
+        // A heatmap fills the whole frame, so its key goes in a row under the plot instead of
+        // a legend over the data.
+        let avail = ui.available_height();
+        match (height, self.heat.is_some() && avail.is_finite()) {
+            (Some(h), true) => plot = plot.height(h.min(avail - KEY_ROW_H).max(120.0)),
+            (None, true) => plot = plot.height((avail - KEY_ROW_H).max(120.0)),
+            (Some(h), false) => plot = plot.height(h),
+            (None, false) => {}
         }
         // Block-size axes are ticked at powers of two.
         let pow2 = |g: GridInput| -> Vec<GridMark> {
@@ -52,12 +60,20 @@ impl Figure {
                 .collect()
         };
         // Other log axes: decades, else 1-2-5 values, labelled with values (never 3.162).
+        // egui_plot labels a mark when its step_size spans enough pixels for the text, so the
+        // step is the real gap between marks (two decades when a wide axis keeps every other
+        // one), else a wide axis at a large font showed no labels at all.
         let log125 = |g: GridInput| -> Vec<GridMark> {
-            log_marks(g.bounds.0, g.bounds.1)
-                .into_iter()
-                .map(|value| GridMark {
+            let marks = log_marks(g.bounds.0, g.bounds.1);
+            let gap = marks
+                .windows(2)
+                .map(|w| w[1] - w[0])
+                .fold(f64::INFINITY, f64::min);
+            marks
+                .iter()
+                .map(|&value| GridMark {
                     value,
-                    step_size: if value.fract() == 0.0 { 1.0 } else { 0.3 },
+                    step_size: if gap.is_finite() { gap.max(0.3) } else { 1.0 },
                 })
                 .collect()
         };
@@ -128,6 +144,7 @@ impl Figure {
                 let rect = self.draw(ui, plot);
                 colour_bar(ui, h, rect);
             });
+            self.key_row(ui);
         } else {
             self.draw(ui, plot);
         }
@@ -223,6 +240,43 @@ impl Figure {
         })
         .response
         .rect
+    }
+}
+
+/// Height of the key row under a heatmap (points).
+const KEY_ROW_H: f32 = 22.0;
+
+impl Figure {
+    /// The key of a heatmap figure, off the data: a coloured mark and the name of each named
+    /// series, in the order they were added.
+    fn key_row(&self, ui: &mut Ui) {
+        let mut seen: Vec<&str> = Vec::new();
+        ui.horizontal(|ui| {
+            ui.set_height(KEY_ROW_H);
+            for s in self.series.iter().filter(|s| !s.name.is_empty()) {
+                if seen.contains(&s.name.as_str()) {
+                    continue;
+                }
+                seen.push(&s.name);
+                let c = Color32::from_rgb(s.rgb[0], s.rgb[1], s.rgb[2]);
+                // The mark is painted (the default font has no line or disc glyphs).
+                let (rect, _) =
+                    ui.allocate_exact_size(egui::vec2(16.0, 12.0), egui::Sense::hover());
+                match s.mark {
+                    Mark::Line(_) => {
+                        ui.painter().line_segment(
+                            [rect.left_center(), rect.right_center()],
+                            egui::Stroke::new(2.0, c),
+                        );
+                    }
+                    Mark::Dots(_) | Mark::Bars(_) => {
+                        ui.painter().circle_filled(rect.center(), 4.0, c);
+                    }
+                }
+                ui.label(s.name.as_str());
+                ui.add_space(10.0);
+            }
+        });
     }
 }
 

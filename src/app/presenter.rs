@@ -88,7 +88,8 @@ pub fn curve(l: &FittedLaw, n: f64, qr: f64, qb: f64) -> Figure {
         [90, 200, 240],
         vec![[n.log10(), predicted(l, n, qr, qb).log10()]],
     );
-    f.legend_top = false;
+    // The curve falls from the top left: the top right is empty.
+    f.legend_top = true;
     f
 }
 
