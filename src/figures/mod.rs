@@ -388,6 +388,29 @@ pub fn human(n: f64) -> String {
 mod tests {
     use super::*;
 
+    /// A hover on a point adds that point's note (the Pareto figure's format, Qb and band);
+    /// a hover away from points, or on a point without a note, does not.
+    #[test]
+    fn a_hovered_point_reads_its_note() {
+        let mut f = Figure::new("t", "t", "bits per weight", "predicted ΔL (nats/token)");
+        f.y_log = true;
+        f.push(
+            "nvfp4",
+            Mark::Dots(3.0),
+            [0, 0, 0],
+            vec![[4.0625, -3.3], [4.5, -3.4]],
+        );
+        f.notes
+            .push(([4.0625, -3.3], "nvfp4 Qb 128 · ΔL 5e-4".into()));
+        let on = f.readout(4.0625, -3.3, Some("nvfp4"));
+        assert!(
+            on.starts_with("nvfp4\n") && on.ends_with(" · nvfp4 Qb 128 · ΔL 5e-4"),
+            "{on}"
+        );
+        assert!(!f.readout(4.0625, -3.3, None).contains("Qb 128"));
+        assert!(!f.readout(4.5, -3.4, Some("nvfp4")).contains("Qb"));
+    }
+
     #[test]
     fn levels_ticks_and_palette() {
         assert_eq!(nice_levels(&[0.013, 0.9]), vec![0.02, 0.05, 0.1, 0.2, 0.5]);
