@@ -49,6 +49,37 @@ impl Figure {
             (Some(h), false) => plot = plot.height(h),
             (None, false) => {}
         }
+        plot = self.axes(plot);
+        // Hovering reads the axes in data units and the heatmap's value under the cursor.
+        let ctx = ui.ctx().clone();
+        plot = plot.label_formatter(move |pos| {
+            let text = match pos {
+                HoverPosition::NearDataPoint {
+                    plot_name,
+                    position,
+                    ..
+                } => self.readout(position.x, position.y, Some(plot_name)),
+                HoverPosition::Elsewhere { position } => self.readout(position.x, position.y, None),
+            };
+            ctx.data_mut(|d| d.insert_temp(readout_id(&self.id), text.clone()));
+            Some(text)
+        });
+        // A heatmap gets a colour bar on the right, labelled with values.
+        if let Some(h) = &self.heat {
+            plot = plot.width((ui.available_width() - COLOUR_BAR_W).max(120.0));
+            ui.horizontal_top(|ui| {
+                let rect = self.draw(ui, plot);
+                colour_bar(ui, h, rect);
+            });
+            self.key_row(ui);
+        } else {
+            self.draw(ui, plot);
+        }
+    }
+
+    /// The axes' ticks: powers of two for block sizes, decades or 1-2-5 values on other log
+    /// axes (labelled with values), and the names of categorical x positions.
+    fn axes<'a>(&'a self, mut plot: Plot<'a>) -> Plot<'a> {
         // Block-size axes are ticked at powers of two.
         let pow2 = |g: GridInput| -> Vec<GridMark> {
             pow2_marks(g.bounds.0, g.bounds.1)
@@ -123,31 +154,7 @@ impl Figure {
                         .unwrap_or_default()
                 });
         }
-        // Hovering reads the axes in data units and the heatmap's value under the cursor.
-        let ctx = ui.ctx().clone();
-        plot = plot.label_formatter(move |pos| {
-            let text = match pos {
-                HoverPosition::NearDataPoint {
-                    plot_name,
-                    position,
-                    ..
-                } => self.readout(position.x, position.y, Some(plot_name)),
-                HoverPosition::Elsewhere { position } => self.readout(position.x, position.y, None),
-            };
-            ctx.data_mut(|d| d.insert_temp(readout_id(&self.id), text.clone()));
-            Some(text)
-        });
-        // A heatmap gets a colour bar on the right, labelled with values.
-        if let Some(h) = &self.heat {
-            plot = plot.width((ui.available_width() - COLOUR_BAR_W).max(120.0));
-            ui.horizontal_top(|ui| {
-                let rect = self.draw(ui, plot);
-                colour_bar(ui, h, rect);
-            });
-            self.key_row(ui);
-        } else {
-            self.draw(ui, plot);
-        }
+        plot
     }
 
     /// Draws the plot; returns its frame.
